@@ -1,0 +1,235 @@
+//! Domain types that are valid by construction. The sign-up handler turns what a person
+//! typed into these once, at the edge, and nothing later touches the raw strings.
+
+use serde::{Deserialize, Serialize};
+use validator::ValidateEmail;
+
+/// An email address, trimmed, with its domain lower-cased (the local part is left
+/// alone: RFC 5321 lets a mail server treat it as case-sensitive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberEmail(String);
+
+impl SubscriberEmail {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("Enter your email address.".into());
+        }
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
+            return Err("Enter an email address in the form name@example.org.".into());
+        };
+        let email = format!("{local}@{}", domain.to_lowercase());
+        // The address also goes into a mail header: no control characters, ever.
+        if email.len() > 254 || email.chars().any(char::is_control) || !email.validate_email() {
+            return Err("Enter an email address in the form name@example.org.".into());
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+const MAX_TEXT_LEN: usize = 256;
+
+/// Free text a person types about themselves: one line, no markup, bounded.
+fn parse_text(raw: &str, what: &str) -> Result<String, String> {
+    let text = raw.trim();
+    if text.chars().count() > MAX_TEXT_LEN {
+        return Err(format!(
+            "{what} must be {MAX_TEXT_LEN} characters or fewer."
+        ));
+    }
+    if text.chars().any(|c| c == '<' || c == '>' || c.is_control()) {
+        return Err(format!(
+            "{what} must not contain < or > or control characters."
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberName(String);
+
+impl SubscriberName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = parse_text(raw, "Your name")?;
+        if name.is_empty() {
+            return Err("Enter your name.".into());
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organisation(String);
+
+impl Organisation {
+    /// An empty organisation is no organisation.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        let text = parse_text(raw, "Organisation")?;
+        Ok((!text.is_empty()).then_some(Self(text)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where in Gloucestershire a subscriber works: the six districts, or the whole county.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Locality {
+    Cheltenham,
+    Cotswold,
+    ForestOfDean,
+    Gloucester,
+    Stroud,
+    Tewkesbury,
+    CountyWide,
+}
+
+impl Locality {
+    pub const ALL: [Locality; 7] = [
+        Locality::Cheltenham,
+        Locality::Cotswold,
+        Locality::ForestOfDean,
+        Locality::Gloucester,
+        Locality::Stroud,
+        Locality::Tewkesbury,
+        Locality::CountyWide,
+    ];
+
+    /// The value stored and sent by the form.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Locality::Cheltenham => "cheltenham",
+            Locality::Cotswold => "cotswold",
+            Locality::ForestOfDean => "forest-of-dean",
+            Locality::Gloucester => "gloucester",
+            Locality::Stroud => "stroud",
+            Locality::Tewkesbury => "tewkesbury",
+            Locality::CountyWide => "county-wide",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Locality::Cheltenham => "Cheltenham",
+            Locality::Cotswold => "Cotswold",
+            Locality::ForestOfDean => "Forest of Dean",
+            Locality::Gloucester => "Gloucester",
+            Locality::Stroud => "Stroud",
+            Locality::Tewkesbury => "Tewkesbury",
+            Locality::CountyWide => "County-wide / other",
+        }
+    }
+
+    /// An empty choice is no locality; anything not on the list is refused.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|l| l.slug() == raw)
+            .map(Some)
+            .ok_or_else(|| "Choose a locality from the list.".to_owned())
+    }
+}
+
+/// The consent sentence shown beside the sign-up form. Its version and a hash of its
+/// exact words go into every sign-up's consent event, so we can show what a person
+/// agreed to.
+pub struct ConsentWording;
+
+impl ConsentWording {
+    pub const VERSION: &'static str = "signup-2026-11";
+    pub const TEXT: &'static str = "I would like to receive In Partnership, the quarterly newsletter of the \
+Gloucestershire VCSE Strategic Partnership, by email. I can unsubscribe at any time with the link \
+at the foot of every issue.";
+
+    pub fn hash() -> String {
+        crate::tokens::sha256_hex(Self::TEXT.as_bytes())
+    }
+}
+
+/// A sign-up that has passed every check.
+#[derive(Clone, Debug)]
+pub struct NewSubscriber {
+    pub email: SubscriberEmail,
+    pub name: SubscriberName,
+    pub organisation: Option<Organisation>,
+    pub locality: Option<Locality>,
+}
+
+/// One field's problem, in words a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_domain_lower_cased_only() {
+        let email = SubscriberEmail::parse("  Jo.Bloggs@Example.ORG \n").unwrap();
+        assert_eq!(email.as_str(), "Jo.Bloggs@example.org");
+    }
+
+    #[test]
+    fn bad_emails_are_refused() {
+        for raw in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.org",
+            "jo@",
+            "jo@@example.org",
+            "jo bloggs@example.org",
+            "jo@example.org\r\nBcc: x@y.z",
+        ] {
+            assert!(SubscriberEmail::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert!(SubscriberEmail::parse(&long).is_err());
+    }
+
+    #[test]
+    fn names_are_bounded_and_plain() {
+        assert_eq!(SubscriberName::parse(" Jo ").unwrap().as_str(), "Jo");
+        assert!(SubscriberName::parse("  ").is_err());
+        assert!(SubscriberName::parse("<b>Jo</b>").is_err());
+        assert!(SubscriberName::parse("Jo\u{7}").is_err());
+        assert!(SubscriberName::parse(&"é".repeat(256)).is_ok());
+        assert!(SubscriberName::parse(&"é".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn organisation_may_be_empty() {
+        assert_eq!(Organisation::parse(" ").unwrap(), None);
+        assert_eq!(
+            Organisation::parse("GVCS").unwrap().unwrap().as_str(),
+            "GVCS"
+        );
+        assert!(Organisation::parse("a>b").is_err());
+    }
+
+    #[test]
+    fn localities_round_trip_and_unknown_is_refused() {
+        for locality in Locality::ALL {
+            assert_eq!(Locality::parse(locality.slug()).unwrap(), Some(locality));
+        }
+        assert_eq!(Locality::parse("").unwrap(), None);
+        assert!(Locality::parse("bristol").is_err());
+    }
+}

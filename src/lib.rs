@@ -1,0 +1,13 @@
+//! `newsletter`: a self-hosted newsletter service. See README.md for the shape of it.
+
+pub mod domain;
+pub mod mail;
+pub mod outbox;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod templates;
+pub mod time;
+pub mod tokens;
+pub mod web;

@@ -1,0 +1,117 @@
+//! Sending mail: a pooled SMTP transport to the relay in `SMTP_URL`, or, with none set,
+//! `.eml` files in the outbox folder so a fresh checkout works with nothing installed.
+//! A send either succeeds with the relay's reply, or fails as transient (4xx replies,
+//! network faults: try again later) or permanent (5xx replies: give up).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+    transport::smtp::PoolConfig,
+};
+
+use crate::settings::Settings;
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    Transient(String),
+    Permanent(String),
+}
+
+/// A rendered mail, ready to address.
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mailer {
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("SMTP_URL is not a valid smtp:// or smtps:// URL")?
+                    .timeout(Some(settings.mail.smtp_timeout))
+                    .pool_config(PoolConfig::new().max_size(settings.mail.concurrency as u32))
+                    .build();
+                Ok(Mailer::Smtp(transport))
+            }
+            None => {
+                let dir = settings.outbox_dir.clone();
+                tokio::fs::create_dir_all(&dir).await.with_context(|| {
+                    format!("Failed to create the outbox folder {}", dir.display())
+                })?;
+                Ok(Mailer::Files {
+                    transport: AsyncFileTransport::new(&dir),
+                    dir,
+                })
+            }
+        }
+    }
+
+    pub fn writes_files(&self) -> bool {
+        matches!(self, Mailer::Files { .. })
+    }
+
+    /// Sends one message; on success, returns the relay's reply (or the file written).
+    pub async fn send(&self, message: Message) -> Result<String, SendError> {
+        match self {
+            Mailer::Smtp(transport) => match transport.send(message).await {
+                Ok(response) => Ok(format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                )),
+                Err(err) if err.is_permanent() => Err(SendError::Permanent(error_chain(&err))),
+                Err(err) => Err(SendError::Transient(error_chain(&err))),
+            },
+            Mailer::Files { transport, dir } => match transport.send(message).await {
+                Ok(id) => Ok(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                )),
+                Err(err) => Err(SendError::Transient(error_chain(&err))),
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line: lettre keeps the relay's words in the source.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Builds a multipart/alternative message (plain text first, HTML preferred).
+pub fn build_message(from: &Mailbox, mail: OutgoingMail) -> Result<Message, SendError> {
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("Bad recipient address: {e}")))?;
+    let domain = from.email.domain().to_owned();
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject)
+        .message_id(Some(format!("<{}@{domain}>", uuid::Uuid::now_v7())))
+        .date_now()
+        .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+        .map_err(|e| SendError::Permanent(format!("Failed to build the message: {e}")))
+}

@@ -1,0 +1,206 @@
+//! Settings: environment variables first, then an optional `newsletter.toml`, then
+//! defaults that let `newsletter serve` run on a fresh machine with nothing installed.
+//!
+//! The TOML file uses the same names in lower case (`database_url = "..."`); its path
+//! is `NEWSLETTER_CONFIG`, or `newsletter.toml` in the working directory if present.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    /// How many connections a PostgreSQL pool may open (SQLite has one writer).
+    pub database_max_connections: u32,
+    /// `smtp://host:port`, `smtps://user:pass@host`; `None` writes `.eml` files.
+    pub smtp_url: Option<String>,
+    pub outbox_dir: PathBuf,
+    pub bind_address: String,
+    /// Base of every link in a mail and on a page, without a trailing slash.
+    pub public_url: String,
+    pub mail_from: String,
+    /// `None`: generated on first start and kept in the database.
+    pub secret_key: Option<String>,
+    pub confirmation_ttl: Duration,
+    pub mail: MailSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    /// Messages sent at once by the worker (and open SMTP connections).
+    pub concurrency: usize,
+    /// Rows claimed per batch.
+    pub batch_size: u32,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; it doubles with every attempt, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a claimed row stays claimed before another worker may take it.
+    pub lease: Duration,
+    /// The longest the worker sleeps with nothing due (it is also woken on new mail).
+    pub poll_interval: Duration,
+    pub smtp_timeout: Duration,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            batch_size: 64,
+            max_attempts: 10,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(10),
+            smtp_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the process environment and `newsletter.toml`.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = match std::env::var_os("NEWSLETTER_CONFIG") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("newsletter.toml")).filter(|p| p.exists()),
+        };
+        let file_values = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("Failed to read {}", path.display()))?;
+                parse_toml(&text).with_context(|| format!("Failed to parse {}", path.display()))?
+            }
+            None => HashMap::new(),
+        };
+        Self::from_lookup(|key| {
+            std::env::var(key)
+                .ok()
+                .or_else(|| file_values.get(&key.to_ascii_lowercase()).cloned())
+                .filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// Builds settings from any source of `KEY -> value`, so tests need no environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let bind_address = get("BIND_ADDRESS").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = get("PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind_address}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            bail!("PUBLIC_URL must start with http:// or https://, not {public_url:?}");
+        }
+        let secret_key = get("SECRET_KEY");
+        if let Some(key) = &secret_key
+            && key.len() < 32
+        {
+            bail!("SECRET_KEY must be at least 32 characters long");
+        }
+        let defaults = MailSettings::default();
+        let number = |key: &str, default: u64| -> anyhow::Result<u64> {
+            get(key).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("{key} must be a whole number, not {v:?}"))
+            })
+        };
+        let mail = MailSettings {
+            concurrency: number("MAIL_CONCURRENCY", defaults.concurrency as u64)?.max(1) as usize,
+            batch_size: number("MAIL_BATCH_SIZE", defaults.batch_size.into())?.max(1) as u32,
+            max_attempts: number("MAIL_MAX_ATTEMPTS", defaults.max_attempts.into())?.max(1) as u32,
+            retry_base: Duration::from_millis(number(
+                "MAIL_RETRY_BASE_MS",
+                defaults.retry_base.as_millis() as u64,
+            )?),
+            smtp_timeout: Duration::from_secs(number(
+                "SMTP_TIMEOUT_SECONDS",
+                defaults.smtp_timeout.as_secs(),
+            )?),
+            ..defaults
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://newsletter.db".into()),
+            database_max_connections: number("DATABASE_MAX_CONNECTIONS", 10)?.max(2) as u32,
+            smtp_url: get("SMTP_URL"),
+            outbox_dir: get("OUTBOX_DIR").unwrap_or_else(|| "outbox".into()).into(),
+            bind_address,
+            public_url,
+            mail_from: get("MAIL_FROM")
+                .unwrap_or_else(|| "In Partnership <newsletter@localhost>".into()),
+            secret_key,
+            confirmation_ttl: Duration::from_secs(
+                number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
+            ),
+            mail,
+        })
+    }
+}
+
+/// Flattens the top level of a TOML document into strings, so the file and the
+/// environment share one lookup.
+fn parse_toml(text: &str) -> anyhow::Result<HashMap<String, String>> {
+    let table: toml::Table = toml::from_str(text)?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => bail!("{key}: expected a string, number or boolean, found {other:?}"),
+            };
+            Ok((key.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_run_on_a_fresh_machine() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://newsletter.db");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.smtp_url, None);
+        assert_eq!(s.confirmation_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn public_url_follows_bind_address_and_loses_trailing_slash() {
+        let s = settings(&[("BIND_ADDRESS", "0.0.0.0:9000")]).unwrap();
+        assert_eq!(s.public_url, "http://0.0.0.0:9000");
+        let s = settings(&[("PUBLIC_URL", "https://news.example.org/")]).unwrap();
+        assert_eq!(s.public_url, "https://news.example.org");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_name() {
+        let err = settings(&[("SECRET_KEY", "short")]).unwrap_err();
+        assert!(err.to_string().contains("SECRET_KEY"));
+        let err = settings(&[("MAIL_CONCURRENCY", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("MAIL_CONCURRENCY"));
+        let err = settings(&[("PUBLIC_URL", "news.example.org")]).unwrap_err();
+        assert!(err.to_string().contains("PUBLIC_URL"));
+    }
+
+    #[test]
+    fn toml_values_are_flattened() {
+        let values =
+            parse_toml("database_url = \"sqlite://x.db\"\nmail_concurrency = 3\n").unwrap();
+        assert_eq!(values["database_url"], "sqlite://x.db");
+        assert_eq!(values["mail_concurrency"], "3");
+        assert!(parse_toml("nested = { a = 1 }").is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! Migrations are compiled into the binary, so `newsletter` runs from anywhere. The
+//! lists below must name every file in `migrations/` (a test checks it).
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// (version, description, SQL) for SQLite.
+pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "signup",
+    include_str!("../../migrations/sqlite/0001_signup.sql"),
+)];
+
+/// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "signup",
+    include_str!("../../migrations/postgres/0001_signup.sql"),
+)];
+
+pub fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

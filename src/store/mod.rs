@@ -1,0 +1,187 @@
+//! Storage. One `Store` trait speaks in domain terms; `sqlite.rs` and `postgres.rs`
+//! each write their own SQL, and `connect` picks one from the `DATABASE_URL` scheme.
+//! Each operation that must be atomic is one method, and one transaction.
+
+mod migrations;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+use crate::domain::NewSubscriber;
+
+/// The newsletter everyone signs up to, created by the first migration.
+#[derive(Clone, Debug)]
+pub struct MailingList {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+}
+
+/// How a consent event came about: the request's origin and the wording shown.
+#[derive(Clone, Debug)]
+pub struct ConsentContext {
+    pub method: ConsentMethod,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentMethod {
+    Form,
+    Api,
+    Link,
+}
+
+impl ConsentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentMethod::Form => "form",
+            ConsentMethod::Api => "api",
+            ConsentMethod::Link => "link",
+        }
+    }
+}
+
+/// A mail for the outbox, ready to be written in the same transaction as its cause.
+#[derive(Clone, Debug)]
+pub struct NewOutboxMail {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    /// The template's context, as JSON; nothing secret.
+    pub payload: String,
+    /// A token sealed with the secret key (see `tokens.rs`).
+    pub sealed_secret: Option<Vec<u8>>,
+}
+
+/// Everything a sign-up writes, decided before the transaction starts; the store only
+/// decides, from what it finds, which parts apply.
+#[derive(Clone, Debug)]
+pub struct SignupRequest {
+    pub new_subscriber_id: Uuid,
+    pub event_id: Uuid,
+    pub subscriber: NewSubscriber,
+    pub list_id: Uuid,
+    pub token_hash: [u8; 32],
+    pub token_expires_at: DateTime<Utc>,
+    pub mail: NewOutboxMail,
+    pub consent: ConsentContext,
+    pub wording_version: &'static str,
+    pub wording_hash: String,
+    pub now: DateTime<Utc>,
+    /// At most this many confirmation mails for one subscription in 24 hours.
+    pub resend_cap: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// A confirmation mail is in the outbox.
+    ConfirmationQueued,
+    /// Already confirmed: nothing to send.
+    AlreadyConfirmed,
+    /// Pending, but enough confirmation mails went out in the last 24 hours.
+    ResendCapReached,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfirmRequest {
+    pub token_hash: [u8; 32],
+    pub event_id: Uuid,
+    pub consent: ConsentContext,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    /// The subscription was confirmed before (a second click, or another link).
+    AlreadyConfirmed,
+    /// The token was used and the subscription has since changed: links are single use.
+    Used,
+    Expired,
+    Unknown,
+}
+
+/// A claimed outbox row: the worker holds its lease until it records an outcome.
+#[derive(Clone, Debug)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: String,
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+#[derive(Clone, Debug)]
+pub enum OutboxResult {
+    Sent {
+        id: Uuid,
+        reply: String,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        id: Uuid,
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    Failed {
+        id: Uuid,
+        error: String,
+    },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the backend's migrations.
+    async fn migrate(&self) -> anyhow::Result<()>;
+    /// A round trip to the database, for `/health`.
+    async fn ping(&self) -> anyhow::Result<()>;
+    async fn default_list(&self) -> anyhow::Result<MailingList>;
+    /// The stored secret key, or `candidate` stored as it if there is none yet (every
+    /// instance sharing a database ends up with the same one).
+    async fn secret_key(&self, candidate: &str) -> anyhow::Result<String>;
+
+    async fn record_signup(&self, signup: &SignupRequest) -> anyhow::Result<SignupOutcome>;
+    async fn confirm_subscription(
+        &self,
+        confirm: &ConfirmRequest,
+    ) -> anyhow::Result<ConfirmOutcome>;
+
+    /// Takes up to `limit` rows that are due (or whose lease has run out) and leases
+    /// them until `lease_until`.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxMail>>;
+    /// Records a batch's outcomes in one transaction.
+    async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()>;
+    /// When the next queued row is due, if any row is queued.
+    async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
+
+    async fn close(&self);
+}
+
+/// Opens the database named by `url` (`sqlite:` or `postgres:`), without migrating.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        bail!("DATABASE_URL must start with sqlite: or postgres:")
+    }
+}

@@ -1,0 +1,420 @@
+//! SQLite: the embedded default. WAL mode, foreign keys on, a busy timeout, and one
+//! writer connection: SQLite allows one writer at a time anyway, and queueing writes in
+//! our own pool (rather than in SQLite's busy handler) keeps "database is locked" away
+//! and latency even. Reads use a separate pool and run beside the writer under WAL.
+//! Times are stored as Unix milliseconds.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Row,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
+};
+use uuid::Uuid;
+
+use super::{
+    ConfirmOutcome, ConfirmRequest, MailingList, OutboxMail, OutboxResult, SQLITE_MIGRATIONS,
+    SignupOutcome, SignupRequest, Store, migrations::migrator,
+};
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("Failed to parse the SQLite DATABASE_URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .context("Failed to open the SQLite database")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .context("Failed to open the SQLite database for reading")?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        migrator(SQLITE_MIGRATIONS)
+            .run(&self.writer)
+            .await
+            .context("Failed to apply the SQLite migrations")
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .context("Failed to reach the SQLite database")?;
+        Ok(())
+    }
+
+    async fn default_list(&self) -> anyhow::Result<MailingList> {
+        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = 'in-partnership'")
+            .fetch_one(&self.reader)
+            .await
+            .context("Failed to load the default list")?;
+        Ok(MailingList {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+        })
+    }
+
+    async fn secret_key(&self, candidate: &str) -> anyhow::Result<String> {
+        sqlx::query(
+            "INSERT INTO app_settings (key, value) VALUES ('secret_key', $1)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&self.writer)
+        .await
+        .context("Failed to store the secret key")?;
+        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
+            .fetch_one(&self.writer)
+            .await
+            .context("Failed to read the secret key")
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_signup(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
+        let now = ms(req.now);
+        let person = &req.subscriber;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin the sign-up transaction")?;
+
+        sqlx::query(
+            "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(req.new_subscriber_id)
+        .bind(person.email.as_str())
+        .bind(person.name.as_str())
+        .bind(person.organisation.as_ref().map(|o| o.as_str()))
+        .bind(person.locality.map(|l| l.slug()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store the subscriber")?;
+
+        let row = sqlx::query(
+            "SELECT s.id, sub.status FROM subscribers s
+             LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
+             WHERE s.email = $1",
+        )
+        .bind(person.email.as_str())
+        .bind(req.list_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("Failed to read the subscription")?;
+        let subscriber_id: Uuid = row.try_get("id")?;
+        let status: Option<String> = row.try_get("status")?;
+
+        match status.as_deref() {
+            Some("confirmed") => {
+                tx.commit().await.context("Failed to commit the sign-up")?;
+                return Ok(SignupOutcome::AlreadyConfirmed);
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+                     VALUES ($1, $2, 'pending', $3, $3)",
+                )
+                .bind(subscriber_id)
+                .bind(req.list_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to store the subscription")?;
+            }
+            Some(_) => {
+                let recent: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM confirmation_tokens
+                     WHERE subscriber_id = $1 AND list_id = $2 AND created_at > $3",
+                )
+                .bind(subscriber_id)
+                .bind(req.list_id)
+                .bind(now - 24 * 3600 * 1000)
+                .fetch_one(&mut *tx)
+                .await
+                .context("Failed to count recent confirmation mails")?;
+                if recent >= req.resend_cap {
+                    tx.commit().await.context("Failed to commit the sign-up")?;
+                    return Ok(SignupOutcome::ResendCapReached);
+                }
+                // Not confirmed yet: the latest details typed are the ones to keep.
+                sqlx::query(
+                    "UPDATE subscribers SET name = $2, organisation = $3, locality = $4, updated_at = $5
+                     WHERE id = $1",
+                )
+                .bind(subscriber_id)
+                .bind(person.name.as_str())
+                .bind(person.organisation.as_ref().map(|o| o.as_str()))
+                .bind(person.locality.map(|l| l.slug()))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to update the subscriber")?;
+            }
+        }
+
+        sqlx::query(
+            "INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&req.token_hash[..])
+        .bind(subscriber_id)
+        .bind(req.list_id)
+        .bind(now)
+        .bind(ms(req.token_expires_at))
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store the confirmation token")?;
+
+        sqlx::query(
+            "INSERT INTO consent_events
+               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+             VALUES ($1, $2, $3, 'signup', $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(req.event_id)
+        .bind(subscriber_id)
+        .bind(req.list_id)
+        .bind(req.consent.method.as_str())
+        .bind(now)
+        .bind(req.consent.ip.as_deref())
+        .bind(req.consent.user_agent.as_deref())
+        .bind(req.wording_version)
+        .bind(&req.wording_hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to record the consent event")?;
+
+        let mail = &req.mail;
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(mail.id)
+        .bind(&mail.kind)
+        .bind(&mail.recipient)
+        .bind(subscriber_id)
+        .bind(&mail.payload)
+        .bind(mail.sealed_secret.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to queue the confirmation mail")?;
+
+        tx.commit().await.context("Failed to commit the sign-up")?;
+        Ok(SignupOutcome::ConfirmationQueued)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_subscription(&self, req: &ConfirmRequest) -> anyhow::Result<ConfirmOutcome> {
+        let now = ms(req.now);
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin the confirmation transaction")?;
+        let row = sqlx::query(
+            "SELECT t.subscriber_id, t.list_id, t.expires_at, t.used_at, sub.status
+             FROM confirmation_tokens t
+             JOIN subscriptions sub ON sub.subscriber_id = t.subscriber_id AND sub.list_id = t.list_id
+             WHERE t.token_hash = $1",
+        )
+        .bind(&req.token_hash[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .context("Failed to look up the confirmation token")?;
+        let Some(row) = row else {
+            return Ok(ConfirmOutcome::Unknown);
+        };
+        let subscriber_id: Uuid = row.try_get("subscriber_id")?;
+        let list_id: Uuid = row.try_get("list_id")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let used_at: Option<i64> = row.try_get("used_at")?;
+        let status: String = row.try_get("status")?;
+
+        let outcome = match (status.as_str(), used_at) {
+            ("confirmed", _) => ConfirmOutcome::AlreadyConfirmed,
+            (_, Some(_)) => ConfirmOutcome::Used,
+            _ if expires_at <= now => ConfirmOutcome::Expired,
+            (previous, None) => {
+                let kind = if previous == "unsubscribed" {
+                    "resubscribe"
+                } else {
+                    "confirm"
+                };
+                sqlx::query(
+                    "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                     WHERE subscriber_id = $1 AND list_id = $2",
+                )
+                .bind(subscriber_id)
+                .bind(list_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to confirm the subscription")?;
+                sqlx::query(
+                    "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(req.event_id)
+                .bind(subscriber_id)
+                .bind(list_id)
+                .bind(kind)
+                .bind(req.consent.method.as_str())
+                .bind(now)
+                .bind(req.consent.ip.as_deref())
+                .bind(req.consent.user_agent.as_deref())
+                .execute(&mut *tx)
+                .await
+                .context("Failed to record the consent event")?;
+                ConfirmOutcome::Confirmed
+            }
+        };
+        if used_at.is_none() && outcome != ConfirmOutcome::Expired {
+            sqlx::query("UPDATE confirmation_tokens SET used_at = $2 WHERE token_hash = $1")
+                .bind(&req.token_hash[..])
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to mark the token used")?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the confirmation")?;
+        Ok(outcome)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxMail>> {
+        // One statement, on the one writer: no two claims can overlap.
+        let rows = sqlx::query(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2
+             WHERE id IN (
+               SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
+               UNION ALL
+               SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= $1
+               LIMIT $3)
+             RETURNING id, kind, recipient, payload, sealed_secret, attempts",
+        )
+        .bind(ms(now))
+        .bind(ms(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await
+        .context("Failed to claim outbox rows")?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxMail {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    recipient: row.try_get("recipient")?,
+                    payload: row.try_get("payload")?,
+                    sealed_secret: row.try_get("sealed_secret")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin recording outbox results")?;
+        for result in results {
+            let query = match result {
+                OutboxResult::Sent { id, reply, at } => sqlx::query(
+                    "UPDATE outbox SET status = 'sent', sent_at = $2, smtp_reply = $3,
+                       sealed_secret = NULL, lease_until = NULL, last_error = NULL
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(ms(*at))
+                .bind(reply.as_str()),
+                OutboxResult::Retry {
+                    id,
+                    error,
+                    next_attempt_at,
+                } => sqlx::query(
+                    "UPDATE outbox SET status = 'queued', next_attempt_at = $2, last_error = $3,
+                       lease_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(ms(*next_attempt_at))
+                .bind(error.as_str()),
+                OutboxResult::Failed { id, error } => sqlx::query(
+                    "UPDATE outbox SET status = 'failed', last_error = $2,
+                       sealed_secret = NULL, lease_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(error.as_str()),
+            };
+            query
+                .execute(&mut *tx)
+                .await
+                .context("Failed to record an outbox result")?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the outbox results")
+    }
+
+    async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT min(t) FROM (
+               SELECT min(next_attempt_at) AS t FROM outbox WHERE status = 'queued'
+               UNION ALL
+               SELECT min(lease_until) FROM outbox WHERE status = 'sending')",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .context("Failed to read when the next mail is due")?;
+        Ok(next.map(from_ms))
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

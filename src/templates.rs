@@ -1,0 +1,91 @@
+//! Templates: the public pages (`src/pages/`) and the mails (`email_templates/`), in one
+//! minijinja environment, compiled into the binary and parsed once at start-up.
+//! Files ending in `.html` are HTML-escaped; `.txt` files are not.
+
+use std::sync::LazyLock;
+
+use anyhow::Context;
+use minijinja::{Environment, value::Serde};
+use serde::Serialize;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("pages/layout.html", include_str!("pages/layout.html")),
+    ("pages/signup.html", include_str!("pages/signup.html")),
+    (
+        "pages/check_inbox.html",
+        include_str!("pages/check_inbox.html"),
+    ),
+    ("pages/confirm.html", include_str!("pages/confirm.html")),
+    ("pages/message.html", include_str!("pages/message.html")),
+    (
+        "email/layout.html",
+        include_str!("../email_templates/layout.html"),
+    ),
+    (
+        "email/confirmation.html",
+        include_str!("../email_templates/confirmation.html"),
+    ),
+    (
+        "email/confirmation.txt",
+        include_str!("../email_templates/confirmation.txt"),
+    ),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+static TEMPLATES_PARSED: LazyLock<Templates> =
+    LazyLock::new(|| Templates::load().expect("the compiled-in templates parse (a test checks)"));
+
+/// The templates, parsed on first use.
+pub fn templates() -> &'static Templates {
+    &TEMPLATES_PARSED
+}
+
+impl Templates {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .with_context(|| format!("Failed to parse the template {name}"))?;
+        }
+        Ok(Self { env })
+    }
+
+    pub fn render(&self, name: &str, context: &impl Serialize) -> anyhow::Result<String> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(Serde(context)))
+            .with_context(|| format!("Failed to render the template {name}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        Templates::load().unwrap();
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let templates = Templates::load().unwrap();
+        let context = serde_json::json!({
+            "list_name": "In <Partnership>",
+            "confirm_url": "https://example.org/c?token=a&b",
+            "expires": "1 December 2026",
+        });
+        let html = templates
+            .render("email/confirmation.html", &context)
+            .unwrap();
+        assert!(html.contains("In &lt;Partnership&gt;"));
+        let text = templates
+            .render("email/confirmation.txt", &context)
+            .unwrap();
+        assert!(text.contains("https://example.org/c?token=a&b"));
+    }
+}
