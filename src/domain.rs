@@ -19,8 +19,13 @@ impl SubscriberEmail {
             return Err("Enter an email address in the form name@example.org.".into());
         };
         let email = format!("{local}@{}", domain.to_lowercase());
-        // The address also goes into a mail header: no control characters, ever.
-        if email.len() > 254 || email.chars().any(char::is_control) || !email.validate_email() {
+        // The address also goes into a mail header: no control characters, ever. A
+        // domain with no dot (`jo@gmail`) is legal in RFC 5321 and a typo in practice.
+        if email.len() > 254
+            || email.chars().any(char::is_control)
+            || !domain.contains('.')
+            || !email.validate_email()
+        {
             return Err("Enter an email address in the form name@example.org.".into());
         }
         Ok(Self(email))
@@ -197,6 +202,7 @@ mod tests {
             "jo@@example.org",
             "jo bloggs@example.org",
             "jo@example.org\r\nBcc: x@y.z",
+            "jo@gmail",
         ] {
             assert!(SubscriberEmail::parse(raw).is_err(), "{raw:?} was accepted");
         }

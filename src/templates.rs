@@ -5,7 +5,10 @@
 use std::sync::LazyLock;
 
 use anyhow::Context;
-use minijinja::{Environment, value::Serde};
+use minijinja::{
+    AutoEscape, Environment, Error, ErrorKind, Output, State, escape_formatter,
+    value::{Serde, Value, ValueKind},
+};
 use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -47,6 +50,7 @@ impl Templates {
     pub fn load() -> anyhow::Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+        env.set_formatter(html_formatter);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .with_context(|| format!("Failed to parse the template {name}"))?;
@@ -60,6 +64,34 @@ impl Templates {
             .and_then(|t| t.render(Serde(context)))
             .with_context(|| format!("Failed to render the template {name}"))
     }
+}
+
+/// minijinja's HTML escaping also escapes `/`, which turns every link in a mail into
+/// `https:&#x2f;&#x2f;...`: valid, but mail clients and link checkers do not all agree.
+/// Escape only what HTML needs; leave undefined, none and safe values to minijinja.
+fn html_formatter(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
+    let plain = matches!(value.kind(), ValueKind::String | ValueKind::Number);
+    if *state.auto_escape() != AutoEscape::Html || value.is_safe() || !plain {
+        return escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(|_| {
+        Error::new(
+            ErrorKind::WriteFailure,
+            "Failed to write a template's output",
+        )
+    })
 }
 
 #[cfg(test)]

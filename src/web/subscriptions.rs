@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use axum::{
     Form, Json, Router,
-    extract::{FromRequest, Query, Request, State},
+    extract::{
+        FromRequest, Query, Request, State,
+        rejection::{FormRejection, QueryRejection},
+    },
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -325,9 +328,10 @@ struct TokenParams {
     token: Option<String>,
 }
 
-fn parse_token(params: &TokenParams) -> Result<ConfirmationToken, AppError> {
+/// A token from the query or the form; anything unreadable is treated as no token.
+fn parse_token(params: Option<TokenParams>) -> Result<ConfirmationToken, AppError> {
     params
-        .token
+        .and_then(|p| p.token)
         .as_deref()
         .and_then(ConfirmationToken::parse)
         .ok_or_else(|| {
@@ -347,8 +351,10 @@ fn parse_token(params: &TokenParams) -> Result<ConfirmationToken, AppError> {
 
 /// Shows a button and changes nothing: mail scanners follow links.
 #[tracing::instrument(skip_all)]
-async fn confirm_page(Query(params): Query<TokenParams>) -> Result<Response, AppError> {
-    let token = parse_token(&params)?;
+async fn confirm_page(
+    params: Result<Query<TokenParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let token = parse_token(params.ok().map(|Query(p)| p))?;
     let page = render(
         "pages/confirm.html",
         "Confirm your subscription",
@@ -361,9 +367,9 @@ async fn confirm_page(Query(params): Query<TokenParams>) -> Result<Response, App
 async fn confirm(
     State(state): State<AppState>,
     client: ClientInfo,
-    Form(params): Form<TokenParams>,
+    params: Result<Form<TokenParams>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let token = parse_token(&params)?;
+    let token = parse_token(params.ok().map(|Form(p)| p))?;
     let outcome = state
         .store
         .confirm_subscription(&ConfirmRequest {

@@ -1,0 +1,9 @@
+//! Integration tests: the real application over HTTP, with a real SMTP server, on
+//! SQLite and on PostgreSQL. One test binary, so it links once.
+
+mod support;
+
+mod confirmation;
+mod delivery;
+mod migrations;
+mod signup;

@@ -1,0 +1,379 @@
+//! Test support: spawn the real application on port 0 with its own database (a temp
+//! SQLite file, or a fresh PostgreSQL database) and a real SMTP server on a free port.
+//!
+//! PostgreSQL tests need `TEST_DATABASE_URL` (a server where we may create databases).
+//! Without it they say so and pass on a developer's machine; under CI they fail.
+
+pub mod smtp;
+
+use std::{future::Future, str::FromStr, time::Duration};
+
+use newsletter::{settings::Settings, startup::Application};
+use sqlx::{
+    ConnectOptions, Connection, Executor, Row,
+    postgres::{PgConnectOptions, PgConnection, PgPool},
+    sqlite::SqlitePool,
+};
+use tokio::sync::oneshot;
+
+pub use smtp::{Fault, SmtpServer};
+
+/// Runs each named test function once per backend: `mod sqlite` and `mod postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(backend) = $crate::support::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The URL of a server and database we may connect to and create databases from.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("TEST_DATABASE_URL must name a PostgreSQL server in CI")
+            }
+            _ => {
+                eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+                None
+            }
+        }
+    }
+}
+
+/// A database of the test's own, removed when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("newsletter_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = PgConnection::connect(admin_url)
+                    .await
+                    .expect("TEST_DATABASE_URL does not connect");
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("failed to create a test database");
+                let url = with_database(admin_url, &name);
+                Self {
+                    url,
+                    _dir: None,
+                    postgres: Some((admin_url.clone(), name)),
+                }
+            }
+        }
+    }
+
+    /// Opens a connection of the test's own, to look at what the app stored.
+    pub async fn inspect(&self) -> Inspector {
+        if self.postgres.is_some() {
+            Inspector::Postgres(PgPool::connect(&self.url).await.unwrap())
+        } else {
+            Inspector::Sqlite(SqlitePool::connect(&self.url).await.unwrap())
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async code: use a runtime of our own on a thread of our own.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let mut admin = PgConnection::connect(&admin_url).await?;
+                    admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await
+                        .map(|_| ())
+                })
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("could not drop a test database: {err}");
+        }
+    }
+}
+
+/// The same server as `url`, another database.
+fn with_database(url: &str, name: &str) -> String {
+    PgConnectOptions::from_str(url)
+        .expect("TEST_DATABASE_URL is not a PostgreSQL URL")
+        .database(name)
+        .to_url_lossy()
+        .to_string()
+}
+
+/// Reads what the application stored, in SQL both backends understand.
+pub enum Inspector {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Inspector {
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match self {
+            Inspector::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Inspector::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of every row, as text.
+    pub async fn texts(&self, sql: &'static str) -> Vec<Option<String>> {
+        match self {
+            Inspector::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Inspector::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub async fn execute(&self, sql: &'static str) {
+        match self {
+            Inspector::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Inspector::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every value in every table, as text (bytes as lower-case hex): to show that
+    /// something is stored nowhere.
+    pub async fn dump(&self) -> String {
+        let mut dump = String::new();
+        match self {
+            Inspector::Sqlite(pool) => {
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                for table in tables {
+                    let rows =
+                        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{table}\"")))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap();
+                    for row in rows {
+                        for i in 0..row.len() {
+                            if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                                dump.push_str(&text);
+                            } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                                dump.push_str(&hex(&bytes));
+                                dump.push_str(&String::from_utf8_lossy(&bytes));
+                            } else if let Ok(Some(number)) = row.try_get::<Option<i64>, _>(i) {
+                                dump.push_str(&number.to_string());
+                            }
+                            dump.push('\n');
+                        }
+                    }
+                }
+            }
+            Inspector::Postgres(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT row_to_json(t)::text FROM \"{table}\" t"
+                    )))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                    for row in rows {
+                        dump.push_str(&row);
+                        dump.push('\n');
+                    }
+                }
+            }
+        }
+        dump
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A running application, its database and the SMTP server it sends to.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub smtp: Option<SmtpServer>,
+    pub db: TestDatabase,
+    /// Dropped with the app, which then shuts down.
+    _stop: oneshot::Sender<()>,
+}
+
+/// Settings for tests: quick retries, and mail to `smtp_url`.
+pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).unwrap();
+    settings.database_url = database_url.to_owned();
+    settings.database_max_connections = 5;
+    settings.smtp_url = Some(smtp_url.to_owned());
+    settings.bind_address = "127.0.0.1:0".into();
+    settings.public_url = "http://newsletter.test".into();
+    settings.secret_key = Some("a test secret that is long enough to use".into());
+    settings.mail.retry_base = Duration::from_millis(50);
+    settings.mail.retry_max = Duration::from_millis(400);
+    settings.mail.poll_interval = Duration::from_millis(500);
+    settings.mail.smtp_timeout = Duration::from_secs(5);
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        let mut app = Self::spawn_with(backend, |_| {}, &url).await;
+        app.smtp = Some(smtp);
+        app
+    }
+
+    /// Spawns with mail to `smtp_url` (which may have nothing listening), after
+    /// `customise` has had its way with the settings.
+    pub async fn spawn_with(
+        backend: Backend,
+        customise: impl FnOnce(&mut Settings),
+        smtp_url: &str,
+    ) -> Self {
+        let db = TestDatabase::create(&backend).await;
+        let mut settings = test_settings(&db.url, smtp_url);
+        customise(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("the application failed to start");
+        let address = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            smtp: None,
+            db,
+            _stop: stop,
+        }
+    }
+
+    pub fn smtp(&self) -> &SmtpServer {
+        self.smtp
+            .as_ref()
+            .expect("this app has no test SMTP server")
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A complete, valid sign-up through the web form.
+    pub async fn sign_up(&self, email: &str) -> reqwest::Response {
+        self.post_form(
+            "/subscriptions",
+            &[
+                ("email", email),
+                ("name", "Jo Bloggs"),
+                ("organisation", "Stroud Community Hub"),
+                ("locality", "stroud"),
+                ("consent", "yes"),
+            ],
+        )
+        .await
+    }
+
+    /// Presses the Confirm button for `token`.
+    pub async fn confirm(&self, token: &str) -> reqwest::Response {
+        self.post_form("/subscriptions/confirm", &[("token", token)])
+            .await
+    }
+}
+
+/// Polls `check` until it returns true, failing the test after a deadline.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,301 @@
+//! A small SMTP server for tests, on a real TCP port. It records every message it
+//! accepts, and can be told to answer a recipient with any reply code, or to hang up.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+    sync::Notify,
+    task::JoinHandle,
+};
+
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent, headers and body, with dot-stuffing undone.
+    pub data: String,
+}
+
+/// What to do instead of accepting a recipient.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer `RCPT TO` with this code and text (e.g. 451, 550).
+    Reply(u16, &'static str),
+    /// Close the connection without answering.
+    HangUp,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<ReceivedMail>,
+    /// Used up one per `RCPT TO`, before anything else applies.
+    next_faults: VecDeque<Fault>,
+    /// Applied every time that recipient comes up.
+    recipient_faults: HashMap<String, Fault>,
+    commands: Vec<String>,
+}
+
+pub struct SmtpServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    received: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SmtpServer {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// Listens on `port` (0 for any free one).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the test SMTP server could not bind");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let received = Arc::new(Notify::new());
+        let task = tokio::spawn({
+            let state = state.clone();
+            let received = received.clone();
+            async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(serve(stream, state.clone(), received.clone()));
+                }
+            }
+        });
+        Self {
+            addr,
+            state,
+            received,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// The next `RCPT TO` (whoever it names) gets `fault`, once.
+    pub fn fail_next(&self, fault: Fault) {
+        self.state.lock().unwrap().next_faults.push_back(fault);
+    }
+
+    /// Every `RCPT TO` naming `recipient` gets `fault`.
+    pub fn fail_recipient(&self, recipient: &str, fault: Fault) {
+        self.state
+            .lock()
+            .unwrap()
+            .recipient_faults
+            .insert(recipient.to_owned(), fault);
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// How many `RCPT TO` commands arrived (accepted or not).
+    pub fn rcpt_attempts(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .commands
+            .iter()
+            .filter(|c| c.to_ascii_uppercase().starts_with("RCPT TO"))
+            .count()
+    }
+
+    /// Waits until at least `count` messages have arrived, and returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.received.notified();
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "expected {count} messages, the SMTP server received {}",
+                    self.received().len()
+                );
+            }
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify>) {
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader);
+    let mut line = String::new();
+    let mut from = String::new();
+    let mut to = Vec::new();
+    if writer
+        .write_all(b"220 test.invalid ESMTP\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let command = line.trim_end().to_owned();
+        state.lock().unwrap().commands.push(command.clone());
+        let verb = command
+            .split([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: String = match verb.as_str() {
+            "EHLO" => "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8".into(),
+            "HELO" => "250 test.invalid".into(),
+            "MAIL" => {
+                from = address(&command);
+                to.clear();
+                "250 2.1.0 Ok".into()
+            }
+            "RCPT" => {
+                let recipient = address(&command);
+                let fault = {
+                    let mut state = state.lock().unwrap();
+                    state
+                        .next_faults
+                        .pop_front()
+                        .or_else(|| state.recipient_faults.get(&recipient).cloned())
+                };
+                match fault {
+                    Some(Fault::HangUp) => return,
+                    Some(Fault::Reply(code, text)) => format!("{code} {text}"),
+                    None => {
+                        to.push(recipient);
+                        "250 2.1.5 Ok".into()
+                    }
+                }
+            }
+            "DATA" => {
+                if writer
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == ".\r\n" || line == ".\n" {
+                        break;
+                    }
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                let mail = ReceivedMail {
+                    from: from.clone(),
+                    to: std::mem::take(&mut to),
+                    data,
+                };
+                let queued = {
+                    let mut state = state.lock().unwrap();
+                    state.received.push(mail);
+                    state.received.len()
+                };
+                received.notify_waiters();
+                format!("250 2.0.0 Ok: queued as TEST{queued}")
+            }
+            "RSET" => {
+                to.clear();
+                "250 2.0.0 Ok".into()
+            }
+            "NOOP" => "250 2.0.0 Ok".into(),
+            "QUIT" => {
+                let _ = writer.write_all(b"221 2.0.0 Bye\r\n").await;
+                return;
+            }
+            _ => "502 5.5.2 Command not recognised".into(),
+        };
+        if writer
+            .write_all(format!("{reply}\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The address in `MAIL FROM:<a@b>` or `RCPT TO:<a@b>`.
+fn address(command: &str) -> String {
+    command
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(addr, _)| addr.to_owned())
+        .unwrap_or_default()
+}
+
+impl ReceivedMail {
+    /// The message with quoted-printable soft line breaks and escapes undone, good
+    /// enough to find links and words in either part.
+    pub fn decoded(&self) -> String {
+        let joined = self.data.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.data
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    }
+
+    /// The confirmation link in the plain-text part.
+    pub fn confirmation_link(&self) -> String {
+        let text = self.decoded();
+        let start = text
+            .find("http")
+            .expect("the mail has no link in its text part");
+        text[start..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    pub fn confirmation_token(&self) -> String {
+        self.confirmation_link()
+            .split_once("token=")
+            .expect("the link has a token")
+            .1
+            .to_owned()
+    }
+}
