@@ -36,7 +36,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 SMTP_PORT=$(free_port)
-smtp-sink -c -u "$(id -un)" 127.0.0.1:"$SMTP_PORT" 1000 &
+smtp-sink -u "$(id -un)" 127.0.0.1:"$SMTP_PORT" 1000 &
 PIDS+=($!)
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -140,6 +140,53 @@ pub enum OutboxResult {
     },
 }
 
+/// An outcome as the columns it sets: both backends write a batch of these in one
+/// statement.
+pub(crate) struct OutboxUpdate<'a> {
+    pub id: Uuid,
+    pub status: &'static str,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reply: Option<&'a str>,
+    /// `None` keeps the row's current value.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub error: Option<&'a str>,
+}
+
+impl OutboxResult {
+    pub(crate) fn update(&self) -> OutboxUpdate<'_> {
+        match self {
+            OutboxResult::Sent { id, reply, at } => OutboxUpdate {
+                id: *id,
+                status: "sent",
+                sent_at: Some(*at),
+                reply: Some(reply),
+                next_attempt_at: None,
+                error: None,
+            },
+            OutboxResult::Retry {
+                id,
+                error,
+                next_attempt_at,
+            } => OutboxUpdate {
+                id: *id,
+                status: "queued",
+                sent_at: None,
+                reply: None,
+                next_attempt_at: Some(*next_attempt_at),
+                error: Some(error),
+            },
+            OutboxResult::Failed { id, error } => OutboxUpdate {
+                id: *id,
+                status: "failed",
+                sent_at: None,
+                reply: None,
+                next_attempt_at: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies the backend's migrations.
@@ -165,7 +212,8 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxMail>>;
-    /// Records a batch's outcomes in one transaction.
+    /// Records a batch's outcomes in one statement. The sealed token goes with every
+    /// outcome but a retry.
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()>;
     /// When the next queued row is due, if any row is queued.
     async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;

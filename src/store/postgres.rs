@@ -312,49 +312,33 @@ impl Store for PostgresStore {
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("Failed to begin recording outbox results")?;
-        for result in results {
-            let query = match result {
-                OutboxResult::Sent { id, reply, at } => sqlx::query(
-                    "UPDATE outbox SET status = 'sent', sent_at = $2, smtp_reply = $3,
-                       sealed_secret = NULL, lease_until = NULL, last_error = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(*at)
-                .bind(reply.as_str()),
-                OutboxResult::Retry {
-                    id,
-                    error,
-                    next_attempt_at,
-                } => sqlx::query(
-                    "UPDATE outbox SET status = 'queued', next_attempt_at = $2, last_error = $3,
-                       lease_until = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(*next_attempt_at)
-                .bind(error.as_str()),
-                OutboxResult::Failed { id, error } => sqlx::query(
-                    "UPDATE outbox SET status = 'failed', last_error = $2,
-                       sealed_secret = NULL, lease_until = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(error.as_str()),
-            };
-            query
-                .execute(&mut *tx)
-                .await
-                .context("Failed to record an outbox result")?;
+        if results.is_empty() {
+            return Ok(());
         }
-        tx.commit()
-            .await
-            .context("Failed to commit the outbox results")
+        let updates: Vec<_> = results.iter().map(OutboxResult::update).collect();
+        sqlx::query(
+            "UPDATE outbox o SET
+               status = r.status,
+               sent_at = r.sent_at,
+               smtp_reply = r.reply,
+               last_error = r.error,
+               next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
+               sealed_secret = CASE WHEN r.status = 'queued' THEN o.sealed_secret END,
+               lease_until = NULL
+             FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[])
+               AS r (id, status, sent_at, reply, next_attempt_at, error)
+             WHERE o.id = r.id",
+        )
+        .bind(updates.iter().map(|u| u.id).collect::<Vec<_>>())
+        .bind(updates.iter().map(|u| u.status).collect::<Vec<_>>())
+        .bind(updates.iter().map(|u| u.sent_at).collect::<Vec<_>>())
+        .bind(updates.iter().map(|u| u.reply).collect::<Vec<_>>())
+        .bind(updates.iter().map(|u| u.next_attempt_at).collect::<Vec<_>>())
+        .bind(updates.iter().map(|u| u.error).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await
+        .context("Failed to record the outbox results")?;
+        Ok(())
     }
 
     async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {

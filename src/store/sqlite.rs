@@ -6,15 +6,17 @@
 
 use std::{str::FromStr, time::Duration};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
     Row,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+        SqliteSynchronous,
     },
 };
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
@@ -22,10 +24,33 @@ use super::{
     SignupOutcome, SignupRequest, Store, migrations::migrator,
 };
 
+/// The writes every sign-up that sends a mail makes, after its first statement.
+macro_rules! signup_writes {
+    () => {
+        "INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+         VALUES ($4, $1, $2, $3, $5);
+         INSERT INTO consent_events
+           (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+         VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11);
+         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
+         VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
+    };
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Sign-ups go to one task that writes them in batches (see `write_signups`).
+    signups: mpsc::Sender<QueuedSignup>,
 }
+
+type QueuedSignup = (
+    SignupRequest,
+    oneshot::Sender<anyhow::Result<SignupOutcome>>,
+);
+
+/// The most sign-ups one transaction takes.
+const SIGNUP_BATCH: usize = 128;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -54,8 +79,136 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("Failed to open the SQLite database for reading")?;
-        Ok(Self { writer, reader })
+        let (signups, queue) = mpsc::channel(4 * SIGNUP_BATCH);
+        tokio::spawn(write_signups(writer.clone(), queue));
+        Ok(Self {
+            writer,
+            reader,
+            signups,
+        })
     }
+}
+
+/// Group commit: every sign-up waiting when the writer is free goes into one
+/// transaction. SQLite has one writer at a time anyway; batching pays for BEGIN,
+/// COMMIT and the hand-offs between tasks once per batch instead of once per sign-up,
+/// and nobody waits on SQLite's busy handler. If the transaction fails, every sign-up
+/// in it gets the error (nothing of the batch is kept, so nothing is half-written).
+async fn write_signups(writer: SqlitePool, mut queue: mpsc::Receiver<QueuedSignup>) {
+    let mut batch = Vec::with_capacity(SIGNUP_BATCH);
+    while queue.recv_many(&mut batch, SIGNUP_BATCH).await > 0 {
+        let requests: Vec<&SignupRequest> = batch.iter().map(|(req, _)| req).collect();
+        let result = record_signups(&writer, &requests).await;
+        for (i, (_, reply)) in batch.drain(..).enumerate() {
+            let answer = match &result {
+                Ok(outcomes) => Ok(outcomes[i]),
+                Err(err) => Err(anyhow!("{err:#}")),
+            };
+            // The request may have gone (client hung up); its sign-up stands anyway.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+async fn record_signups(
+    writer: &SqlitePool,
+    requests: &[&SignupRequest],
+) -> anyhow::Result<Vec<SignupOutcome>> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("Failed to begin the sign-up transaction")?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for req in requests {
+        outcomes.push(record_signup(&mut tx, req).await?);
+    }
+    tx.commit().await.context("Failed to commit the sign-ups")?;
+    Ok(outcomes)
+}
+
+/// One sign-up inside the batch's transaction: two round trips to SQLite's thread, the
+/// first to learn what we know of the address, the second for everything it writes.
+async fn record_signup(
+    conn: &mut SqliteConnection,
+    req: &SignupRequest,
+) -> anyhow::Result<SignupOutcome> {
+    let now = ms(req.now);
+    let person = &req.subscriber;
+
+    let row = sqlx::query(
+        "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (email) DO NOTHING;
+         SELECT s.id, sub.status,
+           (SELECT count(*) FROM confirmation_tokens t
+            WHERE t.subscriber_id = s.id AND t.list_id = $7 AND t.created_at > $8) AS recent
+         FROM subscribers s
+         LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $7
+         WHERE s.email = $2",
+    )
+    .bind(req.new_subscriber_id)
+    .bind(person.email.as_str())
+    .bind(person.name.as_str())
+    .bind(person.organisation.as_ref().map(|o| o.as_str()))
+    .bind(person.locality.map(|l| l.slug()))
+    .bind(now)
+    .bind(req.list_id)
+    .bind(now - 24 * 3600 * 1000)
+    .fetch_one(&mut *conn)
+    .await
+    .context("Failed to store the subscriber")?;
+    let subscriber_id: Uuid = row.try_get("id")?;
+    let status: Option<String> = row.try_get("status")?;
+    let recent: i64 = row.try_get("recent")?;
+
+    let sql = match status.as_deref() {
+        Some("confirmed") => None,
+        None => Some(concat!(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+             VALUES ($1, $2, 'pending', $3, $3);",
+            signup_writes!()
+        )),
+        Some(_) if recent >= req.resend_cap => None,
+        // Not confirmed yet: the latest details typed are the ones to keep.
+        Some(_) => Some(concat!(
+            "UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
+             WHERE id = $1;",
+            signup_writes!()
+        )),
+    };
+    let Some(sql) = sql else {
+        return Ok(if status.as_deref() == Some("confirmed") {
+            SignupOutcome::AlreadyConfirmed
+        } else {
+            SignupOutcome::ResendCapReached
+        });
+    };
+    let mail = &req.mail;
+    sqlx::query(sql)
+        .bind(subscriber_id)
+        .bind(req.list_id)
+        .bind(now)
+        .bind(&req.token_hash[..])
+        .bind(ms(req.token_expires_at))
+        .bind(req.event_id)
+        .bind(req.consent.method.as_str())
+        .bind(req.consent.ip.as_deref())
+        .bind(req.consent.user_agent.as_deref())
+        .bind(req.wording_version)
+        .bind(&req.wording_hash)
+        .bind(mail.id)
+        .bind(&mail.kind)
+        .bind(&mail.recipient)
+        .bind(person.name.as_str())
+        .bind(person.organisation.as_ref().map(|o| o.as_str()))
+        .bind(person.locality.map(|l| l.slug()))
+        .bind(&mail.payload)
+        .bind(mail.sealed_secret.as_deref())
+        .execute(&mut *conn)
+        .await
+        .context("Failed to store the token, consent event and confirmation mail")?;
+
+    Ok(SignupOutcome::ConfirmationQueued)
 }
 
 #[async_trait]
@@ -104,139 +257,14 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all)]
     async fn record_signup(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
-        let now = ms(req.now);
-        let person = &req.subscriber;
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let (reply, outcome) = oneshot::channel();
+        self.signups
+            .send((req.clone(), reply))
             .await
-            .context("Failed to begin the sign-up transaction")?;
-
-        sqlx::query(
-            "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(req.new_subscriber_id)
-        .bind(person.email.as_str())
-        .bind(person.name.as_str())
-        .bind(person.organisation.as_ref().map(|o| o.as_str()))
-        .bind(person.locality.map(|l| l.slug()))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to store the subscriber")?;
-
-        let row = sqlx::query(
-            "SELECT s.id, sub.status FROM subscribers s
-             LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
-             WHERE s.email = $1",
-        )
-        .bind(person.email.as_str())
-        .bind(req.list_id)
-        .fetch_one(&mut *tx)
-        .await
-        .context("Failed to read the subscription")?;
-        let subscriber_id: Uuid = row.try_get("id")?;
-        let status: Option<String> = row.try_get("status")?;
-
-        match status.as_deref() {
-            Some("confirmed") => {
-                tx.commit().await.context("Failed to commit the sign-up")?;
-                return Ok(SignupOutcome::AlreadyConfirmed);
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-                     VALUES ($1, $2, 'pending', $3, $3)",
-                )
-                .bind(subscriber_id)
-                .bind(req.list_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to store the subscription")?;
-            }
-            Some(_) => {
-                let recent: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM confirmation_tokens
-                     WHERE subscriber_id = $1 AND list_id = $2 AND created_at > $3",
-                )
-                .bind(subscriber_id)
-                .bind(req.list_id)
-                .bind(now - 24 * 3600 * 1000)
-                .fetch_one(&mut *tx)
-                .await
-                .context("Failed to count recent confirmation mails")?;
-                if recent >= req.resend_cap {
-                    tx.commit().await.context("Failed to commit the sign-up")?;
-                    return Ok(SignupOutcome::ResendCapReached);
-                }
-                // Not confirmed yet: the latest details typed are the ones to keep.
-                sqlx::query(
-                    "UPDATE subscribers SET name = $2, organisation = $3, locality = $4, updated_at = $5
-                     WHERE id = $1",
-                )
-                .bind(subscriber_id)
-                .bind(person.name.as_str())
-                .bind(person.organisation.as_ref().map(|o| o.as_str()))
-                .bind(person.locality.map(|l| l.slug()))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to update the subscriber")?;
-            }
-        }
-
-        sqlx::query(
-            "INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&req.token_hash[..])
-        .bind(subscriber_id)
-        .bind(req.list_id)
-        .bind(now)
-        .bind(ms(req.token_expires_at))
-        .execute(&mut *tx)
-        .await
-        .context("Failed to store the confirmation token")?;
-
-        sqlx::query(
-            "INSERT INTO consent_events
-               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
-             VALUES ($1, $2, $3, 'signup', $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(req.event_id)
-        .bind(subscriber_id)
-        .bind(req.list_id)
-        .bind(req.consent.method.as_str())
-        .bind(now)
-        .bind(req.consent.ip.as_deref())
-        .bind(req.consent.user_agent.as_deref())
-        .bind(req.wording_version)
-        .bind(&req.wording_hash)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to record the consent event")?;
-
-        let mail = &req.mail;
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(mail.id)
-        .bind(&mail.kind)
-        .bind(&mail.recipient)
-        .bind(subscriber_id)
-        .bind(&mail.payload)
-        .bind(mail.sealed_secret.as_deref())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to queue the confirmation mail")?;
-
-        tx.commit().await.context("Failed to commit the sign-up")?;
-        Ok(SignupOutcome::ConfirmationQueued)
+            .map_err(|_| anyhow!("The sign-up writer has stopped"))?;
+        outcome
+            .await
+            .map_err(|_| anyhow!("The sign-up writer stopped before answering"))?
     }
 
     #[tracing::instrument(skip_all)]
@@ -355,49 +383,40 @@ impl Store for SqliteStore {
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("Failed to begin recording outbox results")?;
-        for result in results {
-            let query = match result {
-                OutboxResult::Sent { id, reply, at } => sqlx::query(
-                    "UPDATE outbox SET status = 'sent', sent_at = $2, smtp_reply = $3,
-                       sealed_secret = NULL, lease_until = NULL, last_error = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(ms(*at))
-                .bind(reply.as_str()),
-                OutboxResult::Retry {
-                    id,
-                    error,
-                    next_attempt_at,
-                } => sqlx::query(
-                    "UPDATE outbox SET status = 'queued', next_attempt_at = $2, last_error = $3,
-                       lease_until = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(ms(*next_attempt_at))
-                .bind(error.as_str()),
-                OutboxResult::Failed { id, error } => sqlx::query(
-                    "UPDATE outbox SET status = 'failed', last_error = $2,
-                       sealed_secret = NULL, lease_until = NULL
-                     WHERE id = $1",
-                )
-                .bind(*id)
-                .bind(error.as_str()),
-            };
-            query
-                .execute(&mut *tx)
-                .await
-                .context("Failed to record an outbox result")?;
+        if results.is_empty() {
+            return Ok(());
         }
-        tx.commit()
-            .await
-            .context("Failed to commit the outbox results")
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|result| {
+                let update = result.update();
+                serde_json::json!({
+                    "id": update.id.simple().to_string(),
+                    "status": update.status,
+                    "sent_at": update.sent_at.map(ms),
+                    "reply": update.reply,
+                    "next_attempt_at": update.next_attempt_at.map(ms),
+                    "error": update.error,
+                })
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE outbox SET
+               status = r.value ->> 'status',
+               sent_at = r.value ->> 'sent_at',
+               smtp_reply = r.value ->> 'reply',
+               last_error = r.value ->> 'error',
+               next_attempt_at = coalesce(r.value ->> 'next_attempt_at', next_attempt_at),
+               sealed_secret = CASE WHEN r.value ->> 'status' = 'queued' THEN sealed_secret END,
+               lease_until = NULL
+             FROM json_each($1) AS r
+             WHERE outbox.id = unhex(r.value ->> 'id')",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&self.writer)
+        .await
+        .context("Failed to record the outbox results")?;
+        Ok(())
     }
 
     async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
