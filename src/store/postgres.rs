@@ -16,6 +16,23 @@ use super::{
     SignupOutcome, SignupRequest, Store, migrations::migrator,
 };
 
+/// The writes every sign-up that sends a mail makes, as the rest of one statement
+/// after its first common table expression.
+macro_rules! signup_writes {
+    () => {
+        "token AS (
+           INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+           VALUES ($4, $1, $2, $3, $5)
+         ), consent AS (
+           INSERT INTO consent_events
+             (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+           VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11)
+         )
+         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
+         VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
+    };
+}
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -103,100 +120,75 @@ impl Store for PostgresStore {
         .context("Failed to store the subscriber")?;
 
         let row = sqlx::query(
-            "SELECT s.id, sub.status FROM subscribers s
+            "SELECT s.id, sub.status,
+               (SELECT count(*) FROM confirmation_tokens t
+                WHERE t.subscriber_id = s.id AND t.list_id = $2 AND t.created_at > $3) AS recent
+             FROM subscribers s
              LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
              WHERE s.email = $1
              FOR UPDATE OF s",
         )
         .bind(person.email.as_str())
         .bind(req.list_id)
+        .bind(req.now - Duration::hours(24))
         .fetch_one(&mut *tx)
         .await
         .context("Failed to read the subscription")?;
         let subscriber_id: Uuid = row.try_get("id")?;
         let status: Option<String> = row.try_get("status")?;
+        let recent: i64 = row.try_get("recent")?;
 
-        match status.as_deref() {
-            Some("confirmed") => {
-                tx.commit().await.context("Failed to commit the sign-up")?;
-                return Ok(SignupOutcome::AlreadyConfirmed);
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-                     VALUES ($1, $2, 'pending', $3, $3)",
-                )
-                .bind(subscriber_id)
-                .bind(req.list_id)
-                .bind(req.now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to store the subscription")?;
-            }
-            Some(_) => {
-                let recent: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM confirmation_tokens
-                     WHERE subscriber_id = $1 AND list_id = $2 AND created_at > $3",
-                )
-                .bind(subscriber_id)
-                .bind(req.list_id)
-                .bind(req.now - Duration::hours(24))
-                .fetch_one(&mut *tx)
-                .await
-                .context("Failed to count recent confirmation mails")?;
-                if recent >= req.resend_cap {
-                    tx.commit().await.context("Failed to commit the sign-up")?;
-                    return Ok(SignupOutcome::ResendCapReached);
-                }
-                // Not confirmed yet: the latest details typed are the ones to keep.
-                sqlx::query(
-                    "UPDATE subscribers SET name = $2, organisation = $3, locality = $4, updated_at = $5
-                     WHERE id = $1",
-                )
-                .bind(subscriber_id)
-                .bind(person.name.as_str())
-                .bind(person.organisation.as_ref().map(|o| o.as_str()))
-                .bind(person.locality.map(|l| l.slug()))
-                .bind(req.now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to update the subscriber")?;
-            }
-        }
-
-        // Token, consent event and outbox row in one round trip.
+        let sql = match status.as_deref() {
+            Some("confirmed") => None,
+            None => Some(concat!(
+                "WITH subscription AS (
+                   INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+                   VALUES ($1, $2, 'pending', $3, $3)
+                 ), ",
+                signup_writes!()
+            )),
+            Some(_) if recent >= req.resend_cap => None,
+            // Not confirmed yet: the latest details typed are the ones to keep.
+            Some(_) => Some(concat!(
+                "WITH details AS (
+                   UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
+                   WHERE id = $1
+                 ), ",
+                signup_writes!()
+            )),
+        };
+        let Some(sql) = sql else {
+            tx.commit().await.context("Failed to commit the sign-up")?;
+            return Ok(if status.as_deref() == Some("confirmed") {
+                SignupOutcome::AlreadyConfirmed
+            } else {
+                SignupOutcome::ResendCapReached
+            });
+        };
         let mail = &req.mail;
-        sqlx::query(
-            "WITH token AS (
-               INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
-               VALUES ($1, $2, $3, $4, $5)
-             ), consent AS (
-               INSERT INTO consent_events
-                 (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
-               VALUES ($6, $2, $3, 'signup', $7, $4, $8, $9, $10, $11)
-             )
-             INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-             VALUES ($12, $13, $14, $2, $15, $16, $4, $4)",
-        )
-        .bind(&req.token_hash[..])
-        .bind(subscriber_id)
-        .bind(req.list_id)
-        .bind(req.now)
-        .bind(req.token_expires_at)
-        .bind(req.event_id)
-        .bind(req.consent.method.as_str())
-        .bind(req.consent.ip.as_deref())
-        .bind(req.consent.user_agent.as_deref())
-        .bind(req.wording_version)
-        .bind(&req.wording_hash)
-        .bind(mail.id)
-        .bind(&mail.kind)
-        .bind(&mail.recipient)
-        .bind(&mail.payload)
-        .bind(mail.sealed_secret.as_deref())
-        .execute(&mut *tx)
-        .await
-        .context("Failed to store the token, consent event and confirmation mail")?;
+        sqlx::query(sql)
+            .bind(subscriber_id)
+            .bind(req.list_id)
+            .bind(req.now)
+            .bind(&req.token_hash[..])
+            .bind(req.token_expires_at)
+            .bind(req.event_id)
+            .bind(req.consent.method.as_str())
+            .bind(req.consent.ip.as_deref())
+            .bind(req.consent.user_agent.as_deref())
+            .bind(req.wording_version)
+            .bind(&req.wording_hash)
+            .bind(mail.id)
+            .bind(&mail.kind)
+            .bind(&mail.recipient)
+            .bind(person.name.as_str())
+            .bind(person.organisation.as_ref().map(|o| o.as_str()))
+            .bind(person.locality.map(|l| l.slug()))
+            .bind(&mail.payload)
+            .bind(mail.sealed_secret.as_deref())
+            .execute(&mut *tx)
+            .await
+            .context("Failed to store the token, consent event and confirmation mail")?;
 
         tx.commit().await.context("Failed to commit the sign-up")?;
         Ok(SignupOutcome::ConfirmationQueued)
