@@ -12,6 +12,7 @@ on_both_backends!(
     a_relay_that_hangs_up_is_retried,
     a_relay_that_is_down_loses_no_sign_up,
     retries_stop_at_the_limit,
+    a_sign_up_wakes_the_worker_at_once,
 );
 
 async fn a_451_is_retried_and_delivered(backend: Backend) {
@@ -155,4 +156,25 @@ async fn retries_stop_at_the_limit(backend: Backend) {
         .remove(0)
         .unwrap();
     assert!(error.contains("Mailbox full"), "{error}");
+}
+
+async fn a_sign_up_wakes_the_worker_at_once(backend: Backend) {
+    // With nothing due, the worker would sleep for an hour: only the wake-up that a
+    // sign-up sends can get this mail out before the test's deadline.
+    let smtp = SmtpServer::start().await;
+    let mut app = TestApp::spawn_with(
+        backend,
+        |s| s.mail.poll_interval = std::time::Duration::from_secs(3600),
+        &smtp.url(),
+    )
+    .await;
+    app.smtp = Some(smtp);
+    // Let the worker finish its first (empty) look and go to sleep.
+    let db = app.db.inspect().await;
+    assert_eq!(db.count("SELECT count(*) FROM outbox").await, 0);
+
+    app.sign_up("prompt@example.org").await;
+
+    let mails = app.smtp().wait_for(1).await;
+    assert_eq!(mails[0].to, vec!["prompt@example.org"]);
 }
