@@ -1,6 +1,7 @@
 //! `newsletter`: a self-hosted newsletter service. See README.md for the shape of it.
 
 pub mod domain;
+pub mod issues;
 pub mod mail;
 pub mod outbox;
 pub mod settings;

@@ -1,10 +1,15 @@
-use anyhow::Context;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 use newsletter::{
     settings::Settings,
     startup::{Application, open_store},
-    telemetry,
+    store::Store,
+    telemetry, tokens,
 };
+use uuid::Uuid;
 
 /// A self-hosted newsletter service. Settings come from the environment (see README.md).
 #[derive(Parser)]
@@ -20,12 +25,50 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage access for staff.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make an API token for the staff API; it is printed once, as the last line.
+    CreateToken {
+        /// A name to know the token by (who or what uses it).
+        #[arg(value_parser = token_name)]
+        name: String,
+    },
+    /// Revoke the API token with this name.
+    RevokeToken {
+        #[arg(value_parser = token_name)]
+        name: String,
+    },
+}
+
+fn token_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err("a token's name is 1 to 100 characters on one line".into());
+    }
+    Ok(name.to_owned())
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     match cli.command {
         Command::Serve => {
@@ -39,7 +82,39 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("Migrations applied");
             Ok(())
         }
+        Command::Admin { command } => {
+            let store = open_store(&settings).await?;
+            let done = admin(store.as_ref(), command).await;
+            store.close().await;
+            done
+        }
     }
+}
+
+async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateToken { name } => {
+            let token = tokens::generate_api_token();
+            let hash = tokens::sha256(token.as_bytes());
+            if !store
+                .create_api_token(Uuid::now_v7(), &name, &hash, Utc::now())
+                .await?
+            {
+                bail!(
+                    "There is already a token called {name:?}: revoke it first, or choose another name."
+                );
+            }
+            println!("Created the API token {name:?}. It is shown only now; keep it safe:");
+            println!("{token}");
+        }
+        AdminCommand::RevokeToken { name } => {
+            if !store.revoke_api_token(&name, Utc::now()).await? {
+                bail!("There is no live token called {name:?}.");
+            }
+            println!("Revoked the API token {name:?}.");
+        }
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM (what `docker stop` sends).

@@ -34,6 +34,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
     sha256(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A staff API token: `nl_` and 256 random bits in base64url. Only its SHA-256 is
+/// stored; it is shown once, when made.
+pub fn generate_api_token() -> String {
+    format!("nl_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
 /// A confirmation token as the person receives it. Debug never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfirmationToken([u8; 32]);

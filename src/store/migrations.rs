@@ -5,18 +5,32 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL) for SQLite.
-pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "signup",
-    include_str!("../../migrations/sqlite/0001_signup.sql"),
-)];
+pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "signup",
+        include_str!("../../migrations/sqlite/0001_signup.sql"),
+    ),
+    (
+        2,
+        "staff_api",
+        include_str!("../../migrations/sqlite/0002_staff_api.sql"),
+    ),
+];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
-pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "signup",
-    include_str!("../../migrations/postgres/0001_signup.sql"),
-)];
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "signup",
+        include_str!("../../migrations/postgres/0001_signup.sql"),
+    ),
+    (
+        2,
+        "staff_api",
+        include_str!("../../migrations/postgres/0002_staff_api.sql"),
+    ),
+];
 
 pub fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

@@ -15,7 +15,13 @@ use uuid::Uuid;
 
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 
-use crate::domain::NewSubscriber;
+use crate::{
+    domain::NewSubscriber,
+    issues::{Issue, IssueContent, IssueUpdate, NewIssue},
+};
+
+/// The slug of the list every sign-up joins, created by the first migration.
+pub const DEFAULT_LIST: &str = "in-partnership";
 
 /// The newsletter everyone signs up to, created by the first migration.
 #[derive(Clone, Debug)]
@@ -193,7 +199,12 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> anyhow::Result<()>;
     /// A round trip to the database, for `/health`.
     async fn ping(&self) -> anyhow::Result<()>;
-    async fn default_list(&self) -> anyhow::Result<MailingList>;
+    async fn list_by_slug(&self, slug: &str) -> anyhow::Result<Option<MailingList>>;
+    async fn default_list(&self) -> anyhow::Result<MailingList> {
+        self.list_by_slug(DEFAULT_LIST)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("The list {DEFAULT_LIST:?} is missing"))
+    }
     /// The stored secret key, or `candidate` stored as it if there is none yet (every
     /// instance sharing a database ends up with the same one).
     async fn secret_key(&self, candidate: &str) -> anyhow::Result<String>;
@@ -218,7 +229,37 @@ pub trait Store: Send + Sync + 'static {
     /// When the next queued row is due, if any row is queued.
     async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
 
+    /// Stores a new API token's hash under `name`; false if a live token has that name.
+    async fn create_api_token(
+        &self,
+        id: Uuid,
+        name: &str,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// Revokes the live token called `name`; false if there is none.
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// The name of the live token with this hash.
+    async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>>;
+
+    async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue>;
+    /// Every issue, newest first.
+    async fn issues(&self) -> anyhow::Result<Vec<Issue>>;
+    async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>>;
+    /// Applies the fields present in `changes`, if the issue is still editable.
+    async fn update_issue(
+        &self,
+        id: Uuid,
+        changes: &IssueContent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueUpdate>;
+
     async fn close(&self);
+}
+
+/// Whether an insert failed on a unique constraint.
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
 /// Opens the database named by `url` (`sqlite:` or `postgres:`), without migrating.

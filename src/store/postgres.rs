@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{
     Row,
-    postgres::{PgPool, PgPoolOptions},
+    postgres::{PgPool, PgPoolOptions, PgRow},
 };
 use uuid::Uuid;
 
+use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue};
+
 use super::{
     ConfirmOutcome, ConfirmRequest, MailingList, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS,
-    SignupOutcome, SignupRequest, Store, migrations::migrator,
+    SignupOutcome, SignupRequest, Store, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
@@ -31,6 +33,29 @@ macro_rules! signup_writes {
          INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
          VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
     };
+}
+
+/// The columns of an `Issue` from `i` (issues) and `l` (its list).
+macro_rules! issue_columns {
+    () => {
+        "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
+                i.status, i.send_at, i.created_at, i.updated_at"
+    };
+}
+
+fn issue_from_row(row: &PgRow) -> anyhow::Result<Issue> {
+    Ok(Issue {
+        id: row.try_get("id")?,
+        list_slug: row.try_get("list_slug")?,
+        subject: row.try_get("subject")?,
+        preheader: row.try_get("preheader")?,
+        body_markdown: row.try_get("body_markdown")?,
+        template: row.try_get("template")?,
+        status: IssueStatus::parse(row.try_get("status")?)?,
+        send_at: row.try_get("send_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 pub struct PostgresStore {
@@ -66,16 +91,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn default_list(&self) -> anyhow::Result<MailingList> {
-        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = 'in-partnership'")
-            .fetch_one(&self.pool)
+    async fn list_by_slug(&self, slug: &str) -> anyhow::Result<Option<MailingList>> {
+        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
             .await
-            .context("Failed to load the default list")?;
-        Ok(MailingList {
-            id: row.try_get("id")?,
-            slug: row.try_get("slug")?,
-            name: row.try_get("name")?,
+            .context("Failed to load a list")?;
+        row.map(|row| {
+            Ok(MailingList {
+                id: row.try_get("id")?,
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+            })
         })
+        .transpose()
     }
 
     async fn secret_key(&self, candidate: &str) -> anyhow::Result<String> {
@@ -342,6 +371,129 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .context("Failed to read when the next mail is due")
+    }
+
+    async fn create_api_token(
+        &self,
+        id: Uuid,
+        name: &str,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&token_hash[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err).context("Failed to store the API token"),
+        }
+    }
+
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let revoked = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to revoke the API token")?;
+        Ok(revoked.rows_affected() > 0)
+    }
+
+    async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look up the API token")
+    }
+
+    async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
+        let content = &issue.content;
+        let row = sqlx::query(concat!(
+            "WITH i AS (
+               INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               RETURNING *
+             ) ",
+            issue_columns!(),
+            " FROM i JOIN lists l ON l.id = i.list_id"
+        ))
+        .bind(issue.id)
+        .bind(issue.list_id)
+        .bind(content.subject.as_deref().unwrap_or_default())
+        .bind(content.preheader.as_deref().unwrap_or_default())
+        .bind(content.body_markdown.as_deref().unwrap_or_default())
+        .bind(content.template.as_deref().unwrap_or(DEFAULT_TEMPLATE))
+        .bind(issue.now)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to store the issue")?;
+        issue_from_row(&row)
+    }
+
+    async fn issues(&self) -> anyhow::Result<Vec<Issue>> {
+        let rows = sqlx::query(concat!(
+            issue_columns!(),
+            " FROM issues i JOIN lists l ON l.id = i.list_id ORDER BY i.created_at DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the issues")?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
+    async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>> {
+        let row = sqlx::query(concat!(
+            issue_columns!(),
+            " FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to load the issue")?;
+        row.as_ref().map(issue_from_row).transpose()
+    }
+
+    async fn update_issue(
+        &self,
+        id: Uuid,
+        changes: &IssueContent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueUpdate> {
+        let updated = sqlx::query(
+            "UPDATE issues SET
+               subject = coalesce($2, subject),
+               preheader = coalesce($3, preheader),
+               body_markdown = coalesce($4, body_markdown),
+               template = coalesce($5, template),
+               updated_at = $6
+             WHERE id = $1 AND status IN ('draft', 'scheduled')",
+        )
+        .bind(id)
+        .bind(changes.subject.as_deref())
+        .bind(changes.preheader.as_deref())
+        .bind(changes.body_markdown.as_deref())
+        .bind(changes.template.as_deref())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to update the issue")?;
+        Ok(match self.issue(id).await? {
+            None => IssueUpdate::NotFound,
+            Some(issue) if updated.rows_affected() == 0 => IssueUpdate::NotEditable(issue.status),
+            Some(issue) => IssueUpdate::Updated(issue),
+        })
     }
 
     async fn close(&self) {

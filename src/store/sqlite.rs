@@ -13,15 +13,17 @@ use sqlx::{
     Row,
     sqlite::{
         SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-        SqliteSynchronous,
+        SqliteRow, SqliteSynchronous,
     },
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue};
+
 use super::{
     ConfirmOutcome, ConfirmRequest, MailingList, OutboxMail, OutboxResult, SQLITE_MIGRATIONS,
-    SignupOutcome, SignupRequest, Store, migrations::migrator,
+    SignupOutcome, SignupRequest, Store, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -35,6 +37,30 @@ macro_rules! signup_writes {
          INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
          VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
     };
+}
+
+/// The columns of an `Issue`, with its list's slug.
+macro_rules! issue_select {
+    () => {
+        "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
+                i.status, i.send_at, i.created_at, i.updated_at
+         FROM issues i JOIN lists l ON l.id = i.list_id"
+    };
+}
+
+fn issue_from_row(row: &SqliteRow) -> anyhow::Result<Issue> {
+    Ok(Issue {
+        id: row.try_get("id")?,
+        list_slug: row.try_get("list_slug")?,
+        subject: row.try_get("subject")?,
+        preheader: row.try_get("preheader")?,
+        body_markdown: row.try_get("body_markdown")?,
+        template: row.try_get("template")?,
+        status: IssueStatus::parse(row.try_get("status")?)?,
+        send_at: row.try_get::<Option<i64>, _>("send_at")?.map(from_ms),
+        created_at: from_ms(row.try_get("created_at")?),
+        updated_at: from_ms(row.try_get("updated_at")?),
+    })
 }
 
 pub struct SqliteStore {
@@ -228,16 +254,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn default_list(&self) -> anyhow::Result<MailingList> {
-        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = 'in-partnership'")
-            .fetch_one(&self.reader)
+    async fn list_by_slug(&self, slug: &str) -> anyhow::Result<Option<MailingList>> {
+        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.reader)
             .await
-            .context("Failed to load the default list")?;
-        Ok(MailingList {
-            id: row.try_get("id")?,
-            slug: row.try_get("slug")?,
-            name: row.try_get("name")?,
+            .context("Failed to load a list")?;
+        row.map(|row| {
+            Ok(MailingList {
+                id: row.try_get("id")?,
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+            })
         })
+        .transpose()
     }
 
     async fn secret_key(&self, candidate: &str) -> anyhow::Result<String> {
@@ -430,6 +460,120 @@ impl Store for SqliteStore {
         .await
         .context("Failed to read when the next mail is due")?;
         Ok(next.map(from_ms))
+    }
+
+    async fn create_api_token(
+        &self,
+        id: Uuid,
+        name: &str,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&token_hash[..])
+        .bind(ms(now))
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err).context("Failed to store the API token"),
+        }
+    }
+
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let revoked = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(ms(now))
+        .execute(&self.writer)
+        .await
+        .context("Failed to revoke the API token")?;
+        Ok(revoked.rows_affected() > 0)
+    }
+
+    async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.reader)
+        .await
+        .context("Failed to look up the API token")
+    }
+
+    async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
+        let content = &issue.content;
+        sqlx::query(
+            "INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(issue.id)
+        .bind(issue.list_id)
+        .bind(content.subject.as_deref().unwrap_or_default())
+        .bind(content.preheader.as_deref().unwrap_or_default())
+        .bind(content.body_markdown.as_deref().unwrap_or_default())
+        .bind(content.template.as_deref().unwrap_or(DEFAULT_TEMPLATE))
+        .bind(ms(issue.now))
+        .execute(&self.writer)
+        .await
+        .context("Failed to store the issue")?;
+        self.issue(issue.id)
+            .await?
+            .context("The new issue is missing")
+    }
+
+    async fn issues(&self) -> anyhow::Result<Vec<Issue>> {
+        let rows = sqlx::query(concat!(issue_select!(), " ORDER BY i.created_at DESC"))
+            .fetch_all(&self.reader)
+            .await
+            .context("Failed to list the issues")?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
+    async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>> {
+        let row = sqlx::query(concat!(issue_select!(), " WHERE i.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await
+            .context("Failed to load the issue")?;
+        row.as_ref().map(issue_from_row).transpose()
+    }
+
+    async fn update_issue(
+        &self,
+        id: Uuid,
+        changes: &IssueContent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueUpdate> {
+        let updated = sqlx::query(
+            "UPDATE issues SET
+               subject = coalesce($2, subject),
+               preheader = coalesce($3, preheader),
+               body_markdown = coalesce($4, body_markdown),
+               template = coalesce($5, template),
+               updated_at = $6
+             WHERE id = $1 AND status IN ('draft', 'scheduled')",
+        )
+        .bind(id)
+        .bind(changes.subject.as_deref())
+        .bind(changes.preheader.as_deref())
+        .bind(changes.body_markdown.as_deref())
+        .bind(changes.template.as_deref())
+        .bind(ms(now))
+        .execute(&self.writer)
+        .await
+        .context("Failed to update the issue")?;
+        Ok(match self.issue(id).await? {
+            None => IssueUpdate::NotFound,
+            Some(issue) if updated.rows_affected() == 0 => IssueUpdate::NotEditable(issue.status),
+            Some(issue) => IssueUpdate::Updated(issue),
+        })
     }
 
     async fn close(&self) {

@@ -4,12 +4,13 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 use super::pages::{MessagePage, render_page};
+use crate::domain::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -22,6 +23,12 @@ pub enum AppError {
     /// Answered with `{"error": message}`.
     #[error("{message}")]
     Json { status: StatusCode, message: String },
+    /// 422 with every field's problem: `{"status": "invalid", "errors": [...]}`.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -29,6 +36,13 @@ pub enum AppError {
 impl AppError {
     pub fn page(status: StatusCode, page: MessagePage) -> Self {
         AppError::Page { status, page }
+    }
+
+    pub fn json(status: StatusCode, message: impl Into<String>) -> Self {
+        AppError::Json {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -39,6 +53,17 @@ impl IntoResponse for AppError {
             AppError::Json { status, message } => {
                 (status, Json(json!({ "error": message }))).into_response()
             }
+            AppError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "status": "invalid", "errors": errors })),
+            )
+                .into_response(),
+            AppError::Unauthorized(message) => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": message })),
+            )
+                .into_response(),
             AppError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "Internal error");
                 let page = MessagePage::new(

@@ -1,6 +1,7 @@
 //! The HTTP edge: shared state, one router per module merged here, and the layers every
 //! response passes through (body limit, security headers, a trace span per request).
 
+mod api;
 mod error;
 mod health;
 mod pages;
@@ -43,6 +44,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(subscriptions::router())
+        .merge(api::router(state.clone()))
         .merge(health::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(security_headers))

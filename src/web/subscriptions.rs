@@ -251,13 +251,7 @@ async fn subscribe(
     }
     let subscriber = match form.parse() {
         Ok(subscriber) => subscriber,
-        Err(errors) if json => {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({ "status": "invalid", "errors": errors })),
-            )
-                .into_response());
-        }
+        Err(errors) if json => return Err(AppError::Invalid(errors)),
         Err(errors) => {
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,

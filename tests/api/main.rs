@@ -7,3 +7,4 @@ mod confirmation;
 mod delivery;
 mod migrations;
 mod signup;
+mod staff_api;

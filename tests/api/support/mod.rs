@@ -362,6 +362,48 @@ impl TestApp {
     }
 }
 
+/// Runs `newsletter admin ARGS` against the app's database, as staff would.
+pub async fn admin(db_url: &str, args: &[&str]) -> std::process::Output {
+    let db_url = db_url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_newsletter"))
+            .arg("admin")
+            .args(&args)
+            .env("DATABASE_URL", db_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the newsletter binary did not run")
+    })
+    .await
+    .unwrap()
+}
+
+impl TestApp {
+    /// A fresh API token made with `newsletter admin create-token`.
+    pub async fn api_token(&self, name: &str) -> String {
+        let output = admin(&self.db.url, &["create-token", name]).await;
+        assert!(
+            output.status.success(),
+            "create-token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .expect("create-token printed nothing")
+            .to_owned()
+    }
+
+    /// A request to the staff API with `token`.
+    pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+    }
+}
+
 /// Polls `check` until it returns true, failing the test after a deadline.
 pub async fn wait_until<F, Fut>(what: &str, mut check: F)
 where

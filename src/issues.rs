@@ -1,0 +1,227 @@
+//! Newsletter issues: what staff write, and the states an issue moves through.
+//!
+//! draft -> scheduled -> sending -> sent, with paused (from sending) and cancelled (from
+//! anything not yet sent). Content can change only while draft or scheduled.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::FieldError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueStatus {
+    Draft,
+    Scheduled,
+    Sending,
+    Sent,
+    Cancelled,
+    Paused,
+}
+
+impl IssueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Draft => "draft",
+            IssueStatus::Scheduled => "scheduled",
+            IssueStatus::Sending => "sending",
+            IssueStatus::Sent => "sent",
+            IssueStatus::Cancelled => "cancelled",
+            IssueStatus::Paused => "paused",
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        [
+            IssueStatus::Draft,
+            IssueStatus::Scheduled,
+            IssueStatus::Sending,
+            IssueStatus::Sent,
+            IssueStatus::Cancelled,
+            IssueStatus::Paused,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| anyhow::anyhow!("Unknown issue status {text:?}"))
+    }
+
+    /// Whether subject, preheader, body and template may still change.
+    pub fn is_editable(self) -> bool {
+        matches!(self, IssueStatus::Draft | IssueStatus::Scheduled)
+    }
+}
+
+/// The issue templates staff can choose from (`email_templates/issue_*`).
+pub const TEMPLATES: &[&str] = &["standard"];
+pub const DEFAULT_TEMPLATE: &str = "standard";
+
+#[derive(Clone, Debug)]
+pub struct Issue {
+    pub id: Uuid,
+    pub list_slug: String,
+    pub subject: String,
+    pub preheader: String,
+    pub body_markdown: String,
+    pub template: String,
+    pub status: IssueStatus,
+    pub send_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new issue that has passed every check.
+#[derive(Clone, Debug)]
+pub struct NewIssue {
+    pub id: Uuid,
+    pub list_id: Uuid,
+    pub content: IssueContent,
+    pub now: DateTime<Utc>,
+}
+
+/// What staff write. In a change, `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct IssueContent {
+    pub subject: Option<String>,
+    pub preheader: Option<String>,
+    pub body_markdown: Option<String>,
+    pub template: Option<String>,
+}
+
+const MAX_SUBJECT: usize = 200;
+const MAX_PREHEADER: usize = 250;
+const MAX_BODY: usize = 200_000;
+
+impl IssueContent {
+    /// Checks the fields that are present; `complete` also requires subject and body.
+    pub fn check(self, complete: bool) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut problem =
+            |field: &'static str, message: String| errors.push(FieldError { field, message });
+        let subject = self.subject.map(|s| s.trim().to_owned());
+        match &subject {
+            None if complete => problem("subject", "Give the issue a subject.".into()),
+            Some(s) if s.is_empty() => problem("subject", "Give the issue a subject.".into()),
+            Some(s) if s.chars().count() > MAX_SUBJECT => problem(
+                "subject",
+                format!("The subject must be {MAX_SUBJECT} characters or fewer."),
+            ),
+            Some(s) if s.chars().any(char::is_control) => problem(
+                "subject",
+                "The subject must be one line, without control characters.".into(),
+            ),
+            _ => {}
+        }
+        let preheader = self.preheader.map(|p| p.trim().to_owned());
+        if let Some(p) = &preheader {
+            if p.chars().count() > MAX_PREHEADER {
+                problem(
+                    "preheader",
+                    format!("The preheader must be {MAX_PREHEADER} characters or fewer."),
+                );
+            } else if p.chars().any(char::is_control) {
+                problem(
+                    "preheader",
+                    "The preheader must be one line, without control characters.".into(),
+                );
+            }
+        }
+        match &self.body_markdown {
+            None if complete => problem("body_markdown", "Write the body of the issue.".into()),
+            Some(b) if b.trim().is_empty() => {
+                problem("body_markdown", "Write the body of the issue.".into())
+            }
+            Some(b) if b.len() > MAX_BODY => problem(
+                "body_markdown",
+                format!("The body must be {MAX_BODY} bytes or fewer."),
+            ),
+            _ => {}
+        }
+        if let Some(t) = &self.template
+            && !TEMPLATES.contains(&t.as_str())
+        {
+            problem(
+                "template",
+                format!("Choose a template from: {}.", TEMPLATES.join(", ")),
+            );
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                subject,
+                preheader,
+                ..self
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// What became of a change to an issue.
+#[derive(Debug)]
+pub enum IssueUpdate {
+    Updated(Issue),
+    NotFound,
+    /// Content is frozen once an issue starts sending.
+    NotEditable(IssueStatus),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(subject: &str, body: &str) -> IssueContent {
+        IssueContent {
+            subject: Some(subject.into()),
+            body_markdown: Some(body.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_issue_needs_subject_and_body() {
+        let fields = |r: Result<IssueContent, Vec<FieldError>>| {
+            r.unwrap_err().iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(IssueContent::default().check(true)),
+            vec!["subject", "body_markdown"]
+        );
+        assert!(IssueContent::default().check(false).is_ok());
+        assert_eq!(fields(content(" ", "Body").check(true)), vec!["subject"]);
+        assert_eq!(fields(content("S\n2", "Body").check(true)), vec!["subject"]);
+        assert_eq!(
+            fields(content(&"s".repeat(201), "Body").check(true)),
+            vec!["subject"]
+        );
+    }
+
+    #[test]
+    fn templates_must_exist_and_text_is_trimmed() {
+        let mut c = content("  Winter issue ", "Body");
+        c.template = Some("fancy".into());
+        assert_eq!(c.clone().check(true).unwrap_err()[0].field, "template");
+        c.template = Some("standard".into());
+        assert_eq!(
+            c.check(true).unwrap().subject.as_deref(),
+            Some("Winter issue")
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [
+            "draft",
+            "scheduled",
+            "sending",
+            "sent",
+            "cancelled",
+            "paused",
+        ] {
+            assert_eq!(IssueStatus::parse(s).unwrap().as_str(), s);
+        }
+        assert!(IssueStatus::parse("lost").is_err());
+        assert!(IssueStatus::Scheduled.is_editable());
+        assert!(!IssueStatus::Sending.is_editable());
+    }
+}

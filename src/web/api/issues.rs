@@ -1,0 +1,237 @@
+//! `/api/issues`: create, list, read and change newsletter issues.
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
+    response::Response,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ApiJson, created};
+use crate::{
+    issues::{Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue},
+    store::DEFAULT_LIST,
+    web::{AppError, AppState},
+};
+
+/// An issue as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct IssueView {
+    id: Uuid,
+    /// The slug of the list it goes to.
+    list: String,
+    subject: String,
+    preheader: String,
+    body_markdown: String,
+    template: String,
+    status: IssueStatus,
+    send_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Issue> for IssueView {
+    fn from(issue: Issue) -> Self {
+        Self {
+            id: issue.id,
+            list: issue.list_slug,
+            subject: issue.subject,
+            preheader: issue.preheader,
+            body_markdown: issue.body_markdown,
+            template: issue.template,
+            status: issue.status,
+            send_at: issue.send_at,
+            created_at: issue.created_at,
+            updated_at: issue.updated_at,
+        }
+    }
+}
+
+/// A new issue. `template` defaults to `standard`, `list` to `in-partnership`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIssueBody {
+    subject: Option<String>,
+    #[serde(default)]
+    preheader: Option<String>,
+    body_markdown: Option<String>,
+    template: Option<String>,
+    list: Option<String>,
+}
+
+/// The fields to change; those left out stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueChangesBody {
+    subject: Option<String>,
+    preheader: Option<String>,
+    body_markdown: Option<String>,
+    template: Option<String>,
+}
+
+/// `{"error": "..."}`
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: String,
+}
+
+/// `{"status": "invalid", "errors": [{"field": "...", "message": "..."}]}`
+#[derive(Serialize, ToSchema)]
+pub struct InvalidBody {
+    status: String,
+    errors: Vec<FieldErrorBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    field: String,
+    message: String,
+}
+
+/// The `{id}` of an issue; one that is not a UUID names no issue.
+pub struct IssueId(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IssueId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<Uuid>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| IssueId(id))
+            .map_err(|_| not_found())
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::json(StatusCode::NOT_FOUND, "There is no issue with that id.")
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues",
+    request_body = NewIssueBody,
+    responses(
+        (status = 201, description = "Created, as a draft", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 422, description = "A field's problem", body = InvalidBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_issue(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewIssueBody>,
+) -> Result<Response, AppError> {
+    let content = IssueContent {
+        subject: body.subject,
+        preheader: body.preheader,
+        body_markdown: body.body_markdown,
+        template: body.template,
+    }
+    .check(true);
+    let slug = body.list.unwrap_or_else(|| DEFAULT_LIST.to_owned());
+    let list = state.store.list_by_slug(&slug).await?;
+    let (content, list) = match (content, list) {
+        (Ok(content), Some(list)) => (content, list),
+        (content, list) => {
+            let mut errors = content.err().unwrap_or_default();
+            if list.is_none() {
+                errors.push(crate::domain::FieldError {
+                    field: "list",
+                    message: format!("There is no list called {slug:?}."),
+                });
+            }
+            return Err(AppError::Invalid(errors));
+        }
+    };
+    let issue = state
+        .store
+        .create_issue(&NewIssue {
+            id: Uuid::now_v7(),
+            list_id: list.id,
+            content,
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(issue = %issue.id, "Issue created");
+    Ok(created(
+        format!("/api/issues/{}", issue.id),
+        IssueView::from(issue),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/issues",
+    responses(
+        (status = 200, description = "Every issue, newest first", body = Vec<IssueView>),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_issues(State(state): State<AppState>) -> Result<Json<Vec<IssueView>>, AppError> {
+    let issues = state.store.issues().await?;
+    Ok(Json(issues.into_iter().map(IssueView::from).collect()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/issues/{id}",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
+    Ok(Json(issue.into()))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/issues/{id}",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    request_body = IssueChangesBody,
+    responses(
+        (status = 200, description = "Changed", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 409, description = "The issue is no longer draft or scheduled", body = ErrorBody),
+        (status = 422, description = "A field's problem", body = InvalidBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn update_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+    ApiJson(body): ApiJson<IssueChangesBody>,
+) -> Result<Json<IssueView>, AppError> {
+    let changes = IssueContent {
+        subject: body.subject,
+        preheader: body.preheader,
+        body_markdown: body.body_markdown,
+        template: body.template,
+    }
+    .check(false)
+    .map_err(AppError::Invalid)?;
+    match state.store.update_issue(id, &changes, Utc::now()).await? {
+        IssueUpdate::Updated(issue) => Ok(Json(issue.into())),
+        IssueUpdate::NotFound => Err(not_found()),
+        IssueUpdate::NotEditable(status) => Err(AppError::json(
+            StatusCode::CONFLICT,
+            format!(
+                "This issue is {}: only a draft or scheduled issue can be changed.",
+                status.as_str()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,320 @@
+//! The staff API: tokens from the command line, 401 without one on every route, the
+//! OpenAPI document against the routes, and issues created, read and changed.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, admin};
+
+on_both_backends!(
+    every_api_route_needs_a_live_token,
+    the_spec_describes_routes_that_exist,
+    tokens_are_made_once_per_name_and_stored_hashed,
+    issues_are_created_listed_read_and_changed,
+    bad_issue_input_is_a_4xx_naming_the_problem,
+    an_issue_that_has_gone_out_cannot_be_changed,
+);
+
+/// Every (method, path) the spec lists, with `{id}` filled in, plus the spec itself.
+async fn operations(app: &TestApp, token: &str) -> Vec<(Method, String)> {
+    let spec: Value = app
+        .api(Method::GET, "/api/openapi.json", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut operations = vec![(Method::GET, "/api/openapi.json".to_owned())];
+    for (path, item) in spec["paths"].as_object().expect("the spec has paths") {
+        for method in item.as_object().unwrap().keys() {
+            let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+            operations.push((method.to_uppercase().parse().unwrap(), path));
+        }
+    }
+    operations
+}
+
+async fn every_api_route_needs_a_live_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    let operations = operations(&app, &token).await;
+    assert!(operations.len() >= 5, "{operations:?}");
+
+    let refused = |response: reqwest::Response, what: String| async move {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{what}");
+        assert!(
+            response.json::<Value>().await.unwrap()["error"].is_string(),
+            "{what}"
+        );
+    };
+    for (method, path) in &operations {
+        let none = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        refused(none, format!("{method} {path} without a token")).await;
+        let wrong = app
+            .api(method.clone(), path, "nl_not-a-real-token")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        refused(wrong, format!("{method} {path} with a wrong token")).await;
+    }
+
+    let revoked = admin(&app.db.url, &["revoke-token", "ci"]).await;
+    assert!(revoked.status.success());
+    for (method, path) in &operations {
+        let response = app.api(method.clone(), path, &token).send().await.unwrap();
+        refused(response, format!("{method} {path} with a revoked token")).await;
+    }
+}
+
+async fn the_spec_describes_routes_that_exist(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+
+    for (method, path) in operations(&app, &token).await {
+        let response = app
+            .api(method.clone(), &path, &token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        // A route that is not there answers 404 or 405 with an empty body; ours say why.
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let body = response.text().await.unwrap();
+        if status == StatusCode::NOT_FOUND {
+            assert!(body.contains("no issue"), "{method} {path}: {body}");
+        }
+    }
+}
+
+async fn tokens_are_made_once_per_name_and_stored_hashed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let token = app.api_token("Comms team").await;
+    let again = admin(&app.db.url, &["create-token", "Comms team"]).await;
+
+    assert!(token.starts_with("nl_") && token.len() > 40, "{token}");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already a token"));
+    let db = app.db.inspect().await;
+    assert!(
+        !db.dump().await.contains(&token),
+        "the token is stored in clear"
+    );
+    let unknown = admin(&app.db.url, &["revoke-token", "Nobody"]).await;
+    assert!(!unknown.status.success());
+    // Once revoked, the name is free again.
+    assert!(
+        admin(&app.db.url, &["revoke-token", "Comms team"])
+            .await
+            .status
+            .success()
+    );
+    let fresh = app.api_token("Comms team").await;
+    assert_ne!(fresh, token);
+    let ok = app
+        .api(Method::GET, "/api/issues", &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+async fn issues_are_created_listed_read_and_changed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+
+    let created = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({
+            "subject": "  In Partnership: winter 2026 ",
+            "preheader": "Know Your Patch, ILP news and more",
+            "body_markdown": "# Welcome\n\nNews from the **VCSE Strategic Partnership**.",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let issue: Value = created.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/issues/{}", issue["id"].as_str().unwrap())
+    );
+    assert_eq!(issue["subject"], "In Partnership: winter 2026");
+    assert_eq!(issue["status"], "draft");
+    assert_eq!(issue["template"], "standard");
+    assert_eq!(issue["list"], "in-partnership");
+    assert!(issue["send_at"].is_null());
+
+    let second = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({"subject": "Spring 2027", "body_markdown": "Later."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let listed: Vec<Value> = app
+        .api(Method::GET, "/api/issues", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = listed
+        .iter()
+        .map(|i| i["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, vec!["Spring 2027", "In Partnership: winter 2026"]);
+
+    let changed = app
+        .api(Method::PATCH, &location, &token)
+        .json(&json!({"preheader": "Updated preheader"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let read: Value = app
+        .api(Method::GET, &location, &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["preheader"], "Updated preheader");
+    assert_eq!(
+        read["subject"], "In Partnership: winter 2026",
+        "untouched fields stay"
+    );
+    assert_eq!(read["body_markdown"], issue["body_markdown"]);
+}
+
+async fn bad_issue_input_is_a_4xx_naming_the_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    let post = |body: Value| {
+        app.api(Method::POST, "/api/issues", &token)
+            .json(&body)
+            .send()
+    };
+    let fields = |answer: Value| -> Vec<String> {
+        answer["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let empty = post(json!({})).await.unwrap();
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        fields(empty.json().await.unwrap()),
+        ["subject", "body_markdown"]
+    );
+
+    let wrong = post(json!({
+        "subject": "x".repeat(201), "body_markdown": "Hi", "template": "glossy", "list": "nope"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        fields(wrong.json().await.unwrap()),
+        ["subject", "template", "list"]
+    );
+
+    let unknown_field = post(json!({"subject": "S", "body_markdown": "B", "colour": "red"}))
+        .await
+        .unwrap();
+    assert_eq!(unknown_field.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unknown_field.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+
+    let broken = app
+        .api(Method::POST, "/api/issues", &token)
+        .header("content-type", "application/json")
+        .body("{\"subject\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    let not_json = app
+        .api(Method::POST, "/api/issues", &token)
+        .body("subject=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let db = app.db.inspect().await;
+    assert_eq!(db.count("SELECT count(*) FROM issues").await, 0);
+}
+
+async fn an_issue_that_has_gone_out_cannot_be_changed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    let issue: Value = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({"subject": "Autumn", "body_markdown": "News."}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/issues/{}", issue["id"].as_str().unwrap());
+    // Sending arrives with the scheduler; here the issue is marked sent directly.
+    app.db
+        .inspect()
+        .await
+        .execute("UPDATE issues SET status = 'sent'")
+        .await;
+
+    let response = app
+        .api(Method::PATCH, &path, &token)
+        .json(&json!({"subject": "Too late"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(
+        response.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("This issue is sent")
+    );
+    let read: Value = app
+        .api(Method::GET, &path, &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["subject"], "Autumn");
+    for missing in [
+        format!("/api/issues/{}", uuid::Uuid::now_v7()),
+        "/api/issues/not-a-uuid".into(),
+    ] {
+        let response = app.api(Method::GET, &missing, &token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+}
