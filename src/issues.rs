@@ -135,7 +135,19 @@ impl IssueContent {
                 "body_markdown",
                 format!("The body must be {MAX_BODY} bytes or fewer."),
             ),
-            _ => {}
+            Some(b) => {
+                let undescribed = crate::markdown::images_without_alt_text(b);
+                if !undescribed.is_empty() {
+                    problem(
+                        "body_markdown",
+                        format!(
+                            "Describe every image for people who cannot see it, as ![what it shows](address). Missing for: {}.",
+                            undescribed.join(", ")
+                        ),
+                    );
+                }
+            }
+            None => {}
         }
         if let Some(t) = &self.template
             && !TEMPLATES.contains(&t.as_str())

@@ -1,8 +1,10 @@
 //! `newsletter`: a self-hosted newsletter service. See README.md for the shape of it.
 
 pub mod domain;
+pub mod issue_mail;
 pub mod issues;
 pub mod mail;
+pub mod markdown;
 pub mod outbox;
 pub mod settings;
 pub mod startup;

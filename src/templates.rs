@@ -32,6 +32,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "email/confirmation.txt",
         include_str!("../email_templates/confirmation.txt"),
     ),
+    (
+        "email/issue_standard.html",
+        include_str!("../email_templates/issue_standard.html"),
+    ),
+    (
+        "email/issue_standard.txt",
+        include_str!("../email_templates/issue_standard.txt"),
+    ),
 ];
 
 pub struct Templates {
@@ -101,6 +109,19 @@ mod tests {
     #[test]
     fn every_template_parses() {
         Templates::load().unwrap();
+    }
+
+    #[test]
+    fn every_issue_template_has_both_parts() {
+        for name in crate::issues::TEMPLATES {
+            for part in ["html", "txt"] {
+                let file = format!("email/issue_{name}.{part}");
+                assert!(
+                    TEMPLATES.iter().any(|(n, _)| *n == file),
+                    "{file} is not registered"
+                );
+            }
+        }
     }
 
     #[test]

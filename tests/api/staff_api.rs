@@ -14,6 +14,8 @@ on_both_backends!(
     issues_are_created_listed_read_and_changed,
     bad_issue_input_is_a_4xx_naming_the_problem,
     an_issue_that_has_gone_out_cannot_be_changed,
+    the_preview_is_the_mail_a_recipient_sees,
+    an_image_without_a_description_is_refused,
 );
 
 /// Every (method, path) the spec lists, with `{id}` filled in, plus the spec itself.
@@ -317,4 +319,77 @@ async fn an_issue_that_has_gone_out_cannot_be_changed(backend: Backend) {
         let response = app.api(Method::GET, &missing, &token).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
     }
+}
+
+async fn the_preview_is_the_mail_a_recipient_sees(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    let issue: Value = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({
+            "subject": "Winter 2026",
+            "preheader": "Know Your Patch and more",
+            "body_markdown": "## Know Your Patch\n\nMeet the [networks](https://example.org/kyp).\n\n![Volunteers in Stroud](https://example.org/v.jpg)\n",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/issues/{}/preview", issue["id"].as_str().unwrap());
+
+    let html = app.api(Method::GET, &path, &token).send().await.unwrap();
+    assert_eq!(html.status(), StatusCode::OK);
+    assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+    let html = html.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en-GB\">"));
+    assert!(html.contains("<title>Winter 2026</title>"));
+    assert!(html.contains("Know Your Patch and more"), "the preheader");
+    assert!(html.contains("<h2 style="));
+    assert!(html.contains("<a href=\"https://example.org/kyp\" style="));
+    assert!(html.contains("alt=\"Volunteers in Stroud\""));
+    assert!(html.contains("href=\"http://newsletter.test/unsubscribe?token="));
+    assert!(html.contains(">Unsubscribe</a>"));
+
+    let text = app
+        .api(Method::GET, &format!("{path}?format=text"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.headers()["content-type"], "text/plain; charset=utf-8");
+    let text = text.text().await.unwrap();
+    assert!(text.starts_with("Winter 2026\n"));
+    assert!(text.contains("Meet the networks (https://example.org/kyp)."));
+    assert!(text.contains("[Image: Volunteers in Stroud]"));
+    assert!(text.contains("http://newsletter.test/unsubscribe?token="));
+
+    let pdf = app
+        .api(Method::GET, &format!("{path}?format=pdf"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn an_image_without_a_description_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+
+    let response = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({"subject": "Photos", "body_markdown": "![](https://example.org/a.jpg)"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["errors"][0]["field"], "body_markdown");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https://example.org/a.jpg")
+    );
 }

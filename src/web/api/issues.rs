@@ -2,17 +2,18 @@
 
 use axum::{
     Json,
-    extract::{FromRequestParts, Path, State},
-    http::{StatusCode, request::Parts},
-    response::Response,
+    extract::{FromRequestParts, Path, Query, State, rejection::QueryRejection},
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
+    issue_mail::ComposedIssue,
     issues::{Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue},
     store::DEFAULT_LIST,
     web::{AppError, AppState},
@@ -234,4 +235,71 @@ pub async fn update_issue(
             ),
         )),
     }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewParams {
+    /// `html` (the default) or `text`: which part of the mail to show.
+    format: Option<PreviewFormat>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewFormat {
+    Html,
+    Text,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/issues/{id}/preview",
+    params(("id" = Uuid, Path, description = "The issue's id"), PreviewParams),
+    responses(
+        (status = 200, description = "The mail as a recipient sees it", content_type = "text/html", body = String),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 422, description = "Unknown format, or the template does not render", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn preview_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+    params: Result<Query<PreviewParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(params) = params.map_err(|_| {
+        AppError::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "format must be html or text.",
+        )
+    })?;
+    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
+    let list = state
+        .store
+        .list_by_slug(&issue.list_slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
+    let composed = ComposedIssue::compose(&issue, &list.name)
+        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    // A preview's link leads nowhere: it names no subscriber.
+    let (html, text) = composed.personalise(&format!(
+        "{}/unsubscribe?token=preview",
+        state.settings.public_url
+    ));
+    Ok(match params.format.unwrap_or(PreviewFormat::Html) {
+        PreviewFormat::Html => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                // The issue's own images may come from anywhere on the web.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        PreviewFormat::Text => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+    })
 }

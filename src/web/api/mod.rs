@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(issues::create_issue, issues::list_issues))
         .routes(routes!(issues::get_issue, issues::update_issue))
+        .routes(routes!(issues::preview_issue))
         .split_for_parts();
     let spec = spec
         .to_json()
