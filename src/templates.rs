@@ -21,6 +21,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pages/confirm.html", include_str!("pages/confirm.html")),
     ("pages/message.html", include_str!("pages/message.html")),
     (
+        "pages/unsubscribe.html",
+        include_str!("pages/unsubscribe.html"),
+    ),
+    (
         "email/layout.html",
         include_str!("../email_templates/layout.html"),
     ),

@@ -83,6 +83,7 @@ impl ConfirmationToken {
 #[derive(Clone)]
 pub struct SecretKey {
     seal_key: std::sync::Arc<aead::LessSafeKey>,
+    unsubscribe_key: hmac::Key,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -103,6 +104,10 @@ impl SecretKey {
             .expect("a 32-byte ChaCha20-Poly1305 key");
         Self {
             seal_key: std::sync::Arc::new(aead::LessSafeKey::new(unbound)),
+            unsubscribe_key: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &Self::derive(secret, b"newsletter unsubscribe v1"),
+            ),
         }
     }
 
@@ -147,6 +152,55 @@ impl SecretKey {
     }
 }
 
+/// Who an unsubscribe link is for, and which issue carried it. The link is signed, not
+/// stored: anyone holding it may unsubscribe that person from that list, and nobody
+/// can make one for somebody else without the secret key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsubscribeToken {
+    pub subscriber_id: uuid::Uuid,
+    pub list_id: uuid::Uuid,
+    pub issue_id: Option<uuid::Uuid>,
+}
+
+impl UnsubscribeToken {
+    const VERSION: u8 = 1;
+    const BODY: usize = 1 + 16 * 3;
+
+    fn body(&self) -> [u8; Self::BODY] {
+        let mut body = [0u8; Self::BODY];
+        body[0] = Self::VERSION;
+        body[1..17].copy_from_slice(self.subscriber_id.as_bytes());
+        body[17..33].copy_from_slice(self.list_id.as_bytes());
+        body[33..49].copy_from_slice(self.issue_id.unwrap_or_default().as_bytes());
+        body
+    }
+
+    pub fn sign(&self, key: &SecretKey) -> String {
+        let body = self.body();
+        let tag = hmac::sign(&key.unsubscribe_key, &body);
+        let mut token = body.to_vec();
+        token.extend_from_slice(tag.as_ref());
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The token's contents, if it was signed with `key` and not changed since.
+    pub fn verify(key: &SecretKey, text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let (body, tag) = bytes.split_at_checked(Self::BODY)?;
+        if body[0] != Self::VERSION {
+            return None;
+        }
+        hmac::verify(&key.unsubscribe_key, body, tag).ok()?;
+        let id = |range: std::ops::Range<usize>| uuid::Uuid::from_slice(&body[range]).ok();
+        let issue_id = id(33..49)?;
+        Some(Self {
+            subscriber_id: id(1..17)?,
+            list_id: id(17..33)?,
+            issue_id: (!issue_id.is_nil()).then_some(issue_id),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +239,37 @@ mod tests {
         let other = SecretKey::new("another secret, also long enough for it");
         assert!(other.open(&sealed, b"row-1").is_err());
         assert!(key.open(&sealed[..5], b"row-1").is_err());
+    }
+
+    #[test]
+    fn unsubscribe_tokens_verify_only_untouched_and_with_the_key() {
+        let key = SecretKey::new("a secret that is long enough for the test");
+        let token = UnsubscribeToken {
+            subscriber_id: uuid::Uuid::now_v7(),
+            list_id: uuid::Uuid::now_v7(),
+            issue_id: Some(uuid::Uuid::now_v7()),
+        };
+        let text = token.sign(&key);
+        assert_eq!(UnsubscribeToken::verify(&key, &text), Some(token));
+        let no_issue = UnsubscribeToken {
+            issue_id: None,
+            ..token
+        };
+        assert_eq!(
+            UnsubscribeToken::verify(&key, &no_issue.sign(&key)),
+            Some(no_issue)
+        );
+        // Change one character anywhere and it no longer verifies.
+        for i in [0, 10, text.len() / 2, text.len() - 1] {
+            let mut tampered = text.clone().into_bytes();
+            tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            assert_eq!(UnsubscribeToken::verify(&key, &tampered), None, "{i}");
+        }
+        let other = SecretKey::new("another secret, also long enough for it");
+        assert_eq!(UnsubscribeToken::verify(&other, &text), None);
+        assert_eq!(UnsubscribeToken::verify(&key, "garbage"), None);
+        assert_eq!(UnsubscribeToken::verify(&key, ""), None);
     }
 
     #[test]

@@ -26,3 +26,7 @@ CREATE TABLE issues (
 );
 
 CREATE INDEX issues_by_created ON issues (created_at);
+
+-- Which issue prompted a consent event (an unsubscribe from an issue's link).
+ALTER TABLE consent_events ADD COLUMN issue_id BLOB REFERENCES issues (id) ON DELETE SET NULL;
+CREATE INDEX consent_events_by_issue ON consent_events (issue_id) WHERE issue_id IS NOT NULL;

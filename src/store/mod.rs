@@ -18,6 +18,7 @@ pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 use crate::{
     domain::NewSubscriber,
     issues::{Issue, IssueContent, IssueUpdate, NewIssue},
+    tokens::UnsubscribeToken,
 };
 
 /// The slug of the list every sign-up joins, created by the first migration.
@@ -44,6 +45,8 @@ pub enum ConsentMethod {
     Form,
     Api,
     Link,
+    /// RFC 8058: the mail client's own unsubscribe button.
+    OneClick,
 }
 
 impl ConsentMethod {
@@ -52,6 +55,7 @@ impl ConsentMethod {
             ConsentMethod::Form => "form",
             ConsentMethod::Api => "api",
             ConsentMethod::Link => "link",
+            ConsentMethod::OneClick => "one-click",
         }
     }
 }
@@ -114,6 +118,22 @@ pub enum ConfirmOutcome {
     Used,
     Expired,
     Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct UnsubscribeRequest {
+    pub token: UnsubscribeToken,
+    pub event_id: Uuid,
+    pub consent: ConsentContext,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnsubscribeOutcome {
+    Unsubscribed,
+    AlreadyUnsubscribed,
+    /// No such subscription (the person's data may have been erased).
+    NotSubscribed,
 }
 
 /// A claimed outbox row: the worker holds its lease until it records an outcome.
@@ -214,6 +234,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         confirm: &ConfirmRequest,
     ) -> anyhow::Result<ConfirmOutcome>;
+    /// Ends a subscription and records who asked, how, and from which issue.
+    async fn unsubscribe(&self, request: &UnsubscribeRequest)
+    -> anyhow::Result<UnsubscribeOutcome>;
 
     /// Takes up to `limit` rows that are due (or whose lease has run out) and leases
     /// them until `lease_until`.

@@ -23,7 +23,8 @@ use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueUpd
 
 use super::{
     ConfirmOutcome, ConfirmRequest, MailingList, OutboxMail, OutboxResult, SQLITE_MIGRATIONS,
-    SignupOutcome, SignupRequest, Store, is_unique_violation, migrations::migrator,
+    SignupOutcome, SignupRequest, Store, UnsubscribeOutcome, UnsubscribeRequest,
+    is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -374,6 +375,60 @@ impl Store for SqliteStore {
             .await
             .context("Failed to commit the confirmation")?;
         Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn unsubscribe(&self, req: &UnsubscribeRequest) -> anyhow::Result<UnsubscribeOutcome> {
+        let token = &req.token;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin the unsubscribe transaction")?;
+        let ended = sqlx::query(
+            "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
+             WHERE subscriber_id = $1 AND list_id = $2 AND status <> 'unsubscribed'",
+        )
+        .bind(token.subscriber_id)
+        .bind(token.list_id)
+        .bind(ms(req.now))
+        .execute(&mut *tx)
+        .await
+        .context("Failed to end the subscription")?;
+        if ended.rows_affected() == 0 {
+            let known: Option<String> = sqlx::query_scalar(
+                "SELECT status FROM subscriptions WHERE subscriber_id = $1 AND list_id = $2",
+            )
+            .bind(token.subscriber_id)
+            .bind(token.list_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to read the subscription")?;
+            return Ok(match known {
+                Some(_) => UnsubscribeOutcome::AlreadyUnsubscribed,
+                None => UnsubscribeOutcome::NotSubscribed,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO consent_events
+               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, issue_id)
+             VALUES ($1, $2, $3, 'unsubscribe', $4, $5, $6, $7, $8)",
+        )
+        .bind(req.event_id)
+        .bind(token.subscriber_id)
+        .bind(token.list_id)
+        .bind(req.consent.method.as_str())
+        .bind(ms(req.now))
+        .bind(req.consent.ip.as_deref())
+        .bind(req.consent.user_agent.as_deref())
+        .bind(token.issue_id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to record the unsubscribe")?;
+        tx.commit()
+            .await
+            .context("Failed to commit the unsubscribe")?;
+        Ok(UnsubscribeOutcome::Unsubscribed)
     }
 
     async fn claim_outbox(

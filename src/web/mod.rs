@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod pages;
 mod subscriptions;
+mod unsubscribe;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
@@ -44,6 +45,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(subscriptions::router())
+        .merge(unsubscribe::router())
         .merge(api::router(state.clone()))
         .merge(health::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,6 +1,9 @@
 //! Rendering the public pages. Every page shares the layout in `src/pages/layout.html`.
 
-use axum::response::Html;
+use axum::{
+    http::header,
+    response::{Html, IntoResponse, Response},
+};
 use serde::Serialize;
 
 use crate::templates::templates;
@@ -58,4 +61,16 @@ pub fn render(template: &str, title: &str, context: &impl Serialize) -> Html<Str
             Html("<!DOCTYPE html><html lang=\"en-GB\"><title>Error</title><p>Sorry, this page could not be shown.</p></html>".into())
         }
     }
+}
+
+/// A page that carries a token: not cached, and not sent on in a Referer.
+pub fn private(response: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        response,
+    )
+        .into_response()
 }

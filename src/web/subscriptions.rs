@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::{
     AppState, ClientInfo,
     error::AppError,
-    pages::{MessagePage, render, render_page},
+    pages::{MessagePage, private, render, render_page},
 };
 use crate::{
     domain::{
@@ -420,20 +420,8 @@ async fn confirm(
     Ok(private((status, render_page(&page))))
 }
 
-/// A page that carries a token: not cached, and not sent on in a Referer.
-fn private(response: impl IntoResponse) -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        response,
-    )
-        .into_response()
-}
-
 impl ClientInfo {
-    fn consent(&self, method: ConsentMethod) -> ConsentContext {
+    pub(super) fn consent(&self, method: ConsentMethod) -> ConsentContext {
         ConsentContext {
             method,
             ip: self.ip.clone(),

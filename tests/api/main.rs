@@ -8,3 +8,4 @@ mod delivery;
 mod migrations;
 mod signup;
 mod staff_api;
+mod unsubscribe;

@@ -182,6 +182,15 @@ impl Inspector {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The id that `sql` (with `$1` bound to `key`) selects.
+    pub async fn id(&self, sql: &'static str, key: &str) -> uuid::Uuid {
+        match self {
+            Inspector::Sqlite(pool) => sqlx::query_scalar(sql).bind(key).fetch_one(pool).await,
+            Inspector::Postgres(pool) => sqlx::query_scalar(sql).bind(key).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql} with {key}: {e}"))
+    }
+
     /// Every value in every table, as text (bytes as lower-case hex): to show that
     /// something is stored nowhere.
     pub async fn dump(&self) -> String {
@@ -253,6 +262,9 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
+/// The secret key every test app uses, so a test can sign what the app would.
+pub const SECRET_KEY: &str = "a test secret that is long enough to use";
+
 /// Settings for tests: quick retries, and mail to `smtp_url`.
 pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).unwrap();
@@ -261,7 +273,7 @@ pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
     settings.smtp_url = Some(smtp_url.to_owned());
     settings.bind_address = "127.0.0.1:0".into();
     settings.public_url = "http://newsletter.test".into();
-    settings.secret_key = Some("a test secret that is long enough to use".into());
+    settings.secret_key = Some(SECRET_KEY.into());
     settings.mail.retry_base = Duration::from_millis(50);
     settings.mail.retry_max = Duration::from_millis(400);
     settings.mail.poll_interval = Duration::from_millis(500);
@@ -353,6 +365,16 @@ impl TestApp {
             ],
         )
         .await
+    }
+
+    /// Signs `email` up and confirms through the mailed link, as a person would.
+    pub async fn confirmed_subscriber(&self, email: &str) {
+        let before = self.smtp().received().len();
+        self.sign_up(email).await;
+        let mail = self.smtp().wait_for(before + 1).await.remove(before);
+        assert_eq!(mail.to, [email]);
+        let confirmed = self.confirm(&mail.confirmation_token()).await;
+        assert_eq!(confirmed.status(), reqwest::StatusCode::OK);
     }
 
     /// Presses the Confirm button for `token`.

@@ -1,0 +1,120 @@
+//! Leaving: `GET /unsubscribe?token=` shows what will happen and a button (mail scanners
+//! follow links, so a GET changes nothing); `POST /unsubscribe?token=` unsubscribes.
+//! The POST also takes RFC 8058's `List-Unsubscribe=One-Click` body, which mail clients
+//! send without cookies or a page; it answers 200, never a redirect, and is idempotent.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    response::Response,
+    routing::get,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    AppState, ClientInfo,
+    error::AppError,
+    pages::{MessagePage, private, render, render_page},
+};
+use crate::{
+    store::{ConsentMethod, UnsubscribeOutcome, UnsubscribeRequest},
+    tokens::UnsubscribeToken,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    token: Option<String>,
+}
+
+fn verify(
+    state: &AppState,
+    params: Result<Query<TokenParams>, QueryRejection>,
+) -> Result<UnsubscribeToken, AppError> {
+    params
+        .ok()
+        .and_then(|Query(p)| p.token)
+        .and_then(|token| UnsubscribeToken::verify(&state.secret, &token))
+        .ok_or_else(|| {
+            AppError::page(
+                StatusCode::BAD_REQUEST,
+                MessagePage::new(
+                    "This unsubscribe link does not work",
+                    &[
+                        "It may have been cut short or changed. Open it straight from the email, or copy the whole link into your browser.",
+                        "Every issue has its own unsubscribe link at the foot of the email.",
+                    ],
+                ),
+            )
+        })
+}
+
+#[tracing::instrument(skip_all)]
+async fn unsubscribe_page(
+    State(state): State<AppState>,
+    params: Result<Query<TokenParams>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let token = verify(&state, params)?;
+    Ok(private(render(
+        "pages/unsubscribe.html",
+        "Unsubscribe",
+        &json!({ "token": token.sign(&state.secret) }),
+    )))
+}
+
+#[tracing::instrument(skip_all)]
+async fn unsubscribe(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    params: Result<Query<TokenParams>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let token = verify(&state, params)?;
+    // RFC 8058 allows the body as a form or as multipart: look for the words themselves.
+    let one_click = body
+        .windows(b"List-Unsubscribe=One-Click".len())
+        .any(|w| w == b"List-Unsubscribe=One-Click");
+    let method = if one_click {
+        ConsentMethod::OneClick
+    } else {
+        ConsentMethod::Link
+    };
+    let outcome = state
+        .store
+        .unsubscribe(&UnsubscribeRequest {
+            token,
+            event_id: Uuid::now_v7(),
+            consent: client.consent(method),
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(?outcome, one_click, issue = ?token.issue_id, "Unsubscribe");
+    let list = &state.list.name;
+    let page = match outcome {
+        UnsubscribeOutcome::Unsubscribed => MessagePage::new(
+            "You have unsubscribed",
+            &[&format!(
+                "You will receive no more issues of {list} at this address. If you change your mind, you can sign up again at any time."
+            )],
+        ),
+        UnsubscribeOutcome::AlreadyUnsubscribed => MessagePage::new(
+            "You have already unsubscribed",
+            &[&format!(
+                "You will receive no more issues of {list} at this address."
+            )],
+        ),
+        UnsubscribeOutcome::NotSubscribed => MessagePage::new(
+            "You are not subscribed",
+            &[&format!("This address does not receive {list}.")],
+        ),
+    };
+    Ok(private(render_page(&page)))
+}
