@@ -169,13 +169,13 @@ impl IssueContent {
     }
 }
 
-/// What became of a change to an issue.
+/// What became of a change to an issue (its content, or its status).
 #[derive(Debug)]
-pub enum IssueUpdate {
-    Updated(Issue),
+pub enum IssueChange {
+    Changed(Issue),
     NotFound,
-    /// Content is frozen once an issue starts sending.
-    NotEditable(IssueStatus),
+    /// Not allowed from the status the issue is in.
+    Refused(IssueStatus),
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart},
+    message::{Mailbox, MultiPart, header::HeaderValue},
     transport::smtp::PoolConfig,
 };
 
@@ -34,6 +34,8 @@ pub struct OutgoingMail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Headers beyond From, To, Subject, Date and Message-ID (List-Unsubscribe...).
+    pub headers: Vec<HeaderValue>,
 }
 
 impl Mailer {
@@ -106,12 +108,15 @@ pub fn build_message(from: &Mailbox, mail: OutgoingMail) -> Result<Message, Send
         .parse()
         .map_err(|e| SendError::Permanent(format!("Bad recipient address: {e}")))?;
     let domain = from.email.domain().to_owned();
-    Message::builder()
+    let builder = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(mail.subject)
         .message_id(Some(format!("<{}@{domain}>", uuid::Uuid::now_v7())))
-        .date_now()
+        .date_now();
+    mail.headers
+        .into_iter()
+        .fold(builder, |builder, header| builder.raw_header(header))
         .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
         .map_err(|e| SendError::Permanent(format!("Failed to build the message: {e}")))
 }

@@ -1,28 +1,41 @@
-//! The outbox worker: claims due rows under a lease, renders and sends them, and
-//! records each outcome. Transient failures come back with exponential backoff until
-//! `max_attempts`; permanent ones are marked failed with the relay's reply. A row
-//! whose lease runs out (its worker died) is claimed again.
+//! The mail worker. It works two queues, in the same way:
+//! - the **outbox**: single mails caused by something a person did (a confirmation);
+//! - **deliveries**: one row per recipient of an issue that is sending.
 //!
-//! The worker is woken at once when a row is added (`Notify`), and otherwise sleeps
-//! until the next row is due, at most `poll_interval` (rows may come from other
-//! instances sharing the database).
+//! It claims due rows under a lease, renders and sends them `concurrency` at a time,
+//! and records every outcome of a batch in one statement. Transient failures (4xx
+//! replies, network faults) come back with exponential backoff until `max_attempts`;
+//! permanent ones (5xx) are failed with the relay's words. A row whose lease runs out
+//! (its worker died) is claimed again. A recipient who left after the issue started
+//! is skipped. Pausing or cancelling an issue stops its claims at once.
+//!
+//! The worker is woken when mail is queued, and otherwise sleeps until the next row is
+//! due, at most `poll_interval` (rows may come from other instances).
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, header::HeaderValue};
 use serde::{Deserialize, Serialize};
 use tokio::{
     sync::{Notify, Semaphore, watch},
     task::JoinSet,
+    time::Instant,
 };
+use uuid::Uuid;
 
 use crate::{
+    issue_mail::ComposedIssue,
     mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
-    store::{OutboxMail, OutboxResult, Store},
+    store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     templates::templates,
-    tokens::SecretKey,
+    tokens::{SecretKey, UnsubscribeToken},
 };
 
 pub const CONFIRMATION: &str = "confirmation";
@@ -41,12 +54,28 @@ pub struct BatchOutcome {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    pub skipped: usize,
 }
 
 impl BatchOutcome {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    fn count(&mut self, outcome: &SendOutcome) {
+        match outcome {
+            SendOutcome::Sent { .. } => self.sent += 1,
+            SendOutcome::Retry { .. } => self.retrying += 1,
+            SendOutcome::Failed { .. } => self.failed += 1,
+            SendOutcome::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+/// An issue ready to send: composed once, with the headers every copy shares.
+struct IssueMail {
+    composed: ComposedIssue,
+    list_id_header: String,
 }
 
 #[derive(Clone)]
@@ -57,6 +86,8 @@ pub struct OutboxWorker {
     settings: Arc<Settings>,
     from: Mailbox,
     wake: Arc<Notify>,
+    issues: Arc<Mutex<HashMap<Uuid, Arc<IssueMail>>>>,
+    pace: Arc<Pace>,
 }
 
 impl OutboxWorker {
@@ -71,6 +102,10 @@ impl OutboxWorker {
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM is not a valid address: {e}"))?;
+        let pace = Arc::new(Pace::new(
+            settings.mail.rate_per_second,
+            settings.mail.rate_per_hour,
+        ));
         Ok(Self {
             store,
             mailer,
@@ -78,6 +113,8 @@ impl OutboxWorker {
             settings,
             from,
             wake,
+            issues: Arc::default(),
+            pace,
         })
     }
 
@@ -91,7 +128,7 @@ impl OutboxWorker {
                 Err(err) => {
                     tracing::error!(
                         error = format!("{err:#}"),
-                        "The outbox worker failed; trying again shortly"
+                        "The mail worker failed; trying again shortly"
                     );
                     poll
                 }
@@ -104,8 +141,8 @@ impl OutboxWorker {
         }
     }
 
-    async fn time_until_next_due(&self) -> std::time::Duration {
-        match self.store.next_outbox_due().await {
+    async fn time_until_next_due(&self) -> Duration {
+        match self.store.next_mail_due().await {
             Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default(),
             Ok(None) => self.settings.mail.poll_interval,
             Err(err) => {
@@ -118,78 +155,109 @@ impl OutboxWorker {
         }
     }
 
-    /// Claims one batch of due rows, sends them `concurrency` at a time, and records
-    /// every outcome in one transaction.
-    #[tracing::instrument(skip_all)]
+    /// One batch from each queue.
     pub async fn run_batch(&self) -> anyhow::Result<BatchOutcome> {
-        let mail = &self.settings.mail;
+        let mut outcome = self.run_outbox_batch().await?;
+        let deliveries = self.run_delivery_batch().await?;
+        outcome.sent += deliveries.sent;
+        outcome.retrying += deliveries.retrying;
+        outcome.failed += deliveries.failed;
+        outcome.skipped += deliveries.skipped;
+        Ok(outcome)
+    }
+
+    fn lease(&self) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         let now = Utc::now();
-        let lease = chrono::Duration::from_std(mail.lease)?;
+        Ok((
+            now,
+            now + chrono::Duration::from_std(self.settings.mail.lease)?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn run_outbox_batch(&self) -> anyhow::Result<BatchOutcome> {
+        let (now, lease_until) = self.lease()?;
         let claimed = self
             .store
-            .claim_outbox(now, now + lease, mail.batch_size)
+            .claim_outbox(now, lease_until, self.settings.mail.batch_size)
             .await?;
-        if claimed.is_empty() {
-            return Ok(BatchOutcome::default());
-        }
-
-        let permits = Arc::new(Semaphore::new(mail.concurrency));
-        let mut sends = JoinSet::new();
-        for row in claimed {
-            let worker = self.clone();
-            let permits = permits.clone();
-            sends.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                worker.deliver(row).await
-            });
-        }
-        let mut results = Vec::new();
+        let results = self
+            .concurrently(claimed, |worker, row| async move {
+                worker.send_outbox(row).await
+            })
+            .await?;
         let mut outcome = BatchOutcome::default();
-        while let Some(joined) = sends.join_next().await {
-            let result = joined?;
-            match &result {
-                OutboxResult::Sent { .. } => outcome.sent += 1,
-                OutboxResult::Retry { .. } => outcome.retrying += 1,
-                OutboxResult::Failed { .. } => outcome.failed += 1,
-            }
-            results.push(result);
-        }
+        results.iter().for_each(|r| outcome.count(&r.outcome));
         self.store.record_outbox_results(&results).await?;
         Ok(outcome)
     }
 
-    #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
-    async fn deliver(&self, row: OutboxMail) -> OutboxResult {
-        let sent = match self.render(&row) {
-            Ok(mail) => match build_message(&self.from, mail) {
-                Ok(message) => self.mailer.send(message).await,
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
-        };
+    #[tracing::instrument(skip_all)]
+    async fn run_delivery_batch(&self) -> anyhow::Result<BatchOutcome> {
+        let (now, lease_until) = self.lease()?;
+        let claimed = self
+            .store
+            .claim_deliveries(now, lease_until, self.settings.mail.batch_size)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        let results = self
+            .concurrently(claimed, |worker, job| async move {
+                worker.send_delivery(job).await
+            })
+            .await?;
+        let mut outcome = BatchOutcome::default();
+        results.iter().for_each(|r| outcome.count(&r.outcome));
+        self.store.record_delivery_results(&results).await?;
+        self.store.finish_sent_issues(Utc::now()).await?;
+        Ok(outcome)
+    }
+
+    /// Runs `send` on every job, `concurrency` at a time.
+    async fn concurrently<J, R, F, Fut>(&self, jobs: Vec<J>, send: F) -> anyhow::Result<Vec<R>>
+    where
+        J: Send + 'static,
+        R: Send + 'static,
+        F: Fn(Self, J) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+    {
+        let permits = Arc::new(Semaphore::new(self.settings.mail.concurrency));
+        let mut sends = JoinSet::new();
+        for job in jobs {
+            let (worker, permits, send) = (self.clone(), permits.clone(), send.clone());
+            sends.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                send(worker, job).await
+            });
+        }
+        let mut results = Vec::with_capacity(sends.len());
+        while let Some(joined) = sends.join_next().await {
+            results.push(joined?);
+        }
+        Ok(results)
+    }
+
+    /// What a send's result means for its row.
+    fn outcome(&self, sent: Result<String, SendError>, attempts: i32) -> SendOutcome {
         match sent {
-            Ok(reply) => {
-                tracing::info!("Mail sent");
-                OutboxResult::Sent {
-                    id: row.id,
-                    reply,
-                    at: Utc::now(),
-                }
-            }
+            Ok(reply) => SendOutcome::Sent {
+                reply,
+                at: Utc::now(),
+            },
             Err(SendError::Transient(error))
-                if (row.attempts as u32) < self.settings.mail.max_attempts =>
+                if (attempts as u32) < self.settings.mail.max_attempts =>
             {
-                let next_attempt_at = self.next_attempt_at(row.attempts);
+                let next_attempt_at = self.next_attempt_at(attempts);
                 tracing::warn!(%error, %next_attempt_at, "Mail not sent; will try again");
-                OutboxResult::Retry {
-                    id: row.id,
+                SendOutcome::Retry {
                     error,
                     next_attempt_at,
                 }
             }
             Err(SendError::Transient(error) | SendError::Permanent(error)) => {
                 tracing::warn!(%error, "Mail failed for good");
-                OutboxResult::Failed { id: row.id, error }
+                SendOutcome::Failed { error }
             }
         }
     }
@@ -205,7 +273,103 @@ impl OutboxWorker {
         Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
     }
 
-    fn render(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
+    #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
+    async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
+        let sent = match self.render_outbox(&row) {
+            Ok(mail) => match build_message(&self.from, mail) {
+                Ok(message) => self.mailer.send(message).await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        OutboxResult {
+            id: row.id,
+            outcome: self.outcome(sent, row.attempts),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(issue = %job.issue_id, attempt = job.attempts))]
+    async fn send_delivery(&self, job: DeliveryJob) -> DeliveryResult {
+        let outcome = if job.still_subscribed {
+            let sent = match self.render_delivery(&job).await {
+                Ok(mail) => match build_message(&self.from, mail) {
+                    Ok(message) => {
+                        self.pace.wait().await;
+                        self.mailer.send(message).await
+                    }
+                    Err(err) => Err(err),
+                },
+                Err(err) => Err(err),
+            };
+            self.outcome(sent, job.attempts)
+        } else {
+            SendOutcome::Skipped
+        };
+        DeliveryResult {
+            issue_id: job.issue_id,
+            subscriber_id: job.subscriber_id,
+            outcome,
+        }
+    }
+
+    /// The issue, composed on first use and kept: its content is frozen while it sends.
+    async fn issue_mail(&self, issue_id: Uuid) -> Result<Arc<IssueMail>, SendError> {
+        if let Some(mail) = self.issues.lock().unwrap().get(&issue_id) {
+            return Ok(mail.clone());
+        }
+        let transient = |e: anyhow::Error| SendError::Transient(format!("{e:#}"));
+        let issue = self
+            .store
+            .issue(issue_id)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| SendError::Permanent("The issue no longer exists".into()))?;
+        let list = self
+            .store
+            .list_by_slug(&issue.list_slug)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| SendError::Permanent("The issue's list no longer exists".into()))?;
+        let composed = ComposedIssue::compose(&issue, &list.name)
+            .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
+        let mail = Arc::new(IssueMail {
+            composed,
+            list_id_header: format!("{} <{}.{}>", list.name, list.slug, self.from.email.domain()),
+        });
+        self.issues.lock().unwrap().insert(issue_id, mail.clone());
+        Ok(mail)
+    }
+
+    async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
+        let issue = self.issue_mail(job.issue_id).await?;
+        let token = UnsubscribeToken {
+            subscriber_id: job.subscriber_id,
+            list_id: job.list_id,
+            issue_id: Some(job.issue_id),
+        }
+        .sign(&self.secret);
+        let unsubscribe_url = format!("{}/unsubscribe?token={token}", self.settings.public_url);
+        let (html, text) = issue.composed.personalise(&unsubscribe_url);
+        Ok(OutgoingMail {
+            to: job.email.clone(),
+            subject: issue.composed.subject.clone(),
+            text,
+            html,
+            headers: vec![
+                header(
+                    "List-Unsubscribe",
+                    format!(
+                        "<{unsubscribe_url}>, <mailto:{}?subject=unsubscribe%20{token}>",
+                        self.from.email
+                    ),
+                ),
+                header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+                header("List-Id", issue.list_id_header.clone()),
+            ],
+        })
+    }
+
+    fn render_outbox(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
         // A row we cannot render will not render on a retry either.
         let permanent = |e: anyhow::Error| SendError::Permanent(format!("{e:#}"));
         match row.kind.as_str() {
@@ -242,9 +406,103 @@ impl OutboxWorker {
                     html: templates()
                         .render("email/confirmation.html", &context)
                         .map_err(permanent)?,
+                    headers: Vec::new(),
                 })
             }
             other => Err(permanent(anyhow::anyhow!("Unknown mail kind {other:?}"))),
         }
+    }
+}
+
+fn header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(
+        lettre::message::header::HeaderName::new_from_ascii_str(name),
+        value,
+    )
+}
+
+/// Spaces sends out to at most `per_second` a second and `per_hour` an hour (0: no
+/// limit). Each send takes the next free slot; a full hour waits for the next.
+struct Pace {
+    per_second: u32,
+    per_hour: u32,
+    slots: Mutex<PaceState>,
+}
+
+struct PaceState {
+    next: Instant,
+    hour_start: Instant,
+    sent_this_hour: u32,
+}
+
+impl Pace {
+    fn new(per_second: u32, per_hour: u32) -> Self {
+        let now = Instant::now();
+        Self {
+            per_second,
+            per_hour,
+            slots: Mutex::new(PaceState {
+                next: now,
+                hour_start: now,
+                sent_this_hour: 0,
+            }),
+        }
+    }
+
+    async fn wait(&self) {
+        if self.per_second == 0 && self.per_hour == 0 {
+            return;
+        }
+        let slot = {
+            let mut state = self.slots.lock().unwrap();
+            let hour = Duration::from_secs(3600);
+            let mut slot = state.next.max(Instant::now());
+            if self.per_hour > 0 {
+                if slot >= state.hour_start + hour {
+                    state.hour_start = slot;
+                    state.sent_this_hour = 0;
+                }
+                if state.sent_this_hour >= self.per_hour {
+                    slot = state.hour_start + hour;
+                    state.hour_start = slot;
+                    state.sent_this_hour = 0;
+                }
+                state.sent_this_hour += 1;
+            }
+            if self.per_second > 0 {
+                state.next = slot + Duration::from_secs(1) / self.per_second;
+            }
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_spaces_sends_per_second_and_per_hour() {
+        let pace = Pace::new(4, 10);
+        let start = Instant::now();
+        for _ in 0..10 {
+            pace.wait().await;
+        }
+        // Ten sends at four a second: the tenth goes at 9/4 s.
+        assert_eq!(start.elapsed(), Duration::from_millis(2250));
+        pace.wait().await;
+        // The eleventh waits for the next hour.
+        assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_limits_means_no_waiting() {
+        let pace = Pace::new(0, 0);
+        let start = Instant::now();
+        for _ in 0..1000 {
+            pace.wait().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }

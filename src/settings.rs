@@ -23,6 +23,8 @@ pub struct Settings {
     /// `None`: generated on first start and kept in the database.
     pub secret_key: Option<String>,
     pub confirmation_ttl: Duration,
+    /// The longest the scheduler waits before looking for due issues.
+    pub scheduler_interval: Duration,
     pub mail: MailSettings,
 }
 
@@ -42,6 +44,9 @@ pub struct MailSettings {
     /// The longest the worker sleeps with nothing due (it is also woken on new mail).
     pub poll_interval: Duration,
     pub smtp_timeout: Duration,
+    /// Issue mails per second and per hour, at most (0: no limit).
+    pub rate_per_second: u32,
+    pub rate_per_hour: u32,
 }
 
 impl Default for MailSettings {
@@ -55,6 +60,8 @@ impl Default for MailSettings {
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(10),
             smtp_timeout: Duration::from_secs(30),
+            rate_per_second: 0,
+            rate_per_hour: 0,
         }
     }
 }
@@ -118,6 +125,8 @@ impl Settings {
                 "SMTP_TIMEOUT_SECONDS",
                 defaults.smtp_timeout.as_secs(),
             )?),
+            rate_per_second: number("MAIL_RATE_PER_SECOND", 0)?.min(u32::MAX.into()) as u32,
+            rate_per_hour: number("MAIL_RATE_PER_HOUR", 0)?.min(u32::MAX.into()) as u32,
             ..defaults
         };
         Ok(Self {
@@ -132,6 +141,9 @@ impl Settings {
             secret_key,
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
+            ),
+            scheduler_interval: Duration::from_secs(
+                number("SCHEDULER_INTERVAL_SECONDS", 30)?.clamp(1, 30),
             ),
             mail,
         })

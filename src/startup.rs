@@ -12,6 +12,7 @@ use tokio::{
 use crate::{
     mail::Mailer,
     outbox::OutboxWorker,
+    scheduler::Scheduler,
     settings::Settings,
     store::{self, Store},
     tokens::SecretKey,
@@ -22,6 +23,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     worker: OutboxWorker,
+    scheduler: Scheduler,
 }
 
 impl Application {
@@ -46,17 +48,25 @@ impl Application {
             settings.clone(),
             outbox_wake.clone(),
         )?;
+        let scheduler = Scheduler {
+            store: store.clone(),
+            interval: settings.scheduler_interval,
+            wake: Arc::new(Notify::new()),
+            mail_wake: outbox_wake.clone(),
+        };
         let state = AppState {
             store,
             settings,
             secret,
             list,
             outbox_wake,
+            scheduler_wake: scheduler.wake.clone(),
         };
         Ok(Self {
             listener,
             state,
             worker,
+            scheduler,
         })
     }
 
@@ -72,7 +82,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_worker, worker_stopped) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run_until_stopped(worker_stopped));
+        let worker = tokio::spawn(self.worker.run_until_stopped(worker_stopped.clone()));
+        let scheduler = tokio::spawn(self.scheduler.run_until_stopped(worker_stopped));
         let store = self.state.store.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
@@ -80,7 +91,8 @@ impl Application {
             .await
             .context("The HTTP server failed");
         let _ = stop_worker.send(true);
-        worker.await.context("The outbox worker panicked")?;
+        worker.await.context("The mail worker panicked")?;
+        scheduler.await.context("The scheduler panicked")?;
         store.close().await;
         served
     }

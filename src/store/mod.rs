@@ -17,7 +17,7 @@ pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 
 use crate::{
     domain::NewSubscriber,
-    issues::{Issue, IssueContent, IssueUpdate, NewIssue},
+    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
     tokens::UnsubscribeToken,
 };
 
@@ -148,28 +148,40 @@ pub struct OutboxMail {
     pub attempts: i32,
 }
 
+/// What became of one attempt to send a mail.
 #[derive(Clone, Debug)]
-pub enum OutboxResult {
+pub enum SendOutcome {
     Sent {
-        id: Uuid,
         reply: String,
         at: DateTime<Utc>,
     },
     Retry {
-        id: Uuid,
         error: String,
         next_attempt_at: DateTime<Utc>,
     },
     Failed {
-        id: Uuid,
         error: String,
     },
+    /// Not sent, and not to be: the recipient left after the issue started.
+    Skipped,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutboxResult {
+    pub id: Uuid,
+    pub outcome: SendOutcome,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryResult {
+    pub issue_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub outcome: SendOutcome,
 }
 
 /// An outcome as the columns it sets: both backends write a batch of these in one
-/// statement.
-pub(crate) struct OutboxUpdate<'a> {
-    pub id: Uuid,
+/// statement, for the outbox and for deliveries alike.
+pub(crate) struct OutcomeColumns<'a> {
     pub status: &'static str,
     pub sent_at: Option<DateTime<Utc>>,
     pub reply: Option<&'a str>,
@@ -178,39 +190,63 @@ pub(crate) struct OutboxUpdate<'a> {
     pub error: Option<&'a str>,
 }
 
-impl OutboxResult {
-    pub(crate) fn update(&self) -> OutboxUpdate<'_> {
+impl SendOutcome {
+    pub(crate) fn columns(&self) -> OutcomeColumns<'_> {
+        let mut columns = OutcomeColumns {
+            status: "sent",
+            sent_at: None,
+            reply: None,
+            next_attempt_at: None,
+            error: None,
+        };
         match self {
-            OutboxResult::Sent { id, reply, at } => OutboxUpdate {
-                id: *id,
-                status: "sent",
-                sent_at: Some(*at),
-                reply: Some(reply),
-                next_attempt_at: None,
-                error: None,
-            },
-            OutboxResult::Retry {
-                id,
+            SendOutcome::Sent { reply, at } => {
+                columns.sent_at = Some(*at);
+                columns.reply = Some(reply);
+            }
+            SendOutcome::Retry {
                 error,
                 next_attempt_at,
-            } => OutboxUpdate {
-                id: *id,
-                status: "queued",
-                sent_at: None,
-                reply: None,
-                next_attempt_at: Some(*next_attempt_at),
-                error: Some(error),
-            },
-            OutboxResult::Failed { id, error } => OutboxUpdate {
-                id: *id,
-                status: "failed",
-                sent_at: None,
-                reply: None,
-                next_attempt_at: None,
-                error: Some(error),
-            },
+            } => {
+                columns.status = "queued";
+                columns.next_attempt_at = Some(*next_attempt_at);
+                columns.error = Some(error);
+            }
+            SendOutcome::Failed { error } => {
+                columns.status = "failed";
+                columns.error = Some(error);
+            }
+            SendOutcome::Skipped => columns.status = "skipped",
         }
+        columns
     }
+}
+
+/// A claimed delivery: one recipient of one issue, leased to the worker.
+#[derive(Clone, Debug)]
+pub struct DeliveryJob {
+    pub issue_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub list_id: Uuid,
+    pub email: String,
+    /// Still confirmed for the issue's list (they may have left since it started).
+    pub still_subscribed: bool,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+/// An issue's numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct IssueStats {
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Queued, being sent, or waiting for a retry.
+    pub pending: i64,
+    /// Left the list after the issue started, before their copy went.
+    pub skipped: i64,
+    /// Unsubscribed through a link in this issue.
+    pub unsubscribed: i64,
 }
 
 #[async_trait]
@@ -249,8 +285,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records a batch's outcomes in one statement. The sealed token goes with every
     /// outcome but a retry.
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()>;
-    /// When the next queued row is due, if any row is queued.
-    async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
+    /// When the next mail is due (outbox or delivery), or a lease runs out.
+    async fn next_mail_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
 
     /// Stores a new API token's hash under `name`; false if a live token has that name.
     async fn create_api_token(
@@ -275,7 +311,35 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         changes: &IssueContent,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<IssueUpdate>;
+    ) -> anyhow::Result<IssueChange>;
+
+    /// Moves an issue from one of `from` to `to` (setting `send_at` when given).
+    async fn transition_issue(
+        &self,
+        id: Uuid,
+        from: &[IssueStatus],
+        to: IssueStatus,
+        send_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueChange>;
+    /// Starts every scheduled issue that is due: one conditional update moves it to
+    /// `sending` (so one instance wins), and in the same transaction one delivery per
+    /// confirmed subscriber is inserted. Returns how many issues started.
+    async fn start_due_issues(&self, now: DateTime<Utc>) -> anyhow::Result<usize>;
+    /// When the next scheduled issue is due.
+    async fn next_issue_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
+    /// Leases up to `limit` due deliveries of issues that are sending.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeliveryJob>>;
+    /// Records a batch's outcomes in one statement.
+    async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()>;
+    /// Marks as sent every sending issue with nothing left to send.
+    async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()>;
+    async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats>;
 
     async fn close(&self);
 }

@@ -11,12 +11,12 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue};
+use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
 
 use super::{
-    ConfirmOutcome, ConfirmRequest, MailingList, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS,
-    SignupOutcome, SignupRequest, Store, UnsubscribeOutcome, UnsubscribeRequest,
-    is_unique_violation, migrations::migrator,
+    ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
+    OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SignupOutcome, SignupRequest, Store,
+    UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
@@ -391,37 +391,41 @@ impl Store for PostgresStore {
         if results.is_empty() {
             return Ok(());
         }
-        let updates: Vec<_> = results.iter().map(OutboxResult::update).collect();
+        let columns: Vec<_> = results.iter().map(|r| r.outcome.columns()).collect();
         sqlx::query(
-            "UPDATE outbox o SET
+            "UPDATE outbox t SET
                status = r.status,
                sent_at = r.sent_at,
                smtp_reply = r.reply,
                last_error = r.error,
-               next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
-               sealed_secret = CASE WHEN r.status = 'queued' THEN o.sealed_secret END,
+               next_attempt_at = coalesce(r.next_attempt_at, t.next_attempt_at),
+               sealed_secret = CASE WHEN r.status = 'queued' THEN t.sealed_secret END,
                lease_until = NULL
              FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[])
                AS r (id, status, sent_at, reply, next_attempt_at, error)
-             WHERE o.id = r.id",
+             WHERE t.id = r.id",
         )
-        .bind(updates.iter().map(|u| u.id).collect::<Vec<_>>())
-        .bind(updates.iter().map(|u| u.status).collect::<Vec<_>>())
-        .bind(updates.iter().map(|u| u.sent_at).collect::<Vec<_>>())
-        .bind(updates.iter().map(|u| u.reply).collect::<Vec<_>>())
-        .bind(updates.iter().map(|u| u.next_attempt_at).collect::<Vec<_>>())
-        .bind(updates.iter().map(|u| u.error).collect::<Vec<_>>())
+        .bind(results.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.reply).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.error).collect::<Vec<_>>())
         .execute(&self.pool)
         .await
         .context("Failed to record the outbox results")?;
         Ok(())
     }
 
-    async fn next_outbox_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+    async fn next_mail_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
         sqlx::query_scalar(
             "SELECT least(
                (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'),
-               (SELECT min(lease_until) FROM outbox WHERE status = 'sending'))",
+               (SELECT min(lease_until) FROM outbox WHERE status = 'sending'),
+               (SELECT min(d.next_attempt_at) FROM deliveries d JOIN issues i ON i.id = d.issue_id
+                WHERE i.status = 'sending' AND d.status = 'queued'),
+               (SELECT min(d.lease_until) FROM deliveries d JOIN issues i ON i.id = d.issue_id
+                WHERE i.status = 'sending' AND d.status = 'sending'))",
         )
         .fetch_one(&self.pool)
         .await
@@ -525,7 +529,7 @@ impl Store for PostgresStore {
         id: Uuid,
         changes: &IssueContent,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<IssueUpdate> {
+    ) -> anyhow::Result<IssueChange> {
         let updated = sqlx::query(
             "UPDATE issues SET
                subject = coalesce($2, subject),
@@ -545,9 +549,208 @@ impl Store for PostgresStore {
         .await
         .context("Failed to update the issue")?;
         Ok(match self.issue(id).await? {
-            None => IssueUpdate::NotFound,
-            Some(issue) if updated.rows_affected() == 0 => IssueUpdate::NotEditable(issue.status),
-            Some(issue) => IssueUpdate::Updated(issue),
+            None => IssueChange::NotFound,
+            Some(issue) if updated.rows_affected() == 0 => IssueChange::Refused(issue.status),
+            Some(issue) => IssueChange::Changed(issue),
+        })
+    }
+
+    async fn transition_issue(
+        &self,
+        id: Uuid,
+        from: &[IssueStatus],
+        to: IssueStatus,
+        send_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueChange> {
+        // Up to four statuses to move from, padded with the first.
+        let from_status = |i: usize| from.get(i).or(from.first()).map(|s| s.as_str());
+        let changed = sqlx::query(
+            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
+             WHERE id = $1 AND status IN ($5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(send_at)
+        .bind(now)
+        .bind(from_status(0))
+        .bind(from_status(1))
+        .bind(from_status(2))
+        .bind(from_status(3))
+        .execute(&self.pool)
+        .await
+        .context("Failed to change the issue's status")?;
+        Ok(match self.issue(id).await? {
+            None => IssueChange::NotFound,
+            Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
+            Some(issue) => IssueChange::Changed(issue),
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn start_due_issues(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let due: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM issues WHERE status = 'scheduled' AND send_at <= $1 ORDER BY send_at",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to find the issues that are due")?;
+        let mut started = 0;
+        for id in due {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .context("Failed to begin starting an issue")?;
+            let moved = sqlx::query(
+                "UPDATE issues SET status = 'sending', started_at = $2, updated_at = $2
+                 WHERE id = $1 AND status = 'scheduled' AND send_at <= $2",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to start the issue")?;
+            if moved.rows_affected() == 0 {
+                continue; // another instance started it
+            }
+            let recipients = sqlx::query(
+                "INSERT INTO deliveries (issue_id, subscriber_id, next_attempt_at)
+                 SELECT i.id, sub.subscriber_id, $2
+                 FROM issues i JOIN subscriptions sub ON sub.list_id = i.list_id
+                 WHERE i.id = $1 AND sub.status = 'confirmed'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to queue the issue's deliveries")?;
+            tx.commit()
+                .await
+                .context("Failed to commit starting the issue")?;
+            tracing::info!(issue = %id, recipients = recipients.rows_affected(), "Issue started");
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    async fn next_issue_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT min(send_at) FROM issues WHERE status = 'scheduled'")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read when the next issue is due")
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeliveryJob>> {
+        let rows = sqlx::query(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2
+             WHERE (issue_id, subscriber_id) IN (
+               SELECT d.issue_id, d.subscriber_id FROM deliveries d JOIN issues i ON i.id = d.issue_id
+               WHERE i.status = 'sending'
+                 AND ((d.status = 'queued' AND d.next_attempt_at <= $1)
+                   OR (d.status = 'sending' AND d.lease_until <= $1))
+               LIMIT $3
+               FOR UPDATE OF d SKIP LOCKED)
+             RETURNING issue_id, subscriber_id, attempts,
+               (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
+               (SELECT email FROM subscribers WHERE id = deliveries.subscriber_id) AS email,
+               coalesce((SELECT sub.status = 'confirmed'
+                         FROM subscriptions sub JOIN issues i ON i.list_id = sub.list_id
+                         WHERE i.id = deliveries.issue_id AND sub.subscriber_id = deliveries.subscriber_id),
+                        false) AS still_subscribed",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to claim deliveries")?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryJob {
+                    issue_id: row.try_get("issue_id")?,
+                    subscriber_id: row.try_get("subscriber_id")?,
+                    list_id: row.try_get("list_id")?,
+                    email: row.try_get("email")?,
+                    still_subscribed: row.try_get("still_subscribed")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<_> = results.iter().map(|r| r.outcome.columns()).collect();
+        sqlx::query(
+            "UPDATE deliveries t SET
+               status = r.status,
+               sent_at = r.sent_at,
+               smtp_reply = r.reply,
+               last_error = r.error,
+               next_attempt_at = coalesce(r.next_attempt_at, t.next_attempt_at),
+               lease_until = NULL
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[])
+               AS r (issue_id, subscriber_id, status, sent_at, reply, next_attempt_at, error)
+             WHERE t.issue_id = r.issue_id AND t.subscriber_id = r.subscriber_id",
+        )
+        .bind(results.iter().map(|r| r.issue_id).collect::<Vec<_>>())
+        .bind(results.iter().map(|r| r.subscriber_id).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.reply).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.error).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await
+        .context("Failed to record the deliveries results")?;
+        Ok(())
+    }
+
+    async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE issues SET status = 'sent', finished_at = $1, updated_at = $1
+             WHERE status = 'sending' AND NOT EXISTS (
+               SELECT 1 FROM deliveries d
+               WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending'))",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to mark finished issues as sent")?;
+        Ok(())
+    }
+
+    async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats> {
+        let row = sqlx::query(
+            "SELECT count(*) AS recipients,
+               coalesce(sum(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
+               coalesce(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+               coalesce(sum(CASE WHEN status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0) AS pending,
+               coalesce(sum(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
+               (SELECT count(*) FROM consent_events
+                WHERE issue_id = $1 AND kind = 'unsubscribe') AS unsubscribed
+             FROM deliveries WHERE issue_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to count the issue's deliveries")?;
+        Ok(IssueStats {
+            recipients: row.try_get("recipients")?,
+            sent: row.try_get("sent")?,
+            failed: row.try_get("failed")?,
+            pending: row.try_get("pending")?,
+            skipped: row.try_get("skipped")?,
+            unsubscribed: row.try_get("unsubscribed")?,
         })
     }
 

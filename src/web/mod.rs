@@ -35,8 +35,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub secret: SecretKey,
     pub list: Arc<MailingList>,
-    /// Wakes the outbox worker when a mail is queued.
+    /// Wakes the mail worker when a mail is queued or an issue resumes.
     pub outbox_wake: Arc<Notify>,
+    /// Wakes the scheduler when an issue is scheduled.
+    pub scheduler_wake: Arc<Notify>,
 }
 
 /// Form bodies are small; anything bigger is not a sign-up.

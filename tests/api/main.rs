@@ -6,6 +6,7 @@ mod support;
 mod confirmation;
 mod delivery;
 mod migrations;
+mod sending;
 mod signup;
 mod staff_api;
 mod unsubscribe;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{ApiJson, created};
 use crate::{
     issue_mail::ComposedIssue,
-    issues::{Issue, IssueContent, IssueStatus, IssueUpdate, NewIssue},
-    store::DEFAULT_LIST,
+    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
+    store::{DEFAULT_LIST, IssueStats},
     web::{AppError, AppState},
 };
 
@@ -225,9 +225,9 @@ pub async fn update_issue(
     .check(false)
     .map_err(AppError::Invalid)?;
     match state.store.update_issue(id, &changes, Utc::now()).await? {
-        IssueUpdate::Updated(issue) => Ok(Json(issue.into())),
-        IssueUpdate::NotFound => Err(not_found()),
-        IssueUpdate::NotEditable(status) => Err(AppError::json(
+        IssueChange::Changed(issue) => Ok(Json(issue.into())),
+        IssueChange::NotFound => Err(not_found()),
+        IssueChange::Refused(status) => Err(AppError::json(
             StatusCode::CONFLICT,
             format!(
                 "This issue is {}: only a draft or scheduled issue can be changed.",
@@ -302,4 +302,188 @@ pub async fn preview_issue(
             .into_response(),
         PreviewFormat::Text => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
     })
+}
+
+/// When to send: RFC 3339 with an offset (`2026-12-01T09:00:00Z`, or
+/// `2026-07-01T09:00:00+01:00` for 9 a.m. in London in summer). A time in the past
+/// means now.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    send_at: DateTime<chrono::FixedOffset>,
+}
+
+/// Applies a status change and answers 200 with the issue, 404, or 409 with why not.
+async fn change_status(
+    state: &AppState,
+    id: Uuid,
+    from: &[IssueStatus],
+    to: IssueStatus,
+    send_at: Option<DateTime<Utc>>,
+    refusal: &str,
+) -> Result<Json<IssueView>, AppError> {
+    match state
+        .store
+        .transition_issue(id, from, to, send_at, Utc::now())
+        .await?
+    {
+        IssueChange::Changed(issue) => {
+            tracing::info!(issue = %id, status = to.as_str(), "Issue status changed");
+            Ok(Json(issue.into()))
+        }
+        IssueChange::NotFound => Err(not_found()),
+        IssueChange::Refused(status) => Err(AppError::json(
+            StatusCode::CONFLICT,
+            format!("This issue is {}: {refusal}", status.as_str()),
+        )),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/schedule",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    request_body = ScheduleBody,
+    responses(
+        (status = 200, description = "Scheduled", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 409, description = "Not a draft or scheduled issue", body = ErrorBody),
+        (status = 422, description = "A bad time, or the template does not render", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn schedule_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+    ApiJson(body): ApiJson<ScheduleBody>,
+) -> Result<Json<IssueView>, AppError> {
+    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
+    let list = state
+        .store
+        .list_by_slug(&issue.list_slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
+    // Found out now, not halfway through sending.
+    ComposedIssue::compose(&issue, &list.name)
+        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    let send_at = body.send_at.to_utc().max(Utc::now());
+    let scheduled = change_status(
+        &state,
+        id,
+        &[IssueStatus::Draft, IssueStatus::Scheduled],
+        IssueStatus::Scheduled,
+        Some(send_at),
+        "only a draft or scheduled issue can be scheduled.",
+    )
+    .await?;
+    state.scheduler_wake.notify_one();
+    Ok(scheduled)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/cancel",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, description = "Cancelled for good: no more copies go out", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 409, description = "Already sent or cancelled", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn cancel_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    change_status(
+        &state,
+        id,
+        &[
+            IssueStatus::Draft,
+            IssueStatus::Scheduled,
+            IssueStatus::Sending,
+            IssueStatus::Paused,
+        ],
+        IssueStatus::Cancelled,
+        None,
+        "only an issue not yet sent can be cancelled.",
+    )
+    .await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/pause",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, description = "Paused: no new copies go out until it resumes", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 409, description = "Not sending", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn pause_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    change_status(
+        &state,
+        id,
+        &[IssueStatus::Sending],
+        IssueStatus::Paused,
+        None,
+        "only an issue that is sending can be paused.",
+    )
+    .await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/resume",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, description = "Sending again, to those not yet sent to", body = IssueView),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 409, description = "Not paused", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn resume_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    let resumed = change_status(
+        &state,
+        id,
+        &[IssueStatus::Paused],
+        IssueStatus::Sending,
+        None,
+        "only a paused issue can be resumed.",
+    )
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(resumed)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/issues/{id}/stats",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, body = IssueStats),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn issue_stats(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueStats>, AppError> {
+    state.store.issue(id).await?.ok_or_else(not_found)?;
+    Ok(Json(state.store.issue_stats(id).await?))
 }

@@ -54,6 +54,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(issues::create_issue, issues::list_issues))
         .routes(routes!(issues::get_issue, issues::update_issue))
         .routes(routes!(issues::preview_issue))
+        .routes(routes!(issues::schedule_issue))
+        .routes(routes!(issues::cancel_issue))
+        .routes(routes!(issues::pause_issue))
+        .routes(routes!(issues::resume_issue))
+        .routes(routes!(issues::issue_stats))
         .split_for_parts();
     let spec = spec
         .to_json()

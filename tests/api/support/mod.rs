@@ -418,6 +418,78 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Another instance of the app on the same database and SMTP server, as behind a
+    /// load balancer; it stops when the returned guard is dropped.
+    pub async fn another_instance(&self) -> oneshot::Sender<()> {
+        let settings = test_settings(&self.db.url, &self.smtp().url());
+        let app = Application::build(settings)
+            .await
+            .expect("the second instance failed to start");
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        stop
+    }
+
+    /// Creates an issue and schedules it for now; returns its id.
+    pub async fn send_issue(&self, token: &str, subject: &str) -> String {
+        let issue: serde_json::Value = self
+            .api(reqwest::Method::POST, "/api/issues", token)
+            .json(&serde_json::json!({
+                "subject": subject,
+                "preheader": "News from the partnership",
+                "body_markdown": "## This quarter\n\nNews from the [partnership](https://example.org/).",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = issue["id"].as_str().unwrap().to_owned();
+        let scheduled = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/issues/{id}/schedule"),
+                token,
+            )
+            .json(&serde_json::json!({"send_at": "2020-01-01T00:00:00Z"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scheduled.status(), reqwest::StatusCode::OK);
+        id
+    }
+
+    /// The issue's numbers from `GET /api/issues/{id}/stats`.
+    pub async fn stats(&self, token: &str, id: &str) -> serde_json::Value {
+        self.api(
+            reqwest::Method::GET,
+            &format!("/api/issues/{id}/stats"),
+            token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+    }
+
+    /// The issue's status from the API.
+    pub async fn issue_status(&self, token: &str, id: &str) -> String {
+        let issue: serde_json::Value = self
+            .api(reqwest::Method::GET, &format!("/api/issues/{id}"), token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        issue["status"].as_str().unwrap().to_owned()
+    }
+
     /// A request to the staff API with `token`.
     pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client

@@ -37,8 +37,8 @@ struct State {
     received: Vec<ReceivedMail>,
     /// Used up one per `RCPT TO`, before anything else applies.
     next_faults: VecDeque<Fault>,
-    /// Applied every time that recipient comes up.
-    recipient_faults: HashMap<String, Fault>,
+    /// Applied when that recipient comes up, the given number of times (None: always).
+    recipient_faults: HashMap<String, (Fault, Option<usize>)>,
     commands: Vec<String>,
 }
 
@@ -100,7 +100,16 @@ impl SmtpServer {
             .lock()
             .unwrap()
             .recipient_faults
-            .insert(recipient.to_owned(), fault);
+            .insert(recipient.to_owned(), (fault, None));
+    }
+
+    /// The next `times` `RCPT TO`s naming `recipient` get `fault`.
+    pub fn fail_recipient_times(&self, recipient: &str, fault: Fault, times: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .recipient_faults
+            .insert(recipient.to_owned(), (fault, Some(times)));
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
@@ -116,6 +125,32 @@ impl SmtpServer {
             .iter()
             .filter(|c| c.to_ascii_uppercase().starts_with("RCPT TO"))
             .count()
+    }
+
+    /// The messages received with this subject.
+    pub fn with_subject(&self, subject: &str) -> Vec<ReceivedMail> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.header("Subject").as_deref() == Some(subject))
+            .collect()
+    }
+
+    /// Waits until at least `count` messages with `subject` have arrived.
+    pub async fn wait_for_subject(&self, subject: &str, count: usize) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.received.notified();
+            let mails = self.with_subject(subject);
+            if mails.len() >= count {
+                return mails;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "expected {count} messages titled {subject:?}, received {}",
+                    mails.len()
+                );
+            }
+        }
     }
 
     /// Waits until at least `count` messages have arrived, and returns them all.
@@ -174,10 +209,17 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
                 let recipient = address(&command);
                 let fault = {
                     let mut state = state.lock().unwrap();
-                    state
-                        .next_faults
-                        .pop_front()
-                        .or_else(|| state.recipient_faults.get(&recipient).cloned())
+                    state.next_faults.pop_front().or_else(|| {
+                        let (fault, times) = state.recipient_faults.get_mut(&recipient)?;
+                        match times {
+                            Some(0) => None,
+                            Some(n) => {
+                                *n -= 1;
+                                Some(fault.clone())
+                            }
+                            None => Some(fault.clone()),
+                        }
+                    })
                 };
                 match fault {
                     Some(Fault::HangUp) => return,
@@ -273,13 +315,17 @@ impl ReceivedMail {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// A header's value, with folded lines joined.
     pub fn header(&self, name: &str) -> Option<String> {
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.data
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_owned())
+        let mut lines = self.data.lines().take_while(|l| !l.is_empty());
+        let first = lines.find(|l| l.to_ascii_lowercase().starts_with(&prefix))?;
+        let mut value = first[prefix.len()..].trim().to_owned();
+        for folded in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(folded.trim());
+        }
+        Some(value)
     }
 
     /// The confirmation link in the plain-text part.

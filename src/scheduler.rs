@@ -1,0 +1,57 @@
+//! The scheduler: starts issues whose time has come. It looks at least every
+//! `scheduler_interval` (30 s at most), sooner when the next issue is due sooner, and at
+//! once when an issue is scheduled. Starting an issue is the store's conditional update
+//! plus `INSERT ... SELECT`, so with several instances on one database exactly one
+//! starts it; the mail worker is then woken to send.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use tokio::sync::{Notify, watch};
+
+use crate::store::Store;
+
+pub struct Scheduler {
+    pub store: Arc<dyn Store>,
+    pub interval: Duration,
+    /// Woken when an issue is scheduled.
+    pub wake: Arc<Notify>,
+    /// The mail worker's wake-up.
+    pub mail_wake: Arc<Notify>,
+}
+
+impl Scheduler {
+    /// Starts what is due; returns how many issues started.
+    pub async fn tick(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let started = self.store.start_due_issues(now).await?;
+        if started > 0 {
+            // An issue with no recipients has nothing for the worker to finish.
+            self.store.finish_sent_issues(now).await?;
+            self.mail_wake.notify_one();
+        }
+        Ok(started)
+    }
+
+    pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Err(err) = self.tick().await {
+                tracing::error!(error = format!("{err:#}"), "The scheduler failed");
+            }
+            let wait = match self.store.next_issue_due().await {
+                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default(),
+                Ok(None) => self.interval,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "Failed to read the schedule");
+                    self.interval
+                }
+            }
+            .min(self.interval);
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
