@@ -39,6 +39,8 @@ use crate::{
 };
 
 pub const CONFIRMATION: &str = "confirmation";
+pub const WELCOME: &str = "welcome";
+pub const ISSUE_TEST: &str = "issue_test";
 
 /// What a confirmation mail's templates need, besides the token.
 #[derive(Serialize, Deserialize)]
@@ -46,6 +48,19 @@ pub struct ConfirmationPayload {
     pub list_name: String,
     /// When the link stops working, already written for people (UK time).
     pub expires: String,
+}
+
+/// What a welcome mail needs: the list, to name it and to sign the unsubscribe link.
+#[derive(Serialize, Deserialize)]
+pub struct WelcomePayload {
+    pub list_name: String,
+    pub list_id: Uuid,
+}
+
+/// A test copy of an issue, composed from its content when it is sent.
+#[derive(Serialize, Deserialize)]
+pub struct IssueTestPayload {
+    pub issue_id: Uuid,
 }
 
 /// What one batch did, so a caller (or a test) can tell an idle worker from a busy one.
@@ -275,7 +290,7 @@ impl OutboxWorker {
 
     #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
-        let sent = match self.render_outbox(&row) {
+        let sent = match self.render_outbox(&row).await {
             Ok(mail) => match build_message(&self.from, mail) {
                 Ok(message) => self.mailer.send(message).await,
                 Err(err) => Err(err),
@@ -317,6 +332,13 @@ impl OutboxWorker {
         if let Some(mail) = self.issues.lock().unwrap().get(&issue_id) {
             return Ok(mail.clone());
         }
+        let mail = Arc::new(self.compose_issue(issue_id).await?);
+        self.issues.lock().unwrap().insert(issue_id, mail.clone());
+        Ok(mail)
+    }
+
+    /// The issue as it is now, composed.
+    async fn compose_issue(&self, issue_id: Uuid) -> Result<IssueMail, SendError> {
         let transient = |e: anyhow::Error| SendError::Transient(format!("{e:#}"));
         let issue = self
             .store
@@ -332,23 +354,28 @@ impl OutboxWorker {
             .ok_or_else(|| SendError::Permanent("The issue's list no longer exists".into()))?;
         let composed = ComposedIssue::compose(&issue, &list.name)
             .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
-        let mail = Arc::new(IssueMail {
+        Ok(IssueMail {
             composed,
             list_id_header: format!("{} <{}.{}>", list.name, list.slug, self.from.email.domain()),
-        });
-        self.issues.lock().unwrap().insert(issue_id, mail.clone());
-        Ok(mail)
+        })
+    }
+
+    fn unsubscribe_url(&self, token: &UnsubscribeToken) -> String {
+        format!(
+            "{}/unsubscribe?token={}",
+            self.settings.public_url,
+            token.sign(&self.secret)
+        )
     }
 
     async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
         let issue = self.issue_mail(job.issue_id).await?;
-        let token = UnsubscribeToken {
+        let unsubscribe_url = self.unsubscribe_url(&UnsubscribeToken {
             subscriber_id: job.subscriber_id,
             list_id: job.list_id,
             issue_id: Some(job.issue_id),
-        }
-        .sign(&self.secret);
-        let unsubscribe_url = format!("{}/unsubscribe?token={token}", self.settings.public_url);
+        });
+        let token = unsubscribe_url.rsplit_once("token=").map_or("", |(_, t)| t);
         let (html, text) = issue.composed.personalise(&unsubscribe_url);
         Ok(OutgoingMail {
             to: job.email.clone(),
@@ -369,7 +396,7 @@ impl OutboxWorker {
         })
     }
 
-    fn render_outbox(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
+    async fn render_outbox(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
         // A row we cannot render will not render on a retry either.
         let permanent = |e: anyhow::Error| SendError::Permanent(format!("{e:#}"));
         match row.kind.as_str() {
@@ -407,6 +434,49 @@ impl OutboxWorker {
                         .render("email/confirmation.html", &context)
                         .map_err(permanent)?,
                     headers: Vec::new(),
+                })
+            }
+            WELCOME => {
+                let payload: WelcomePayload =
+                    serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
+                let subscriber_id = row.subscriber_id.ok_or_else(|| {
+                    permanent(anyhow::anyhow!("A welcome mail names no subscriber"))
+                })?;
+                let context = serde_json::json!({
+                    "list_name": payload.list_name,
+                    "unsubscribe_url": self.unsubscribe_url(&UnsubscribeToken {
+                        subscriber_id,
+                        list_id: payload.list_id,
+                        issue_id: None,
+                    }),
+                });
+                Ok(OutgoingMail {
+                    to: row.recipient.clone(),
+                    subject: format!("Welcome to {}", payload.list_name),
+                    text: templates()
+                        .render("email/welcome.txt", &context)
+                        .map_err(permanent)?,
+                    html: templates()
+                        .render("email/welcome.html", &context)
+                        .map_err(permanent)?,
+                    headers: Vec::new(),
+                })
+            }
+            ISSUE_TEST => {
+                let payload: IssueTestPayload =
+                    serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
+                let issue = self.compose_issue(payload.issue_id).await?;
+                // A test copy names no subscriber: its link shows the "does not work" page.
+                let (html, text) = issue.composed.personalise(&format!(
+                    "{}/unsubscribe?token=test-copy",
+                    self.settings.public_url
+                ));
+                Ok(OutgoingMail {
+                    to: row.recipient.clone(),
+                    subject: format!("[Test] {}", issue.composed.subject),
+                    text,
+                    html,
+                    headers: vec![header("List-Id", issue.list_id_header)],
                 })
             }
             other => Err(permanent(anyhow::anyhow!("Unknown mail kind {other:?}"))),

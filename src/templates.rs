@@ -37,6 +37,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../email_templates/confirmation.txt"),
     ),
     (
+        "email/welcome.html",
+        include_str!("../email_templates/welcome.html"),
+    ),
+    (
+        "email/welcome.txt",
+        include_str!("../email_templates/welcome.txt"),
+    ),
+    (
         "email/issue_standard.html",
         include_str!("../email_templates/issue_standard.html"),
     ),

@@ -107,6 +107,9 @@ pub struct ConfirmRequest {
     pub event_id: Uuid,
     pub consent: ConsentContext,
     pub now: DateTime<Utc>,
+    /// Queued when the subscription is confirmed now; the store addresses it to the
+    /// subscriber (its `recipient` is not used).
+    pub welcome: NewOutboxMail,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +143,8 @@ pub enum UnsubscribeOutcome {
 #[derive(Clone, Debug)]
 pub struct OutboxMail {
     pub id: Uuid,
+    /// Whom the mail concerns, when it concerns a subscriber.
+    pub subscriber_id: Option<Uuid>,
     pub kind: String,
     pub recipient: String,
     pub payload: String,
@@ -270,6 +275,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         confirm: &ConfirmRequest,
     ) -> anyhow::Result<ConfirmOutcome>;
+    /// Puts one mail in the outbox (for no subscriber in particular: a test copy).
+    async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()>;
     /// Ends a subscription and records who asked, how, and from which issue.
     async fn unsubscribe(&self, request: &UnsubscribeRequest)
     -> anyhow::Result<UnsubscribeOutcome>;

@@ -23,8 +23,8 @@ use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueSta
 
 use super::{
     ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
-    OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SignupOutcome, SignupRequest, Store,
-    UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation, migrations::migrator,
+    NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SignupOutcome, SignupRequest,
+    Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -360,6 +360,18 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .context("Failed to record the consent event")?;
+                sqlx::query(
+                    "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+                     SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",
+                )
+                .bind(req.welcome.id)
+                .bind(&req.welcome.kind)
+                .bind(&req.welcome.payload)
+                .bind(now)
+                .bind(subscriber_id)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to queue the welcome mail")?;
                 ConfirmOutcome::Confirmed
             }
         };
@@ -375,6 +387,23 @@ impl Store for SqliteStore {
             .await
             .context("Failed to commit the confirmation")?;
         Ok(outcome)
+    }
+
+    async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, recipient, payload, sealed_secret, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(mail.id)
+        .bind(&mail.kind)
+        .bind(&mail.recipient)
+        .bind(&mail.payload)
+        .bind(mail.sealed_secret.as_deref())
+        .bind(ms(now))
+        .execute(&self.writer)
+        .await
+        .context("Failed to queue the mail")?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -445,7 +474,7 @@ impl Store for SqliteStore {
                UNION ALL
                SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= $1
                LIMIT $3)
-             RETURNING id, kind, recipient, payload, sealed_secret, attempts",
+             RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts",
         )
         .bind(ms(now))
         .bind(ms(lease_until))
@@ -457,6 +486,7 @@ impl Store for SqliteStore {
             .map(|row| {
                 Ok(OutboxMail {
                     id: row.try_get("id")?,
+                    subscriber_id: row.try_get("subscriber_id")?,
                     kind: row.try_get("kind")?,
                     recipient: row.try_get("recipient")?,
                     payload: row.try_get("payload")?,

@@ -33,7 +33,7 @@ use crate::{
         ConsentWording, FieldError, Locality, NewSubscriber, Organisation, SubscriberEmail,
         SubscriberName,
     },
-    outbox::{CONFIRMATION, ConfirmationPayload},
+    outbox::{CONFIRMATION, ConfirmationPayload, WELCOME, WelcomePayload},
     store::{
         ConfirmOutcome, ConfirmRequest, ConsentContext, ConsentMethod, NewOutboxMail,
         SignupOutcome, SignupRequest,
@@ -371,9 +371,23 @@ async fn confirm(
             event_id: Uuid::now_v7(),
             consent: client.consent(ConsentMethod::Link),
             now: Utc::now(),
+            welcome: NewOutboxMail {
+                id: Uuid::now_v7(),
+                kind: WELCOME.into(),
+                recipient: String::new(),
+                payload: serde_json::to_string(&WelcomePayload {
+                    list_name: state.list.name.clone(),
+                    list_id: state.list.id,
+                })
+                .map_err(anyhow::Error::from)?,
+                sealed_secret: None,
+            },
         })
         .await?;
     tracing::info!(?outcome, "Confirmation");
+    if outcome == ConfirmOutcome::Confirmed {
+        state.outbox_wake.notify_one();
+    }
     let list = &state.list.name;
     let (status, page) = match outcome {
         ConfirmOutcome::Confirmed => (

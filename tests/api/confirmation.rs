@@ -13,6 +13,7 @@ on_both_backends!(
     a_used_link_does_not_resubscribe,
     unknown_and_garbage_tokens_get_clear_pages,
     the_token_is_not_stored_in_clear,
+    a_confirmed_subscriber_is_welcomed_with_a_way_out,
 );
 
 async fn pending_token(app: &TestApp, email: &str) -> String {
@@ -168,5 +169,38 @@ async fn the_token_is_not_stored_in_clear(backend: Backend) {
         db.count("SELECT count(*) FROM outbox WHERE sealed_secret IS NOT NULL")
             .await,
         0
+    );
+}
+
+async fn a_confirmed_subscriber_is_welcomed_with_a_way_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = pending_token(&app, "new@example.org").await;
+
+    app.confirm(&token).await;
+    app.confirm(&token).await;
+
+    let welcome = app
+        .smtp()
+        .wait_for_mail_to("new@example.org", "Welcome to In Partnership")
+        .await;
+    let text = welcome.decoded();
+    assert!(text.contains("You are subscribed"));
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://newsletter.test/unsubscribe?token="))
+        .expect("the welcome mail has an unsubscribe link")
+        .replace("http://newsletter.test", &app.address);
+    let left = app.client.post(&link).send().await.unwrap();
+    assert_eq!(left.status(), StatusCode::OK);
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts("SELECT status FROM subscriptions").await,
+        [Some("unsubscribed".to_owned())]
+    );
+    // One welcome, however often the button is pressed.
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'welcome'")
+            .await,
+        1
     );
 }

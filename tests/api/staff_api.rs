@@ -16,6 +16,7 @@ on_both_backends!(
     an_issue_that_has_gone_out_cannot_be_changed,
     the_preview_is_the_mail_a_recipient_sees,
     an_image_without_a_description_is_refused,
+    a_test_copy_goes_to_one_address_marked_as_a_test,
 );
 
 /// Every (method, path) the spec lists, with `{id}` filled in, plus the spec itself.
@@ -392,4 +393,64 @@ async fn an_image_without_a_description_is_refused(backend: Backend) {
             .unwrap()
             .contains("https://example.org/a.jpg")
     );
+}
+
+async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_subscriber("reader@example.org").await;
+    let token = app.api_token("ci").await;
+    let issue: Value = app
+        .api(Method::POST, "/api/issues", &token)
+        .json(&json!({"subject": "Draft news", "body_markdown": "Almost ready."}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/issues/{}/test", issue["id"].as_str().unwrap());
+
+    let queued = app
+        .api(Method::POST, &path, &token)
+        .json(&json!({"email": "editor@example.org"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let copy = app
+        .smtp()
+        .wait_for_mail_to("editor@example.org", "[Test] Draft news")
+        .await;
+    assert!(copy.decoded().contains("Almost ready."));
+    assert_eq!(
+        issue_status(&app, &token, issue["id"].as_str().unwrap()).await,
+        "draft"
+    );
+    assert!(
+        app.smtp().with_subject("Draft news").is_empty(),
+        "nobody else receives anything"
+    );
+    let bad = app
+        .api(Method::POST, &path, &token)
+        .json(&json!({"email": "not an address"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = app
+        .api(
+            Method::POST,
+            &format!("/api/issues/{}/test", uuid::Uuid::now_v7()),
+            &token,
+        )
+        .json(&json!({"email": "editor@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+async fn issue_status(app: &TestApp, token: &str, id: &str) -> String {
+    app.issue_status(token, id).await
 }

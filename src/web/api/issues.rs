@@ -13,9 +13,11 @@ use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
+    domain::SubscriberEmail,
     issue_mail::ComposedIssue,
     issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
-    store::{DEFAULT_LIST, IssueStats},
+    outbox::{ISSUE_TEST, IssueTestPayload},
+    store::{DEFAULT_LIST, IssueStats, NewOutboxMail},
     web::{AppError, AppState},
 };
 
@@ -486,4 +488,73 @@ pub async fn issue_stats(
 ) -> Result<Json<IssueStats>, AppError> {
     state.store.issue(id).await?.ok_or_else(not_found)?;
     Ok(Json(state.store.issue_stats(id).await?))
+}
+
+/// Where to send a test copy.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    email: String,
+}
+
+/// `{"status": "queued"}`
+#[derive(Serialize, ToSchema)]
+pub struct QueuedBody {
+    status: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/test",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    request_body = TestBody,
+    responses(
+        (status = 202, description = "A copy marked [Test] is on its way", body = QueuedBody),
+        (status = 401, description = "No valid API token", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 422, description = "A bad address, or the template does not render", body = InvalidBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn send_test(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+    ApiJson(body): ApiJson<TestBody>,
+) -> Result<Response, AppError> {
+    let email = SubscriberEmail::parse(&body.email).map_err(|message| {
+        AppError::Invalid(vec![crate::domain::FieldError {
+            field: "email",
+            message,
+        }])
+    })?;
+    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
+    let list = state
+        .store
+        .list_by_slug(&issue.list_slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
+    ComposedIssue::compose(&issue, &list.name)
+        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    state
+        .store
+        .queue_mail(
+            &NewOutboxMail {
+                id: Uuid::now_v7(),
+                kind: ISSUE_TEST.into(),
+                recipient: email.as_str().to_owned(),
+                payload: serde_json::to_string(&IssueTestPayload { issue_id: id })
+                    .map_err(anyhow::Error::from)?,
+                sealed_secret: None,
+            },
+            Utc::now(),
+        )
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(QueuedBody {
+            status: "queued".into(),
+        }),
+    )
+        .into_response())
 }

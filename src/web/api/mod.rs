@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(issues::pause_issue))
         .routes(routes!(issues::resume_issue))
         .routes(routes!(issues::issue_stats))
+        .routes(routes!(issues::send_test))
         .split_for_parts();
     let spec = spec
         .to_json()

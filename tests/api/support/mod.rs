@@ -369,10 +369,11 @@ impl TestApp {
 
     /// Signs `email` up and confirms through the mailed link, as a person would.
     pub async fn confirmed_subscriber(&self, email: &str) {
-        let before = self.smtp().received().len();
         self.sign_up(email).await;
-        let mail = self.smtp().wait_for(before + 1).await.remove(before);
-        assert_eq!(mail.to, [email]);
+        let mail = self
+            .smtp()
+            .wait_for_mail_to(email, "Confirm your subscription to In Partnership")
+            .await;
         let confirmed = self.confirm(&mail.confirmation_token()).await;
         assert_eq!(confirmed.status(), reqwest::StatusCode::OK);
     }

@@ -153,6 +153,24 @@ impl SmtpServer {
         }
     }
 
+    /// Waits for a message to `recipient` with `subject`, and returns the first.
+    pub async fn wait_for_mail_to(&self, recipient: &str, subject: &str) -> ReceivedMail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.received.notified();
+            if let Some(mail) = self
+                .with_subject(subject)
+                .into_iter()
+                .find(|m| m.to == [recipient])
+            {
+                return mail;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no message titled {subject:?} reached {recipient}");
+            }
+        }
+    }
+
     /// Waits until at least `count` messages have arrived, and returns them all.
     pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
