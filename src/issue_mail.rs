@@ -88,6 +88,7 @@ mod tests {
             template: "standard".into(),
             status: IssueStatus::Draft,
             send_at: None,
+            finished_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -66,8 +66,28 @@ pub struct Issue {
     pub template: String,
     pub status: IssueStatus,
     pub send_at: Option<DateTime<Utc>>,
+    /// When the last copy went out.
+    pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Issue {
+    /// The issue's address in the archive: its subject's words, then the random end of
+    /// its id (so two issues with one subject still differ).
+    pub fn slug(&self) -> String {
+        let mut words = String::new();
+        for c in self.subject.to_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                words.push(c);
+            } else if !words.is_empty() && !words.ends_with('-') {
+                words.push('-');
+            }
+        }
+        let words: String = words.trim_end_matches('-').chars().take(60).collect();
+        let id = self.id.simple().to_string();
+        format!("{}-{}", words.trim_end_matches('-'), &id[id.len() - 12..])
+    }
 }
 
 /// A new issue that has passed every check.
@@ -181,6 +201,7 @@ pub enum IssueChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn content(subject: &str, body: &str) -> IssueContent {
         IssueContent {
@@ -217,6 +238,27 @@ mod tests {
         assert_eq!(
             c.check(true).unwrap().subject.as_deref(),
             Some("Winter issue")
+        );
+    }
+
+    #[test]
+    fn slugs_are_readable_and_end_with_the_id() {
+        let issue = Issue {
+            id: Uuid::parse_str("019ab0c0-0000-7000-8000-0123456789ab").unwrap(),
+            list_slug: "in-partnership".into(),
+            subject: "  In Partnership: Winter 2026 — ILPs & Know Your Patch!".into(),
+            preheader: String::new(),
+            body_markdown: String::new(),
+            template: "standard".into(),
+            status: IssueStatus::Sent,
+            send_at: None,
+            finished_at: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        assert_eq!(
+            issue.slug(),
+            "in-partnership-winter-2026-ilps-know-your-patch-0123456789ab"
         );
     }
 

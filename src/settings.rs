@@ -30,6 +30,9 @@ pub struct Settings {
 
 #[derive(Clone, Debug)]
 pub struct MailSettings {
+    /// Whether this instance sends mail. With several instances on one database, some
+    /// may serve pages only (`MAIL_WORKER=false`).
+    pub worker: bool,
     /// Messages sent at once by the worker (and open SMTP connections).
     pub concurrency: usize,
     /// Rows claimed per batch.
@@ -52,6 +55,7 @@ pub struct MailSettings {
 impl Default for MailSettings {
     fn default() -> Self {
         Self {
+            worker: true,
             concurrency: 8,
             batch_size: 64,
             max_attempts: 10,
@@ -113,7 +117,13 @@ impl Settings {
                     .with_context(|| format!("{key} must be a whole number, not {v:?}"))
             })
         };
+        let worker = match get("MAIL_WORKER").as_deref().map(str::trim) {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => bail!("MAIL_WORKER must be true or false, not {other:?}"),
+        };
         let mail = MailSettings {
+            worker,
             concurrency: number("MAIL_CONCURRENCY", defaults.concurrency as u64)?.max(1) as usize,
             batch_size: number("MAIL_BATCH_SIZE", defaults.batch_size.into())?.max(1) as u32,
             max_attempts: number("MAIL_MAX_ATTEMPTS", defaults.max_attempts.into())?.max(1) as u32,

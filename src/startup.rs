@@ -82,7 +82,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_worker, worker_stopped) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run_until_stopped(worker_stopped.clone()));
+        let worker = self
+            .state
+            .settings
+            .mail
+            .worker
+            .then(|| tokio::spawn(self.worker.run_until_stopped(worker_stopped.clone())));
         let scheduler = tokio::spawn(self.scheduler.run_until_stopped(worker_stopped));
         let store = self.state.store.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
@@ -91,7 +96,9 @@ impl Application {
             .await
             .context("The HTTP server failed");
         let _ = stop_worker.send(true);
-        worker.await.context("The mail worker panicked")?;
+        if let Some(worker) = worker {
+            worker.await.context("The mail worker panicked")?;
+        }
         scheduler.await.context("The scheduler panicked")?;
         store.close().await;
         served

@@ -52,6 +52,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         "email/issue_standard.txt",
         include_str!("../email_templates/issue_standard.txt"),
     ),
+    ("pages/archive.html", include_str!("pages/archive.html")),
+    (
+        "pages/archive_issue.html",
+        include_str!("pages/archive_issue.html"),
+    ),
+    ("pages/feed.xml", include_str!("pages/feed.xml")),
 ];
 
 pub struct Templates {
@@ -121,6 +127,21 @@ mod tests {
     #[test]
     fn every_template_parses() {
         Templates::load().unwrap();
+    }
+
+    #[test]
+    fn every_template_file_is_registered() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (folder, prefix) in [("src/pages", "pages"), ("email_templates", "email")] {
+            for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+                let file = entry.unwrap().file_name().into_string().unwrap();
+                let name = format!("{prefix}/{file}");
+                assert!(
+                    TEMPLATES.iter().any(|(n, _)| *n == name),
+                    "{folder}/{file} is not in TEMPLATES"
+                );
+            }
+        }
     }
 
     #[test]

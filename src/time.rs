@@ -10,6 +10,11 @@ pub fn uk_date_time(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// "30 November 2026", the day in the UK.
+pub fn uk_date(at: DateTime<Utc>) -> String {
+    at.with_timezone(&London).format("%-d %B %Y").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ macro_rules! signup_writes {
 macro_rules! issue_columns {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
-                i.status, i.send_at, i.created_at, i.updated_at"
+                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at"
     };
 }
 
@@ -54,6 +54,7 @@ fn issue_from_row(row: &PgRow) -> anyhow::Result<Issue> {
         template: row.try_get("template")?,
         status: IssueStatus::parse(row.try_get("status")?)?,
         send_at: row.try_get("send_at")?,
+        finished_at: row.try_get("finished_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -44,7 +44,7 @@ macro_rules! signup_writes {
 macro_rules! issue_select {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
-                i.status, i.send_at, i.created_at, i.updated_at
+                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -59,6 +59,7 @@ fn issue_from_row(row: &SqliteRow) -> anyhow::Result<Issue> {
         template: row.try_get("template")?,
         status: IssueStatus::parse(row.try_get("status")?)?,
         send_at: row.try_get::<Option<i64>, _>("send_at")?.map(from_ms),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
         created_at: from_ms(row.try_get("created_at")?),
         updated_at: from_ms(row.try_get("updated_at")?),
     })

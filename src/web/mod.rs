@@ -2,6 +2,7 @@
 //! response passes through (body limit, security headers, a trace span per request).
 
 mod api;
+mod archive;
 mod error;
 mod health;
 mod pages;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(subscriptions::router())
         .merge(unsubscribe::router())
+        .merge(archive::router())
         .merge(api::router(state.clone()))
         .merge(health::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

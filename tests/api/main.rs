@@ -3,6 +3,7 @@
 
 mod support;
 
+mod archive;
 mod confirmation;
 mod delivery;
 mod migrations;

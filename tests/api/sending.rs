@@ -175,8 +175,9 @@ async fn a_relay_that_hangs_up_mid_batch_loses_no_one(backend: Backend) {
     );
 }
 
-/// An app whose worker wakes only when told to, the audience, and an issue that the
-/// test has started itself: its deliveries exist and nobody is sending them yet.
+/// An app that serves pages but sends nothing, the audience (whose mail a helper
+/// instance sent and then stopped), and an issue that the test has started itself:
+/// its deliveries exist and nobody is sending them.
 async fn started_without_a_worker(
     backend: Backend,
     subject: &str,
@@ -190,14 +191,23 @@ async fn started_without_a_worker(
     let mut app = TestApp::spawn_with(
         backend,
         |s| {
-            s.mail.poll_interval = std::time::Duration::from_secs(3600);
+            s.mail.worker = false;
             s.scheduler_interval = std::time::Duration::from_secs(3600);
         },
         &smtp.url(),
     )
     .await;
     app.smtp = Some(smtp);
+    let helper = app.another_instance().await;
     audience(&app).await;
+    let db = app.db.inspect().await;
+    wait_until("the audience's mail has gone", || async {
+        db.count("SELECT count(*) FROM outbox WHERE status <> 'sent'")
+            .await
+            == 0
+    })
+    .await;
+    helper.stop().await;
     let token = app.api_token("ci").await;
     let issue: Value = app
         .api(Method::POST, "/api/issues", &token)

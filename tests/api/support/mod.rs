@@ -420,17 +420,17 @@ impl TestApp {
     }
 
     /// Another instance of the app on the same database and SMTP server, as behind a
-    /// load balancer; it stops when the returned guard is dropped.
-    pub async fn another_instance(&self) -> oneshot::Sender<()> {
+    /// load balancer; it stops when dropped, or when `stop` is awaited.
+    pub async fn another_instance(&self) -> Instance {
         let settings = test_settings(&self.db.url, &self.smtp().url());
         let app = Application::build(settings)
             .await
             .expect("the second instance failed to start");
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(app.run_until_stopped(async {
+        let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        stop
+        Instance { stop, task }
     }
 
     /// Creates an issue and schedules it for now; returns its id.
@@ -496,6 +496,20 @@ impl TestApp {
         self.client
             .request(method, format!("{}{path}", self.address))
             .bearer_auth(token)
+    }
+}
+
+/// A running instance of the app.
+pub struct Instance {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    /// Stops it and waits until its worker has finished.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
     }
 }
 

@@ -1,0 +1,133 @@
+//! The archive: every sent issue as a web page, and an Atom feed of them.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::{SecondsFormat, Utc};
+use minijinja::Value;
+use serde_json::json;
+
+use super::{
+    AppError, AppState,
+    pages::{MessagePage, SITE_NAME, render},
+};
+use crate::{
+    issues::{Issue, IssueStatus},
+    markdown,
+    templates::templates,
+    time::uk_date,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/archive", get(archive))
+        .route("/archive/feed.xml", get(feed))
+        .route("/archive/{slug}", get(archived_issue))
+}
+
+/// Sent issues, newest first. A quarterly newsletter has a few dozen: they are
+/// filtered here rather than indexed.
+async fn sent_issues(state: &AppState) -> Result<Vec<Issue>, AppError> {
+    let mut issues: Vec<Issue> = state
+        .store
+        .issues()
+        .await?
+        .into_iter()
+        .filter(|i| i.status == IssueStatus::Sent)
+        .collect();
+    issues.sort_by_key(|i| std::cmp::Reverse(i.finished_at));
+    Ok(issues)
+}
+
+fn sent_date(issue: &Issue) -> String {
+    uk_date(issue.finished_at.unwrap_or(issue.updated_at))
+}
+
+#[tracing::instrument(skip_all)]
+async fn archive(State(state): State<AppState>) -> Result<Response, AppError> {
+    let issues: Vec<_> = sent_issues(&state)
+        .await?
+        .iter()
+        .map(|i| json!({"slug": i.slug(), "subject": i.subject, "date": sent_date(i)}))
+        .collect();
+    Ok(render(
+        "pages/archive.html",
+        "Past issues",
+        &json!({ "issues": issues }),
+    )
+    .into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn archived_issue(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let issue = sent_issues(&state)
+        .await?
+        .into_iter()
+        .find(|i| i.slug() == slug)
+        .ok_or_else(|| {
+            AppError::page(
+                StatusCode::NOT_FOUND,
+                MessagePage::new(
+                    "There is no such issue",
+                    &["It may not have been sent yet. The archive lists every issue that has."],
+                ),
+            )
+        })?;
+    // A struct, not `json!`: the body must reach the template still marked safe.
+    #[derive(serde::Serialize)]
+    struct ArchivedIssue<'a> {
+        subject: &'a str,
+        date: String,
+        body_html: Value,
+    }
+    let context = ArchivedIssue {
+        subject: &issue.subject,
+        date: sent_date(&issue),
+        body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown)),
+    };
+    Ok(render("pages/archive_issue.html", &issue.subject, &context).into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
+    let issues = sent_issues(&state).await?;
+    let rfc3339 = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let updated = issues
+        .first()
+        .and_then(|i| i.finished_at)
+        .unwrap_or_else(Utc::now);
+    let entries: Vec<_> = issues
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "slug": i.slug(),
+                "subject": i.subject,
+                "preheader": i.preheader,
+                "updated": rfc3339(i.finished_at.unwrap_or(i.updated_at)),
+                "body_html": markdown::to_html(&i.body_markdown),
+            })
+        })
+        .collect();
+    let xml = templates().render(
+        "pages/feed.xml",
+        &json!({
+            "list_name": SITE_NAME,
+            "public_url": state.settings.public_url,
+            "updated": rfc3339(updated),
+            "issues": entries,
+        }),
+    )?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        xml,
+    )
+        .into_response())
+}
