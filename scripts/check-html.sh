@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates every public page, in each state, and the confirmation mail's HTML part
+# Validates every public page, in each state, and every mail's HTML part
 # with the W3C Nu HTML checker (npm package vnu-jar, run on Java). Uses the binary
 # `cargo test` already built; run after it (CI does).
 set -euo pipefail
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/debug/newsletter}
 [ -x "$BIN" ] || cargo build --quiet
+BIN=$(realpath "$BIN")
 missing=()
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v npm >/dev/null || missing+=(npm)
@@ -22,7 +23,7 @@ fi
 
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$WORK" && RUST_LOG=info BIND_ADDRESS=127.0.0.1:$PORT exec "$OLDPWD/$BIN" serve > "$WORK/log" 2>&1) &
+(cd "$WORK" && RUST_LOG=info BIND_ADDRESS=127.0.0.1:$PORT exec "$BIN" serve > "$WORK/log" 2>&1) &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 URL=http://127.0.0.1:$PORT
@@ -39,12 +40,33 @@ curl -s "$URL/subscriptions/confirm?token=$TOKEN" > confirm.html
 curl -s -X POST -d "token=$TOKEN" "$URL/subscriptions/confirm" > confirmed.html
 curl -s -X POST -d "token=$TOKEN" "$URL/subscriptions/confirm" > already-confirmed.html
 curl -s -X POST -d "token=garbage" "$URL/subscriptions/confirm" > bad-link.html
+
+# An issue, written and sent through the staff API as staff would.
+API_TOKEN=$(cd "$WORK" && "$BIN" admin create-token check 2>/dev/null | tail -1)
+api() { curl -sf -H "Authorization: Bearer $API_TOKEN" -H 'content-type: application/json' "$@"; }
+ISSUE=$(api -d '{"subject": "HTML check", "preheader": "Checking", "body_markdown": "## News\n\nA [link](https://example.org/) and ![A photo](https://example.org/a.jpg)\n\n- one\n- two\n"}' \
+  "$URL/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api -d '{"send_at": "2020-01-01T00:00:00Z"}' "$URL/api/issues/$ISSUE/schedule" >/dev/null
+for _ in $(seq 1 100); do
+  api "$URL/api/issues/$ISSUE" | grep -q '"status":"sent"' && break
+  sleep 0.1
+done
+curl -s "$URL/archive" > archive.html
+SLUG=$(grep -o 'href="/archive/[a-z0-9-]*"' archive.html | grep -v feed | head -1 | sed 's|href="/archive/||; s|"||')
+curl -s "$URL/archive/$SLUG" > archive-issue.html
+
+# Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'
 import email, sys
 from email import policy
-msg = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
-open("confirmation-mail.html", "w").write(msg.get_body(preferencelist=("html",)).get_content())
+for i, path in enumerate(sys.argv[1:]):
+    msg = email.message_from_binary_file(open(path, "rb"), policy=policy.default)
+    open(f"mail-{i}.html", "w").write(msg.get_body(preferencelist=("html",)).get_content())
+    if msg["List-Unsubscribe"]:
+        open("unsubscribe-url", "w").write(str(msg["List-Unsubscribe"]).split("<")[1].split(">")[0])
 PY
+curl -s "$(cat unsubscribe-url)" > unsubscribe.html
+rm unsubscribe-url
 
 # Errors fail the check. The mail's layout table keeps width/cellpadding/cellspacing/
 # align attributes on purpose (Outlook ignores CSS widths); nothing else is filtered.
