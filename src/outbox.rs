@@ -424,17 +424,12 @@ impl OutboxWorker {
                     "confirm_url": confirm_url,
                     "expires": payload.expires,
                 });
-                Ok(OutgoingMail {
-                    to: row.recipient.clone(),
-                    subject: format!("Confirm your subscription to {}", payload.list_name),
-                    text: templates()
-                        .render("email/confirmation.txt", &context)
-                        .map_err(permanent)?,
-                    html: templates()
-                        .render("email/confirmation.html", &context)
-                        .map_err(permanent)?,
-                    headers: Vec::new(),
-                })
+                templated(
+                    &row.recipient,
+                    format!("Confirm your subscription to {}", payload.list_name),
+                    "confirmation",
+                    &context,
+                )
             }
             WELCOME => {
                 let payload: WelcomePayload =
@@ -450,17 +445,12 @@ impl OutboxWorker {
                         issue_id: None,
                     }),
                 });
-                Ok(OutgoingMail {
-                    to: row.recipient.clone(),
-                    subject: format!("Welcome to {}", payload.list_name),
-                    text: templates()
-                        .render("email/welcome.txt", &context)
-                        .map_err(permanent)?,
-                    html: templates()
-                        .render("email/welcome.html", &context)
-                        .map_err(permanent)?,
-                    headers: Vec::new(),
-                })
+                templated(
+                    &row.recipient,
+                    format!("Welcome to {}", payload.list_name),
+                    "welcome",
+                    &context,
+                )
             }
             ISSUE_TEST => {
                 let payload: IssueTestPayload =
@@ -482,6 +472,27 @@ impl OutboxWorker {
             other => Err(permanent(anyhow::anyhow!("Unknown mail kind {other:?}"))),
         }
     }
+}
+
+/// A mail from the pair `email_templates/{name}.txt` and `.html`.
+fn templated(
+    to: &str,
+    subject: String,
+    name: &str,
+    context: &serde_json::Value,
+) -> Result<OutgoingMail, SendError> {
+    let render = |part: &str| {
+        templates()
+            .render(&format!("email/{name}.{part}"), context)
+            .map_err(|e| SendError::Permanent(format!("{e:#}")))
+    };
+    Ok(OutgoingMail {
+        to: to.to_owned(),
+        subject,
+        text: render("txt")?,
+        html: render("html")?,
+        headers: Vec::new(),
+    })
 }
 
 fn header(name: &'static str, value: String) -> HeaderValue {

@@ -6,8 +6,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{
-    Row,
-    postgres::{PgPool, PgPoolOptions, PgRow},
+    Postgres, Row,
+    postgres::{PgArguments, PgPool, PgPoolOptions, PgRow},
+    query::Query,
 };
 use uuid::Uuid;
 
@@ -15,8 +16,9 @@ use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueSta
 
 use super::{
     ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
-    NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SignupOutcome, SignupRequest,
-    Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation, migrations::migrator,
+    NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SendOutcome, SignupOutcome,
+    SignupRequest, Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation,
+    migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
@@ -42,6 +44,36 @@ macro_rules! issue_columns {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at"
     };
+}
+
+/// Binds the columns that outcomes set, as the arrays a batch update unnests after its
+/// key arrays.
+fn bind_outcomes<'q, 'a>(
+    query: Query<'q, Postgres, PgArguments>,
+    outcomes: impl Iterator<Item = &'a SendOutcome>,
+) -> Query<'q, Postgres, PgArguments> {
+    let columns: Vec<_> = outcomes.map(SendOutcome::columns).collect();
+    query
+        .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.reply.map(str::to_owned))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.next_attempt_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            columns
+                .iter()
+                .map(|c| c.error.map(str::to_owned))
+                .collect::<Vec<_>>(),
+        )
 }
 
 fn issue_from_row(row: &PgRow) -> anyhow::Result<Issue> {
@@ -422,8 +454,7 @@ impl Store for PostgresStore {
         if results.is_empty() {
             return Ok(());
         }
-        let columns: Vec<_> = results.iter().map(|r| r.outcome.columns()).collect();
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE outbox t SET
                status = r.status,
                sent_at = r.sent_at,
@@ -436,15 +467,11 @@ impl Store for PostgresStore {
                AS r (id, status, sent_at, reply, next_attempt_at, error)
              WHERE t.id = r.id",
         )
-        .bind(results.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.reply).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.error).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await
-        .context("Failed to record the outbox results")?;
+        .bind(results.iter().map(|r| r.id).collect::<Vec<_>>());
+        bind_outcomes(query, results.iter().map(|r| &r.outcome))
+            .execute(&self.pool)
+            .await
+            .context("Failed to record the outbox results")?;
         Ok(())
     }
 
@@ -720,8 +747,7 @@ impl Store for PostgresStore {
         if results.is_empty() {
             return Ok(());
         }
-        let columns: Vec<_> = results.iter().map(|r| r.outcome.columns()).collect();
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE deliveries t SET
                status = r.status,
                sent_at = r.sent_at,
@@ -734,15 +760,11 @@ impl Store for PostgresStore {
              WHERE t.issue_id = r.issue_id AND t.subscriber_id = r.subscriber_id",
         )
         .bind(results.iter().map(|r| r.issue_id).collect::<Vec<_>>())
-        .bind(results.iter().map(|r| r.subscriber_id).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.reply).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
-        .bind(columns.iter().map(|c| c.error).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await
-        .context("Failed to record the deliveries results")?;
+        .bind(results.iter().map(|r| r.subscriber_id).collect::<Vec<_>>());
+        bind_outcomes(query, results.iter().map(|r| &r.outcome))
+            .execute(&self.pool)
+            .await
+            .context("Failed to record the deliveries results")?;
         Ok(())
     }
 

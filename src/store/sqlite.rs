@@ -23,8 +23,9 @@ use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueSta
 
 use super::{
     ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
-    NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SignupOutcome, SignupRequest,
-    Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation, migrations::migrator,
+    NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SendOutcome, SignupOutcome,
+    SignupRequest, Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation,
+    migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -47,6 +48,23 @@ macro_rules! issue_select {
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
+}
+
+/// Outcomes as the JSON array the batch updates read with `json_each`: each row's key
+/// fields, and the columns its outcome sets (ids as hex, times as milliseconds).
+fn outcomes_json<'a>(rows: impl Iterator<Item = (serde_json::Value, &'a SendOutcome)>) -> String {
+    let rows: Vec<serde_json::Value> = rows
+        .map(|(mut key, outcome)| {
+            let columns = outcome.columns();
+            key["status"] = columns.status.into();
+            key["sent_at"] = columns.sent_at.map(ms).into();
+            key["reply"] = columns.reply.into();
+            key["next_attempt_at"] = columns.next_attempt_at.map(ms).into();
+            key["error"] = columns.error.into();
+            key
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 fn issue_from_row(row: &SqliteRow) -> anyhow::Result<Issue> {
@@ -502,20 +520,12 @@ impl Store for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        let rows: Vec<serde_json::Value> = results
-            .iter()
-            .map(|result| {
-                let columns = result.outcome.columns();
-                serde_json::json!({
-                    "id": result.id.simple().to_string(),
-                    "status": columns.status,
-                    "sent_at": columns.sent_at.map(ms),
-                    "reply": columns.reply,
-                    "next_attempt_at": columns.next_attempt_at.map(ms),
-                    "error": columns.error,
-                })
-            })
-            .collect();
+        let rows = outcomes_json(results.iter().map(|r| {
+            (
+                serde_json::json!({ "id": r.id.simple().to_string() }),
+                &r.outcome,
+            )
+        }));
         sqlx::query(
             "UPDATE outbox SET
                status = r.value ->> 'status',
@@ -528,7 +538,7 @@ impl Store for SqliteStore {
              FROM json_each($1) AS r
              WHERE outbox.id = unhex(r.value ->> 'id')",
         )
-        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(rows)
         .execute(&self.writer)
         .await
         .context("Failed to record the outbox results")?;
@@ -804,21 +814,15 @@ impl Store for SqliteStore {
         if results.is_empty() {
             return Ok(());
         }
-        let rows: Vec<serde_json::Value> = results
-            .iter()
-            .map(|result| {
-                let columns = result.outcome.columns();
+        let rows = outcomes_json(results.iter().map(|r| {
+            (
                 serde_json::json!({
-                    "issue": result.issue_id.simple().to_string(),
-                    "subscriber": result.subscriber_id.simple().to_string(),
-                    "status": columns.status,
-                    "sent_at": columns.sent_at.map(ms),
-                    "reply": columns.reply,
-                    "next_attempt_at": columns.next_attempt_at.map(ms),
-                    "error": columns.error,
-                })
-            })
-            .collect();
+                    "issue": r.issue_id.simple().to_string(),
+                    "subscriber": r.subscriber_id.simple().to_string(),
+                }),
+                &r.outcome,
+            )
+        }));
         sqlx::query(
             "UPDATE deliveries SET
                status = r.value ->> 'status',
@@ -831,7 +835,7 @@ impl Store for SqliteStore {
              WHERE deliveries.issue_id = unhex(r.value ->> 'issue')
                AND deliveries.subscriber_id = unhex(r.value ->> 'subscriber')",
         )
-        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(rows)
         .execute(&self.writer)
         .await
         .context("Failed to record the deliveries results")?;
