@@ -656,6 +656,7 @@ impl Store for PostgresStore {
         .context("Failed to find the issues that are due")?;
         let mut started = 0;
         for id in due {
+            let clock = std::time::Instant::now();
             let mut tx = self
                 .pool
                 .begin()
@@ -687,7 +688,12 @@ impl Store for PostgresStore {
             tx.commit()
                 .await
                 .context("Failed to commit starting the issue")?;
-            tracing::info!(issue = %id, recipients = recipients.rows_affected(), "Issue started");
+            tracing::info!(
+                issue = %id,
+                recipients = recipients.rows_affected(),
+                queued_in_ms = clock.elapsed().as_millis() as u64,
+                "Issue started"
+            );
             started += 1;
         }
         Ok(started)

@@ -721,6 +721,7 @@ impl Store for SqliteStore {
         .context("Failed to find the issues that are due")?;
         let mut started = 0;
         for id in due {
+            let clock = std::time::Instant::now();
             let mut tx = self
                 .writer
                 .begin_with("BEGIN IMMEDIATE")
@@ -752,7 +753,12 @@ impl Store for SqliteStore {
             tx.commit()
                 .await
                 .context("Failed to commit starting the issue")?;
-            tracing::info!(issue = %id, recipients = recipients.rows_affected(), "Issue started");
+            tracing::info!(
+                issue = %id,
+                recipients = recipients.rows_affected(),
+                queued_in_ms = clock.elapsed().as_millis() as u64,
+                "Issue started"
+            );
             started += 1;
         }
         Ok(started)

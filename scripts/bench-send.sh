@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Sending benchmark (not a test): one issue to N confirmed subscribers through Postfix's
+# smtp-sink on loopback, against a release build; then Postfix's own smtp-source against
+# the same sink with messages of the same size. Prints both rates, their ratio, how long
+# queueing the N deliveries took, and the peak RSS of `newsletter serve`.
+#
+#   scripts/bench-send.sh                      # SQLite, 10,000 recipients
+#   RECIPIENTS=1000000 scripts/bench-send.sh sqlite postgres
+#
+# Needs smtp-sink and smtp-source (Debian: apt-get install postfix) and sqlite3/psql;
+# PostgreSQL at BENCH_DATABASE_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RECIPIENTS=${RECIPIENTS:-10000}
+CONCURRENCY=${MAIL_CONCURRENCY:-16}
+ADMIN_URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+if [ $# -gt 0 ]; then BACKENDS=("$@"); else BACKENDS=(sqlite); fi
+for tool in smtp-sink smtp-source sqlite3 curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix sqlite3 curl)" >&2; exit 1; }
+done
+
+cargo build --release --quiet
+BIN=$PWD/target/release/newsletter
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+SINK_PORT=$(free_port)
+smtp-sink -u "$(id -un)" 127.0.0.1:"$SINK_PORT" 1000 &
+PIDS+=($!)
+
+seed() {
+  local backend=$1 url=$2
+  DATABASE_URL=$url "$BIN" migrate 2>/dev/null
+  case "$backend" in
+    sqlite)
+      sqlite3 "${url#sqlite://}" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $RECIPIENTS)
+INSERT INTO subscribers (id, email, name, created_at, updated_at)
+SELECT randomblob(16), 'reader' || i || '@example.org', 'Reader', 0, 0 FROM n;
+INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+SELECT id, X'019ab0c0000070008000000000000001', 'confirmed', 0, 0 FROM subscribers;
+SQL
+      ;;
+    postgres)
+      psql -q "$url" <<SQL
+INSERT INTO subscribers (id, email, name, created_at, updated_at)
+SELECT gen_random_uuid(), 'reader' || i || '@example.org', 'Reader', now(), now()
+FROM generate_series(1, $RECIPIENTS) AS i;
+INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+SELECT id, '019ab0c0-0000-7000-8000-000000000001', 'confirmed', now(), now() FROM subscribers;
+SQL
+      ;;
+  esac
+}
+
+run() {
+  local backend=$1 url
+  case "$backend" in
+    sqlite) url="sqlite://$WORK/send.db" ;;
+    postgres)
+      psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS newsletter_send_bench WITH (FORCE)" -c "CREATE DATABASE newsletter_send_bench"
+      url=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/newsletter_send_bench")))' "$ADMIN_URL")
+      ;;
+    *) echo "unknown backend $backend" >&2; exit 1 ;;
+  esac
+  seed "$backend" "$url"
+  local port; port=$(free_port)
+  local log="$WORK/$backend.log"
+  export DATABASE_URL=$url SMTP_URL="smtp://127.0.0.1:$SINK_PORT" BIND_ADDRESS="127.0.0.1:$port" \
+    SECRET_KEY=benchmark-secret-key-that-is-long-enough MAIL_CONCURRENCY=$CONCURRENCY RUST_LOG=info
+  "$BIN" serve > "$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  local token; token=$("$BIN" admin create-token bench 2>/dev/null | tail -1)
+  api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
+  local id; id=$(api -d '{"subject": "Benchmark issue", "preheader": "Numbers",
+    "body_markdown": "## This quarter\n\nNews from the [partnership](https://example.org/), with a list:\n\n- Know Your Patch\n- ILP representatives\n- Memorandum of Understanding\n\nAnd a closing paragraph of ordinary length, as an issue would have."}' \
+    "http://127.0.0.1:$port/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  local size; size=$(( $(api "http://127.0.0.1:$port/api/issues/$id/preview" | wc -c) \
+    + $(api "http://127.0.0.1:$port/api/issues/$id/preview?format=text" | wc -c) + 1200 ))
+  local start; start=$(now_ms)
+  api -d '{"send_at": "2020-01-01T00:00:00Z"}' "http://127.0.0.1:$port/api/issues/$id/schedule" >/dev/null
+  until api "http://127.0.0.1:$port/api/issues/$id" | grep -q '"status":"sent"'; do sleep 0.2; done
+  local elapsed=$(( $(now_ms) - start ))
+  local stats; stats=$(api "http://127.0.0.1:$port/api/issues/$id/stats")
+  local peak; peak=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+  local queued; queued=$(grep -o 'queued_in_ms=[0-9]*' "$log" | head -1 | cut -d= -f2)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+
+  # Postfix's own client, same sink, same size, same number of connections.
+  local source_start; source_start=$(now_ms)
+  smtp-source -s "$CONCURRENCY" -m "$RECIPIENTS" -l "$size" -f news@example.org -t reader@example.org \
+    127.0.0.1:"$SINK_PORT"
+  local source_elapsed=$(( $(now_ms) - source_start ))
+
+  awk -v b="$backend" -v n="$RECIPIENTS" -v ms="$elapsed" -v sms="$source_elapsed" -v size="$size" \
+      -v peak="$peak" -v queued="$queued" -v stats="$stats" 'BEGIN {
+    ours = n / (ms / 1000); theirs = n / (sms / 1000);
+    printf "%-8s recipients=%d message_bytes=%d newsletter_per_s=%.0f smtp_source_per_s=%.0f ratio=%.2f queued_in_ms=%s total_s=%.1f peak_rss_mb=%.1f stats=%s\n",
+      b, n, size, ours, theirs, ours / theirs, queued, ms / 1000, peak / 1024, stats }'
+  if [ "$backend" = postgres ]; then
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS newsletter_send_bench WITH (FORCE)"
+  fi
+}
+
+echo "newsletter sending benchmark: $RECIPIENTS recipients, concurrency $CONCURRENCY, $(nproc) cores, $(date -u +%FT%TZ)"
+for backend in "${BACKENDS[@]}"; do run "$backend"; done
