@@ -424,7 +424,8 @@ async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
         .await;
     assert!(copy.decoded().contains("Almost ready."));
     assert_eq!(
-        issue_status(&app, &token, issue["id"].as_str().unwrap()).await,
+        app.issue_status(&token, issue["id"].as_str().unwrap())
+            .await,
         "draft"
     );
     assert!(
@@ -449,8 +450,4 @@ async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-}
-
-async fn issue_status(app: &TestApp, token: &str, id: &str) -> String {
-    app.issue_status(token, id).await
 }
