@@ -1,7 +1,7 @@
 //! The archive: sent issues as web pages and an Atom feed; drafts stay private.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, wait_until};
@@ -17,15 +17,12 @@ async fn sent_issues_are_in_the_archive_and_the_feed(backend: Backend) {
         app.issue_status(&token, &sent).await == "sent"
     })
     .await;
-    let draft: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "Secret draft", "body_markdown": "Not yet."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let draft = app
+        .create_issue(
+            &token,
+            json!({"subject": "Secret draft", "body_markdown": "Not yet."}),
+        )
+        .await;
     assert_eq!(draft["status"], "draft");
 
     let archive = app.get("/archive").await;

@@ -209,15 +209,12 @@ async fn started_without_a_worker(
     .await;
     helper.stop().await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": subject, "body_markdown": "News."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": subject, "body_markdown": "News."}),
+        )
+        .await;
     let id = issue["id"].as_str().unwrap().to_owned();
     // Scheduled behind the app's back, so its scheduler is not woken to start it.
     app.db
@@ -374,15 +371,12 @@ async fn pause_stops_resume_carries_on_cancel_ends(backend: Backend) {
 async fn a_template_that_cannot_render_is_refused_at_schedule_time(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "Broken", "body_markdown": "News."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Broken", "body_markdown": "News."}),
+        )
+        .await;
     let id = issue["id"].as_str().unwrap();
     // A template that has since been removed from the installation.
     app.db
@@ -410,15 +404,12 @@ async fn a_template_that_cannot_render_is_refused_at_schedule_time(backend: Back
 async fn wrong_state_changes_are_409(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "States", "body_markdown": "News."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "States", "body_markdown": "News."}),
+        )
+        .await;
     let id = issue["id"].as_str().unwrap();
     let post = |action: &str, body: Value| {
         app.api(Method::POST, &format!("/api/issues/{id}/{action}"), &token)

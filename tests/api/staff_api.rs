@@ -273,15 +273,12 @@ async fn bad_issue_input_is_a_4xx_naming_the_problem(backend: Backend) {
 async fn an_issue_that_has_gone_out_cannot_be_changed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "Autumn", "body_markdown": "News."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Autumn", "body_markdown": "News."}),
+        )
+        .await;
     let path = format!("/api/issues/{}", issue["id"].as_str().unwrap());
     // Sending arrives with the scheduler; here the issue is marked sent directly.
     app.db
@@ -325,19 +322,11 @@ async fn an_issue_that_has_gone_out_cannot_be_changed(backend: Backend) {
 async fn the_preview_is_the_mail_a_recipient_sees(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({
+    let issue = app.create_issue(&token, json!({
             "subject": "Winter 2026",
             "preheader": "Know Your Patch and more",
             "body_markdown": "## Know Your Patch\n\nMeet the [networks](https://example.org/kyp).\n\n![Volunteers in Stroud](https://example.org/v.jpg)\n",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        })).await;
     let path = format!("/api/issues/{}/preview", issue["id"].as_str().unwrap());
 
     let html = app.api(Method::GET, &path, &token).send().await.unwrap();
@@ -399,15 +388,12 @@ async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.confirmed_subscriber("reader@example.org").await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "Draft news", "body_markdown": "Almost ready."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Draft news", "body_markdown": "Almost ready."}),
+        )
+        .await;
     let path = format!("/api/issues/{}/test", issue["id"].as_str().unwrap());
 
     let queued = app

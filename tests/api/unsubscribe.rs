@@ -2,8 +2,8 @@
 //! unsubscribe (once), the event names the issue, and a changed link is refused.
 
 use newsletter::tokens::{SecretKey, UnsubscribeToken};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{Backend, SECRET_KEY, TestApp};
@@ -18,15 +18,12 @@ on_both_backends!(
 async fn subscriber_with_link(app: &TestApp) -> (String, String) {
     app.confirmed_subscriber("leaving@example.org").await;
     let token = app.api_token("ci").await;
-    let issue: Value = app
-        .api(Method::POST, "/api/issues", &token)
-        .json(&json!({"subject": "Winter", "body_markdown": "News."}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Winter", "body_markdown": "News."}),
+        )
+        .await;
     let issue_id = issue["id"].as_str().unwrap().to_owned();
     let db = app.db.inspect().await;
     let link = UnsubscribeToken {

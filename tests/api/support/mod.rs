@@ -433,21 +433,30 @@ impl TestApp {
         Instance { stop, task }
     }
 
-    /// Creates an issue and schedules it for now; returns its id.
-    pub async fn send_issue(&self, token: &str, subject: &str) -> String {
-        let issue: serde_json::Value = self
+    /// Creates an issue through the API (which must answer 201) and returns it.
+    pub async fn create_issue(&self, token: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self
             .api(reqwest::Method::POST, "/api/issues", token)
-            .json(&serde_json::json!({
-                "subject": subject,
-                "preheader": "News from the partnership",
-                "body_markdown": "## This quarter\n\nNews from the [partnership](https://example.org/).",
-            }))
+            .json(&body)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Creates an issue and schedules it for now; returns its id.
+    pub async fn send_issue(&self, token: &str, subject: &str) -> String {
+        let issue = self
+            .create_issue(
+                token,
+                serde_json::json!({
+                    "subject": subject,
+                    "preheader": "News from the partnership",
+                    "body_markdown": "## This quarter\n\nNews from the [partnership](https://example.org/).",
+                }),
+            )
+            .await;
         let id = issue["id"].as_str().unwrap().to_owned();
         let scheduled = self
             .api(
