@@ -6,6 +6,7 @@ pub mod issues;
 pub mod mail;
 pub mod markdown;
 pub mod outbox;
+pub mod relay;
 pub mod scheduler;
 pub mod settings;
 pub mod startup;

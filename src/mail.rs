@@ -1,21 +1,20 @@
-//! Sending mail: a pooled SMTP transport to the relay in `SMTP_URL`, or, with none set,
+//! Sending mail: pooled SMTP connections to the relay in `SMTP_URL`, or, with none set,
 //! `.eml` files in the outbox folder so a fresh checkout works with nothing installed.
 //! A send either succeeds with the relay's reply, or fails as transient (4xx replies,
 //! network faults: try again later) or permanent (5xx replies: give up).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart, header::HeaderValue},
-    transport::smtp::PoolConfig,
 };
 
-use crate::settings::Settings;
+use crate::{relay::Relay, settings::Settings};
 
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<Relay>),
     Files {
         transport: AsyncFileTransport<Tokio1Executor>,
         dir: PathBuf,
@@ -41,14 +40,11 @@ pub struct OutgoingMail {
 impl Mailer {
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         match &settings.smtp_url {
-            Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .context("SMTP_URL is not a valid smtp:// or smtps:// URL")?
-                    .timeout(Some(settings.mail.smtp_timeout))
-                    .pool_config(PoolConfig::new().max_size(settings.mail.concurrency as u32))
-                    .build();
-                Ok(Mailer::Smtp(transport))
-            }
+            Some(url) => Ok(Mailer::Smtp(Relay::new(
+                url,
+                settings.mail.smtp_timeout,
+                settings.mail.concurrency,
+            )?)),
             None => {
                 let dir = settings.outbox_dir.clone();
                 tokio::fs::create_dir_all(&dir).await.with_context(|| {
@@ -69,7 +65,8 @@ impl Mailer {
     /// Sends one message; on success, returns the relay's reply (or the file written).
     pub async fn send(&self, message: Message) -> Result<String, SendError> {
         match self {
-            Mailer::Smtp(transport) => match transport.send(message).await {
+            Mailer::Smtp(relay) => match relay.send(message.envelope(), &message.formatted()).await
+            {
                 Ok(response) => Ok(format!(
                     "{} {}",
                     response.code(),

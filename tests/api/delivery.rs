@@ -13,6 +13,7 @@ on_both_backends!(
     a_relay_that_is_down_loses_no_sign_up,
     retries_stop_at_the_limit,
     a_sign_up_wakes_the_worker_at_once,
+    connections_are_reused_and_replaced_when_the_relay_closes_them,
 );
 
 async fn a_451_is_retried_and_delivered(backend: Backend) {
@@ -177,4 +178,33 @@ async fn a_sign_up_wakes_the_worker_at_once(backend: Backend) {
 
     let mails = app.smtp().wait_for(1).await;
     assert_eq!(mails[0].to, vec!["prompt@example.org"]);
+}
+
+async fn connections_are_reused_and_replaced_when_the_relay_closes_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (n, email) in ["one@example.org", "two@example.org", "three@example.org"]
+        .iter()
+        .enumerate()
+    {
+        app.sign_up(email).await;
+        app.smtp().wait_for(n + 1).await;
+    }
+    assert_eq!(app.smtp().connections(), 1, "one connection for all three");
+
+    app.smtp().close_connections().await;
+    app.sign_up("four@example.org").await;
+
+    let mails = app.smtp().wait_for(4).await;
+    assert_eq!(mails[3].to, vec!["four@example.org"]);
+    assert_eq!(app.smtp().connections(), 2);
+    let db = app.db.inspect().await;
+    wait_until(
+        "every mail is recorded as sent at the first attempt",
+        || async {
+            db.count("SELECT count(*) FROM outbox WHERE status = 'sent' AND attempts = 1")
+                .await
+                == 4
+        },
+    )
+    .await;
 }

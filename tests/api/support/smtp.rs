@@ -1,5 +1,6 @@
 //! A small SMTP server for tests, on a real TCP port. It records every message it
-//! accepts, and can be told to answer a recipient with any reply code, or to hang up.
+//! accepts, and can be told to answer a recipient with any reply code, or to hang up,
+//! or to close every idle connection as a relay does when clients sit idle too long.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -40,12 +41,18 @@ struct State {
     /// Applied when that recipient comes up, the given number of times (None: always).
     recipient_faults: HashMap<String, (Fault, Option<usize>)>,
     commands: Vec<String>,
+    /// Connections accepted so far, and those still open.
+    connections: usize,
+    open: usize,
 }
 
 pub struct SmtpServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     received: Arc<Notify>,
+    /// Tells every open connection to close; they say so on `closed`.
+    hang_up: Arc<Notify>,
+    closed: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -68,12 +75,28 @@ impl SmtpServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let received = Arc::new(Notify::new());
+        let hang_up = Arc::new(Notify::new());
+        let closed = Arc::new(Notify::new());
         let task = tokio::spawn({
-            let state = state.clone();
-            let received = received.clone();
+            let (state, received) = (state.clone(), received.clone());
+            let (hang_up, closed) = (hang_up.clone(), closed.clone());
             async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(serve(stream, state.clone(), received.clone()));
+                    let (state, received) = (state.clone(), received.clone());
+                    let (hang_up, closed) = (hang_up.clone(), closed.clone());
+                    {
+                        let mut state = state.lock().unwrap();
+                        state.connections += 1;
+                        state.open += 1;
+                    }
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = serve(stream, state.clone(), received) => {}
+                            _ = hang_up.notified() => {}
+                        }
+                        state.lock().unwrap().open -= 1;
+                        closed.notify_waiters();
+                    });
                 }
             }
         });
@@ -81,6 +104,8 @@ impl SmtpServer {
             addr,
             state,
             received,
+            hang_up,
+            closed,
             task,
         }
     }
@@ -110,6 +135,27 @@ impl SmtpServer {
             .unwrap()
             .recipient_faults
             .insert(recipient.to_owned(), (fault, Some(times)));
+    }
+
+    /// How many connections clients have opened.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// Closes every open connection without a word, as a relay does to idle
+    /// clients, and returns once they are all closed.
+    pub async fn close_connections(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let closed = self.closed.notified();
+            if self.state.lock().unwrap().open == 0 {
+                return;
+            }
+            self.hang_up.notify_waiters();
+            if tokio::time::timeout_at(deadline, closed).await.is_err() {
+                panic!("the test SMTP server's connections did not close");
+            }
+        }
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
