@@ -94,6 +94,7 @@ run() {
   local elapsed=$(( $(now_ms) - start ))
   local stats; stats=$(api "http://127.0.0.1:$port/api/issues/$id/stats")
   local peak; peak=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+  local cpu; cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
   local queued; queued=$(grep -o 'queued_in_ms=[0-9]*' "$log" | head -1 | cut -d= -f2)
   kill "$pid"; wait "$pid" 2>/dev/null || true
 
@@ -104,10 +105,10 @@ run() {
   local source_elapsed=$(( $(now_ms) - source_start ))
 
   awk -v b="$backend" -v n="$RECIPIENTS" -v ms="$elapsed" -v sms="$source_elapsed" -v size="$size" \
-      -v peak="$peak" -v queued="$queued" -v stats="$stats" 'BEGIN {
+      -v peak="$peak" -v cpu="$cpu" -v queued="$queued" -v stats="$stats" 'BEGIN {
     ours = n / (ms / 1000); theirs = n / (sms / 1000);
-    printf "%-8s recipients=%d message_bytes=%d newsletter_per_s=%.0f smtp_source_per_s=%.0f ratio=%.2f queued_in_ms=%s total_s=%.1f peak_rss_mb=%.1f stats=%s\n",
-      b, n, size, ours, theirs, ours / theirs, queued, ms / 1000, peak / 1024, stats }'
+    printf "%-8s recipients=%d message_bytes=%d newsletter_per_s=%.0f smtp_source_per_s=%.0f ratio=%.2f queued_in_ms=%s total_s=%.1f cpu_s=%s peak_rss_mb=%.1f stats=%s\n",
+      b, n, size, ours, theirs, ours / theirs, queued, ms / 1000, cpu, peak / 1024, stats }'
   if [ "$backend" = postgres ]; then
     psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS newsletter_send_bench WITH (FORCE)"
   fi

@@ -16,6 +16,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "staff_api",
         include_str!("../../migrations/sqlite/0002_staff_api.sql"),
     ),
+    (
+        3,
+        "delivery_indexes",
+        include_str!("../../migrations/sqlite/0003_delivery_indexes.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -29,6 +34,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "staff_api",
         include_str!("../../migrations/postgres/0002_staff_api.sql"),
+    ),
+    (
+        3,
+        "delivery_indexes",
+        include_str!("../../migrations/postgres/0003_delivery_indexes.sql"),
     ),
 ];
 

@@ -480,10 +480,12 @@ impl Store for PostgresStore {
             "SELECT least(
                (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued'),
                (SELECT min(lease_until) FROM outbox WHERE status = 'sending'),
-               (SELECT min(d.next_attempt_at) FROM deliveries d JOIN issues i ON i.id = d.issue_id
-                WHERE i.status = 'sending' AND d.status = 'queued'),
-               (SELECT min(d.lease_until) FROM deliveries d JOIN issues i ON i.id = d.issue_id
-                WHERE i.status = 'sending' AND d.status = 'sending'))",
+               (SELECT min((SELECT min(next_attempt_at) FROM deliveries d
+                            WHERE d.issue_id = i.id AND d.status = 'queued'))
+                FROM issues i WHERE i.status = 'sending'),
+               (SELECT min((SELECT min(lease_until) FROM deliveries d
+                            WHERE d.issue_id = i.id AND d.status = 'sending'))
+                FROM issues i WHERE i.status = 'sending'))",
         )
         .fetch_one(&self.pool)
         .await
@@ -777,9 +779,11 @@ impl Store for PostgresStore {
     async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE issues SET status = 'sent', finished_at = $1, updated_at = $1
-             WHERE status = 'sending' AND NOT EXISTS (
-               SELECT 1 FROM deliveries d
-               WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending'))",
+             WHERE status = 'sending'
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.issue_id = issues.id AND d.status = 'queued')
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.issue_id = issues.id AND d.status = 'sending')",
         )
         .bind(now)
         .execute(&self.pool)

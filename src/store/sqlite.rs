@@ -552,11 +552,13 @@ impl Store for SqliteStore {
                UNION ALL
                SELECT min(lease_until) FROM outbox WHERE status = 'sending'
                UNION ALL
-               SELECT min(d.next_attempt_at) FROM deliveries d JOIN issues i ON i.id = d.issue_id
-               WHERE i.status = 'sending' AND d.status = 'queued'
+               SELECT (SELECT min(next_attempt_at) FROM deliveries d
+                       WHERE d.issue_id = i.id AND d.status = 'queued')
+               FROM issues i WHERE i.status = 'sending'
                UNION ALL
-               SELECT min(d.lease_until) FROM deliveries d JOIN issues i ON i.id = d.issue_id
-               WHERE i.status = 'sending' AND d.status = 'sending')",
+               SELECT (SELECT min(lease_until) FROM deliveries d
+                       WHERE d.issue_id = i.id AND d.status = 'sending')
+               FROM issues i WHERE i.status = 'sending')",
         )
         .fetch_one(&self.reader)
         .await
@@ -779,13 +781,15 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<DeliveryJob>> {
+        // By rowid: SQLite answers `(issue_id, subscriber_id) IN (...)` with a scan of
+        // the whole table, which made every claim slower than the last.
         let rows = sqlx::query(
             "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2
-             WHERE (issue_id, subscriber_id) IN (
-               SELECT d.issue_id, d.subscriber_id FROM deliveries d JOIN issues i ON i.id = d.issue_id
+             WHERE rowid IN (
+               SELECT d.rowid FROM deliveries d JOIN issues i ON i.id = d.issue_id
                WHERE i.status = 'sending' AND d.status = 'queued' AND d.next_attempt_at <= $1
                UNION ALL
-               SELECT d.issue_id, d.subscriber_id FROM deliveries d JOIN issues i ON i.id = d.issue_id
+               SELECT d.rowid FROM deliveries d JOIN issues i ON i.id = d.issue_id
                WHERE i.status = 'sending' AND d.status = 'sending' AND d.lease_until <= $1
                LIMIT $3)
              RETURNING issue_id, subscriber_id, attempts,
@@ -851,9 +855,11 @@ impl Store for SqliteStore {
     async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE issues SET status = 'sent', finished_at = $1, updated_at = $1
-             WHERE status = 'sending' AND NOT EXISTS (
-               SELECT 1 FROM deliveries d
-               WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending'))",
+             WHERE status = 'sending'
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.issue_id = issues.id AND d.status = 'queued')
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.issue_id = issues.id AND d.status = 'sending')",
         )
         .bind(ms(now))
         .execute(&self.writer)
