@@ -18,8 +18,8 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         3,
-        "delivery_indexes",
-        include_str!("../../migrations/sqlite/0003_delivery_indexes.sql"),
+        "delivery_queue",
+        include_str!("../../migrations/sqlite/0003_delivery_queue.sql"),
     ),
 ];
 
@@ -37,8 +37,8 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         3,
-        "delivery_indexes",
-        include_str!("../../migrations/postgres/0003_delivery_indexes.sql"),
+        "delivery_queue",
+        include_str!("../../migrations/postgres/0003_delivery_queue.sql"),
     ),
 ];
 

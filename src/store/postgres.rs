@@ -714,18 +714,26 @@ impl Store for PostgresStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<DeliveryJob>> {
+        // Issue by issue, each through its own queue index: one scan with the two
+        // conditions OR-ed walked the table past every row already sent.
         let rows = sqlx::query(
             "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2
              WHERE (issue_id, subscriber_id) IN (
-               SELECT d.issue_id, d.subscriber_id FROM deliveries d JOIN issues i ON i.id = d.issue_id
+               SELECT d.issue_id, d.subscriber_id FROM issues i CROSS JOIN LATERAL (
+                 SELECT issue_id, subscriber_id FROM deliveries
+                 WHERE issue_id = i.id AND status = 'sending' AND lease_until <= $1
+                 LIMIT $3 FOR UPDATE SKIP LOCKED) d
                WHERE i.status = 'sending'
-                 AND ((d.status = 'queued' AND d.next_attempt_at <= $1)
-                   OR (d.status = 'sending' AND d.lease_until <= $1))
-               LIMIT $3
-               FOR UPDATE OF d SKIP LOCKED)
+               UNION ALL
+               SELECT d.issue_id, d.subscriber_id FROM issues i CROSS JOIN LATERAL (
+                 SELECT issue_id, subscriber_id FROM deliveries
+                 WHERE issue_id = i.id AND status = 'queued' AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
+               WHERE i.status = 'sending'
+               LIMIT $3)
              RETURNING issue_id, subscriber_id, attempts,
                (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
-               (SELECT email FROM subscribers WHERE id = deliveries.subscriber_id) AS email,
+               coalesce((SELECT email FROM subscribers WHERE id = deliveries.subscriber_id), '') AS email,
                coalesce((SELECT sub.status = 'confirmed'
                          FROM subscriptions sub JOIN issues i ON i.list_id = sub.list_id
                          WHERE i.id = deliveries.issue_id AND sub.subscriber_id = deliveries.subscriber_id),

@@ -794,7 +794,7 @@ impl Store for SqliteStore {
                LIMIT $3)
              RETURNING issue_id, subscriber_id, attempts,
                (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
-               (SELECT email FROM subscribers WHERE id = deliveries.subscriber_id) AS email,
+               coalesce((SELECT email FROM subscribers WHERE id = deliveries.subscriber_id), '') AS email,
                coalesce((SELECT sub.status = 'confirmed'
                          FROM subscriptions sub JOIN issues i ON i.list_id = sub.list_id
                          WHERE i.id = deliveries.issue_id AND sub.subscriber_id = deliveries.subscriber_id),
