@@ -6,6 +6,7 @@
 #
 #   scripts/bench-send.sh                      # SQLite, 10,000 recipients
 #   RECIPIENTS=1000000 scripts/bench-send.sh sqlite postgres
+#   DKIM=rsa scripts/bench-send.sh             # sign every message (rsa or ed25519)
 #
 # Needs smtp-sink and smtp-source (Debian: apt-get install postfix) and sqlite3/psql;
 # PostgreSQL at BENCH_DATABASE_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres).
@@ -32,6 +33,15 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
+
+if [ -n "${DKIM:-}" ]; then
+  case "$DKIM" in
+    rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/dkim.pem" 2>/dev/null ;;
+    ed25519) openssl genpkey -algorithm ED25519 -out "$WORK/dkim.pem" ;;
+    *) echo "DKIM must be rsa or ed25519" >&2; exit 1 ;;
+  esac
+  export DKIM_KEY_FILE=$WORK/dkim.pem DKIM_SELECTOR=bench DKIM_DOMAIN=example.org
+fi
 
 SINK_PORT=$(free_port)
 smtp-sink -u "$(id -un)" 127.0.0.1:"$SINK_PORT" 1000 &
@@ -114,5 +124,5 @@ run() {
   fi
 }
 
-echo "newsletter sending benchmark: $RECIPIENTS recipients, concurrency $CONCURRENCY, $(nproc) cores, $(date -u +%FT%TZ)"
+echo "newsletter sending benchmark: $RECIPIENTS recipients, concurrency $CONCURRENCY, DKIM ${DKIM:-off}, $(nproc) cores, $(date -u +%FT%TZ)"
 for backend in "${BACKENDS[@]}"; do run "$backend"; done

@@ -1,7 +1,8 @@
 //! Sending mail: pooled SMTP connections to the relay in `SMTP_URL`, or, with none set,
 //! `.eml` files in the outbox folder so a fresh checkout works with nothing installed.
 //! A send either succeeds with the relay's reply, or fails as transient (4xx replies,
-//! network faults: try again later) or permanent (5xx replies: give up).
+//! network faults: try again later) or permanent (5xx replies: give up). With a DKIM
+//! key set, every message is signed on its way out.
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -11,9 +12,14 @@ use lettre::{
     message::{Mailbox, MultiPart, header::HeaderValue},
 };
 
-use crate::{relay::Relay, settings::Settings};
+use crate::{dkim::DkimSigner, relay::Relay, settings::Settings};
 
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    dkim: Option<DkimSigner>,
+}
+
+enum Transport {
     Smtp(Arc<Relay>),
     Files {
         transport: AsyncFileTransport<Tokio1Executor>,
@@ -39,34 +45,47 @@ pub struct OutgoingMail {
 
 impl Mailer {
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        match &settings.smtp_url {
-            Some(url) => Ok(Mailer::Smtp(Relay::new(
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(Relay::new(
                 url,
                 settings.mail.smtp_timeout,
                 settings.mail.concurrency,
-            )?)),
+            )?),
             None => {
                 let dir = settings.outbox_dir.clone();
                 tokio::fs::create_dir_all(&dir).await.with_context(|| {
                     format!("Failed to create the outbox folder {}", dir.display())
                 })?;
-                Ok(Mailer::Files {
+                Transport::Files {
                     transport: AsyncFileTransport::new(&dir),
                     dir,
-                })
+                }
             }
-        }
+        };
+        let dkim = match &settings.dkim {
+            Some(dkim) => Some(DkimSigner::load(
+                &dkim.key_file,
+                &dkim.domain,
+                &dkim.selector,
+            )?),
+            None => None,
+        };
+        Ok(Mailer { transport, dkim })
     }
 
     pub fn writes_files(&self) -> bool {
-        matches!(self, Mailer::Files { .. })
+        matches!(self.transport, Transport::Files { .. })
     }
 
     /// Sends one message; on success, returns the relay's reply (or the file written).
     pub async fn send(&self, message: Message) -> Result<String, SendError> {
-        match self {
-            Mailer::Smtp(relay) => match relay.send(message.envelope(), &message.formatted()).await
-            {
+        let envelope = message.envelope();
+        let mut bytes = message.formatted();
+        if let Some(dkim) = &self.dkim {
+            bytes = dkim.sign(&bytes);
+        }
+        match &self.transport {
+            Transport::Smtp(relay) => match relay.send(envelope, &bytes).await {
                 Ok(response) => Ok(format!(
                     "{} {}",
                     response.code(),
@@ -75,7 +94,8 @@ impl Mailer {
                 Err(err) if err.is_permanent() => Err(SendError::Permanent(error_chain(&err))),
                 Err(err) => Err(SendError::Transient(error_chain(&err))),
             },
-            Mailer::Files { transport, dir } => match transport.send(message).await {
+            Transport::Files { transport, dir } => match transport.send_raw(envelope, &bytes).await
+            {
                 Ok(id) => Ok(format!(
                     "written to {}",
                     dir.join(format!("{id}.eml")).display()

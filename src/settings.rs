@@ -26,6 +26,17 @@ pub struct Settings {
     /// The longest the scheduler waits before looking for due issues.
     pub scheduler_interval: Duration,
     pub mail: MailSettings,
+    /// Sign every message with DKIM: `DKIM_KEY_FILE` and `DKIM_SELECTOR`, and
+    /// `DKIM_DOMAIN` (by default the domain of `MAIL_FROM`).
+    pub dkim: Option<DkimSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DkimSettings {
+    /// A PEM private key: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8).
+    pub key_file: PathBuf,
+    pub selector: String,
+    pub domain: String,
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +150,27 @@ impl Settings {
             rate_per_hour: number("MAIL_RATE_PER_HOUR", 0)?.min(u32::MAX.into()) as u32,
             ..defaults
         };
+        let mail_from =
+            get("MAIL_FROM").unwrap_or_else(|| "In Partnership <newsletter@localhost>".into());
+        let dkim = match (get("DKIM_KEY_FILE"), get("DKIM_SELECTOR")) {
+            (None, None) => None,
+            (Some(key_file), Some(selector)) => {
+                let domain = match get("DKIM_DOMAIN") {
+                    Some(domain) => domain,
+                    None => mail_from
+                        .trim_end_matches('>')
+                        .rsplit_once('@')
+                        .map(|(_, domain)| domain.to_owned())
+                        .context("DKIM_DOMAIN is needed: MAIL_FROM has no domain")?,
+                };
+                Some(DkimSettings {
+                    key_file: key_file.into(),
+                    selector,
+                    domain,
+                })
+            }
+            _ => bail!("DKIM_KEY_FILE and DKIM_SELECTOR go together: set both or neither"),
+        };
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://newsletter.db".into()),
             database_max_connections: number("DATABASE_MAX_CONNECTIONS", 10)?.max(2) as u32,
@@ -146,8 +178,7 @@ impl Settings {
             outbox_dir: get("OUTBOX_DIR").unwrap_or_else(|| "outbox".into()).into(),
             bind_address,
             public_url,
-            mail_from: get("MAIL_FROM")
-                .unwrap_or_else(|| "In Partnership <newsletter@localhost>".into()),
+            mail_from,
             secret_key,
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
@@ -156,6 +187,7 @@ impl Settings {
                 number("SCHEDULER_INTERVAL_SECONDS", 30)?.clamp(1, 30),
             ),
             mail,
+            dkim,
         })
     }
 }

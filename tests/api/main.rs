@@ -6,6 +6,7 @@ mod support;
 mod archive;
 mod confirmation;
 mod delivery;
+mod dkim;
 mod migrations;
 mod sending;
 mod signup;

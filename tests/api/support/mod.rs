@@ -16,7 +16,7 @@ use sqlx::{
 };
 use tokio::sync::oneshot;
 
-pub use smtp::{Fault, SmtpServer};
+pub use smtp::{Fault, ReceivedMail, SmtpServer};
 
 /// Runs each named test function once per backend: `mod sqlite` and `mod postgres`.
 #[macro_export]
