@@ -3,7 +3,9 @@
 //! - **deliveries**: one row per recipient of an issue that is sending.
 //!
 //! It claims due rows under a lease, renders and sends them `concurrency` at a time,
-//! and records every outcome of a batch in one statement. Transient failures (4xx
+//! and records every outcome of a batch in one statement; an issue's batch is recorded
+//! while the next one sends, so the relay is not kept waiting on the database.
+//! Transient failures (4xx
 //! replies, network faults) come back with exponential backoff until `max_attempts`;
 //! permanent ones (5xx) are failed with the relay's words. A row whose lease runs out
 //! (its worker died) is claimed again. A recipient who left after the issue started
@@ -19,12 +21,13 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, header::HeaderValue};
 use serde::{Deserialize, Serialize};
 use tokio::{
     sync::{Notify, Semaphore, watch},
-    task::JoinSet,
+    task::{JoinHandle, JoinSet},
     time::Instant,
 };
 use uuid::Uuid;
@@ -103,6 +106,8 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     issues: Arc<Mutex<HashMap<Uuid, Arc<IssueMail>>>>,
     pace: Arc<Pace>,
+    /// The last batch of deliveries, still being recorded while the next one sends.
+    recording: Arc<Mutex<Option<JoinHandle<anyhow::Result<()>>>>>,
 }
 
 impl OutboxWorker {
@@ -130,6 +135,7 @@ impl OutboxWorker {
             wake,
             issues: Arc::default(),
             pace,
+            recording: Arc::default(),
         })
     }
 
@@ -153,6 +159,12 @@ impl OutboxWorker {
                 _ = tokio::time::sleep(idle_for) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Err(err) = self.finish_recording().await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "Failed to record the last batch"
+            );
         }
     }
 
@@ -215,6 +227,7 @@ impl OutboxWorker {
             .claim_deliveries(now, lease_until, self.settings.mail.batch_size)
             .await?;
         if claimed.is_empty() {
+            self.finish_recording().await?;
             return Ok(BatchOutcome::default());
         }
         let results = self
@@ -224,9 +237,25 @@ impl OutboxWorker {
             .await?;
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
-        self.store.record_delivery_results(&results).await?;
-        self.store.finish_sent_issues(Utc::now()).await?;
+        self.finish_recording().await?;
+        let store = self.store.clone();
+        let recording = tokio::spawn(async move {
+            store.record_delivery_results(&results).await?;
+            store.finish_sent_issues(Utc::now()).await
+        });
+        *self.recording.lock().unwrap() = Some(recording);
         Ok(outcome)
+    }
+
+    /// Waits for the last batch of deliveries to be recorded.
+    async fn finish_recording(&self) -> anyhow::Result<()> {
+        let recording = self.recording.lock().unwrap().take();
+        match recording {
+            Some(recording) => recording
+                .await
+                .context("Recording a batch of deliveries panicked")?,
+            None => Ok(()),
+        }
     }
 
     /// Runs `send` on every job, `concurrency` at a time.

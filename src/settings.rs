@@ -68,7 +68,7 @@ impl Default for MailSettings {
         Self {
             worker: true,
             concurrency: 8,
-            batch_size: 64,
+            batch_size: 128,
             max_attempts: 10,
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
