@@ -73,11 +73,14 @@ pub struct BatchOutcome {
     pub retrying: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Issue copies may be due, but the hourly limit allows no more until then.
+    pub paced_until: Option<Instant>,
 }
 
 impl BatchOutcome {
+    /// Nothing was sent or tried.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.sent + self.retrying + self.failed + self.skipped == 0
     }
 
     fn count(&mut self, outcome: &SendOutcome) {
@@ -145,6 +148,10 @@ impl OutboxWorker {
         while !*shutdown.borrow() {
             let idle_for = match self.run_batch().await {
                 Ok(outcome) if !outcome.is_empty() => continue,
+                Ok(BatchOutcome {
+                    paced_until: Some(until),
+                    ..
+                }) => until.saturating_duration_since(Instant::now()).min(poll),
                 Ok(_) => self.time_until_next_due().await.min(poll),
                 Err(err) => {
                     tracing::error!(
@@ -190,6 +197,7 @@ impl OutboxWorker {
         outcome.retrying += deliveries.retrying;
         outcome.failed += deliveries.failed;
         outcome.skipped += deliveries.skipped;
+        outcome.paced_until = deliveries.paced_until;
         Ok(outcome)
     }
 
@@ -221,11 +229,18 @@ impl OutboxWorker {
 
     #[tracing::instrument(skip_all)]
     async fn run_delivery_batch(&self) -> anyhow::Result<BatchOutcome> {
+        let limit = match self.pace.allowance(self.settings.mail.batch_size) {
+            Ok(limit) => limit,
+            Err(until) => {
+                self.finish_recording().await?;
+                return Ok(BatchOutcome {
+                    paced_until: Some(until),
+                    ..BatchOutcome::default()
+                });
+            }
+        };
         let (now, lease_until) = self.lease()?;
-        let claimed = self
-            .store
-            .claim_deliveries(now, lease_until, self.settings.mail.batch_size)
-            .await?;
+        let claimed = self.store.claim_deliveries(now, lease_until, limit).await?;
         if claimed.is_empty() {
             self.finish_recording().await?;
             return Ok(BatchOutcome::default());
@@ -563,6 +578,30 @@ impl Pace {
         }
     }
 
+    /// How many copies may be claimed now: about a second's worth at most, and no
+    /// more than the hour has left, so that no claimed copy waits long (its lease must
+    /// outlast the wait). `Err` says when the hour's allowance comes back.
+    fn allowance(&self, wanted: u32) -> Result<u32, Instant> {
+        let mut allowed = wanted;
+        if self.per_second > 0 {
+            allowed = allowed.min(self.per_second);
+        }
+        if self.per_hour > 0 {
+            let state = self.slots.lock().unwrap();
+            let hour_ends = state.hour_start + Duration::from_secs(3600);
+            let left = if state.next.max(Instant::now()) >= hour_ends {
+                self.per_hour // wait() starts a new hour
+            } else {
+                self.per_hour.saturating_sub(state.sent_this_hour)
+            };
+            if left == 0 {
+                return Err(hour_ends);
+            }
+            allowed = allowed.min(left);
+        }
+        Ok(allowed)
+    }
+
     async fn wait(&self) {
         if self.per_second == 0 && self.per_hour == 0 {
             return;
@@ -608,6 +647,23 @@ mod tests {
         pace.wait().await;
         // The eleventh waits for the next hour.
         assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn allowance_is_a_second_at_most_and_what_the_hour_has_left() {
+        let pace = Pace::new(4, 10);
+        assert_eq!(pace.allowance(128), Ok(4));
+        for _ in 0..8 {
+            pace.wait().await;
+        }
+        assert_eq!(pace.allowance(128), Ok(2));
+        pace.wait().await;
+        pace.wait().await;
+        let hour_ends = pace.allowance(128).unwrap_err();
+        tokio::time::sleep_until(hour_ends).await;
+        assert_eq!(pace.allowance(128), Ok(4));
+        assert_eq!(Pace::new(0, 0).allowance(128), Ok(128));
+        assert_eq!(Pace::new(0, 50).allowance(128), Ok(50));
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,3 +17,9 @@ CREATE INDEX deliveries_leased ON deliveries (issue_id, lease_until) WHERE statu
 ALTER TABLE deliveries
     DROP CONSTRAINT deliveries_issue_id_fkey,
     DROP CONSTRAINT deliveries_subscriber_id_fkey;
+
+-- The copies of a cancelled issue that were never sent.
+ALTER TABLE deliveries
+    DROP CONSTRAINT deliveries_status_check,
+    ADD CONSTRAINT deliveries_status_check
+        CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'));

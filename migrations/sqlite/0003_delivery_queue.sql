@@ -4,13 +4,13 @@
 -- (asked after every batch) and "which of this issue's rows are due?" read a few
 -- index entries instead of walking past every row already sent.
 --
--- No foreign keys, as in PostgreSQL (see its 0003 for why): SQLite can only drop
--- them by rebuilding the table.
+-- No foreign keys, as in PostgreSQL (see its 0003 for why), and a status for the
+-- copies of a cancelled issue: SQLite can change neither without rebuilding the table.
 CREATE TABLE deliveries_new (
     issue_id        BLOB NOT NULL,
     subscriber_id   BLOB NOT NULL,
     status          TEXT NOT NULL DEFAULT 'queued'
-        CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'skipped')),
+        CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_until     INTEGER,

@@ -250,6 +250,8 @@ pub struct IssueStats {
     pub pending: i64,
     /// Left the list after the issue started, before their copy went.
     pub skipped: i64,
+    /// Not sent because the issue was cancelled.
+    pub cancelled: i64,
     /// Unsubscribed through a link in this issue.
     pub unsubscribed: i64,
 }

@@ -625,6 +625,11 @@ impl Store for PostgresStore {
     ) -> anyhow::Result<IssueChange> {
         // Up to four statuses to move from, padded with the first.
         let from_status = |i: usize| from.get(i).or(from.first()).map(|s| s.as_str());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to start changing the issue's status")?;
         let changed = sqlx::query(
             "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
              WHERE id = $1 AND status IN ($5, $6, $7, $8)",
@@ -637,9 +642,22 @@ impl Store for PostgresStore {
         .bind(from_status(1))
         .bind(from_status(2))
         .bind(from_status(3))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .context("Failed to change the issue's status")?;
+        if changed.rows_affected() > 0 && to == IssueStatus::Cancelled {
+            // Nobody else gets this issue: its unsent copies are cancelled with it.
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled' WHERE issue_id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to cancel the issue's unsent copies")?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the issue's status")?;
         Ok(match self.issue(id).await? {
             None => IssueChange::NotFound,
             Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
@@ -807,6 +825,7 @@ impl Store for PostgresStore {
                coalesce(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
                coalesce(sum(CASE WHEN status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0) AS pending,
                coalesce(sum(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
+               coalesce(sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled,
                (SELECT count(*) FROM consent_events
                 WHERE issue_id = $1 AND kind = 'unsubscribe') AS unsubscribed
              FROM deliveries WHERE issue_id = $1",
@@ -821,6 +840,7 @@ impl Store for PostgresStore {
             failed: row.try_get("failed")?,
             pending: row.try_get("pending")?,
             skipped: row.try_get("skipped")?,
+            cancelled: row.try_get("cancelled")?,
             unsubscribed: row.try_get("unsubscribed")?,
         })
     }

@@ -19,6 +19,7 @@ on_both_backends!(
     someone_who_leaves_after_the_issue_starts_is_skipped,
     two_instances_deliver_each_copy_once,
     pause_stops_resume_carries_on_cancel_ends,
+    an_hourly_limit_leaves_the_rest_queued,
     a_template_that_cannot_render_is_refused_at_schedule_time,
     wrong_state_changes_are_409,
 );
@@ -93,7 +94,7 @@ async fn an_issue_reaches_each_confirmed_subscriber_once_and_one_click_leaves(ba
     assert_eq!(message_ids.len(), 3, "every Message-ID is unique");
     assert_eq!(
         app.stats(&token, &first).await,
-        json!({"recipients": 3, "sent": 3, "failed": 0, "pending": 0, "skipped": 0, "unsubscribed": 0})
+        json!({"recipients": 3, "sent": 3, "failed": 0, "pending": 0, "skipped": 0, "cancelled": 0, "unsubscribed": 0})
     );
 
     // b@ presses their mail client's unsubscribe button: RFC 8058's POST to the header's URL.
@@ -366,6 +367,42 @@ async fn pause_stops_resume_carries_on_cancel_ends(backend: Backend) {
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(app.issue_status(&token, &second).await, "cancelled");
+    // The copies that never went are counted as cancelled, not left pending; those
+    // already on their way when it was cancelled finish.
+    wait_until("the copies in flight are recorded", || async {
+        app.stats(&token, &second).await["pending"] == 0
+    })
+    .await;
+    let stats = app.stats(&token, &second).await;
+    let sent = app.smtp().with_subject("Cancelled").len();
+    assert_eq!(stats["sent"], sent);
+    assert_eq!(stats["cancelled"], 6 - sent);
+    assert!(sent < 6, "the cancel came after everyone had it: {stats}");
+}
+
+/// With an hourly limit reached, the rest of an issue stays queued: claiming it would
+/// leave it waiting under a lease that runs out before the hour does.
+async fn an_hourly_limit_leaves_the_rest_queued(backend: Backend) {
+    let smtp = crate::support::SmtpServer::start().await;
+    let mut app = TestApp::spawn_with(backend, |s| s.mail.rate_per_hour = 2, &smtp.url()).await;
+    app.smtp = Some(smtp);
+    audience(&app).await;
+    let token = app.api_token("ci").await;
+
+    let id = app.send_issue(&token, "Rationed").await;
+    app.smtp().wait_for_subject("Rationed", 2).await;
+
+    let db = app.db.inspect().await;
+    wait_until("two copies are recorded as sent", || async {
+        app.stats(&token, &id).await["sent"] == 2
+    })
+    .await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM deliveries WHERE status = 'queued' AND attempts = 0")
+            .await,
+        1
+    );
+    assert_eq!(app.smtp().with_subject("Rationed").len(), 2);
 }
 
 async fn a_template_that_cannot_render_is_refused_at_schedule_time(backend: Backend) {
