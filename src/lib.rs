@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod relay;
 pub mod scheduler;
 pub mod settings;
+pub mod staff;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

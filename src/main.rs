@@ -4,7 +4,9 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use newsletter::{
+    domain::SubscriberEmail,
     settings::Settings,
+    staff::{self, Role, StaffUser},
     startup::{Application, open_store},
     store::Store,
     telemetry, tokens,
@@ -44,6 +46,16 @@ enum AdminCommand {
     RevokeToken {
         #[arg(value_parser = token_name)]
         name: String,
+    },
+    /// Make a staff account for the web UI. Asks for the password, or reads it from
+    /// the first line of standard input when that is not a terminal.
+    CreateUser {
+        /// The address they sign in with.
+        email: String,
+        /// `editor` writes and schedules issues; `admin` may also manage users,
+        /// tokens, imports and erasure.
+        #[arg(long, value_parser = ["admin", "editor"])]
+        role: String,
     },
 }
 
@@ -113,8 +125,68 @@ async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
             }
             println!("Revoked the API token {name:?}.");
         }
+        AdminCommand::CreateUser { email, role } => {
+            let email = SubscriberEmail::parse(&email).map_err(anyhow::Error::msg)?;
+            let user = StaffUser {
+                id: Uuid::now_v7(),
+                email: staff::normalise_email(email.as_str()),
+                role: Role::parse(&role)?,
+            };
+            let password = read_password()?;
+            if let Some(problem) = staff::password_problem(&password) {
+                bail!("{problem}");
+            }
+            let hash = tokio::task::spawn_blocking(move || staff::hash_password(&password))
+                .await
+                .context("Hashing the password panicked")??;
+            if !store.create_staff_user(&user, &hash, Utc::now()).await? {
+                bail!("There is already a staff user {}.", user.email);
+            }
+            println!(
+                "Created the {} {}: they can sign in at /admin/login.",
+                user.role.as_str(),
+                user.email
+            );
+        }
     }
     Ok(())
+}
+
+/// The new password: typed twice, unseen, at a terminal; else stdin's first line.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("Failed to read the password")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    if !stdin.is_terminal() {
+        return read_line();
+    }
+    let echo = |on: bool| {
+        let _ = std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        echo(false);
+        let line = read_line();
+        echo(true);
+        eprintln!();
+        line
+    };
+    let password = ask("Password (12 characters or more): ")?;
+    if ask("The same again: ")? != password {
+        bail!("The two passwords differ.");
+    }
+    Ok(password)
 }
 
 /// Ctrl-C or SIGTERM (what `docker stop` sends).

@@ -21,6 +21,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pages/confirm.html", include_str!("pages/confirm.html")),
     ("pages/message.html", include_str!("pages/message.html")),
     (
+        "pages/admin_login.html",
+        include_str!("pages/admin_login.html"),
+    ),
+    (
+        "pages/admin_layout.html",
+        include_str!("pages/admin_layout.html"),
+    ),
+    (
+        "pages/admin_dashboard.html",
+        include_str!("pages/admin_dashboard.html"),
+    ),
+    (
         "pages/unsubscribe.html",
         include_str!("pages/unsubscribe.html"),
     ),

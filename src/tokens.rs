@@ -84,6 +84,7 @@ impl ConfirmationToken {
 pub struct SecretKey {
     seal_key: std::sync::Arc<aead::LessSafeKey>,
     unsubscribe_key: hmac::Key,
+    csrf_key: hmac::Key,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -108,7 +109,24 @@ impl SecretKey {
                 hmac::HMAC_SHA256,
                 &Self::derive(secret, b"newsletter unsubscribe v1"),
             ),
+            csrf_key: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &Self::derive(secret, b"newsletter csrf v1"),
+            ),
         }
+    }
+
+    /// The CSRF token that goes with a session (or a sign-in form's nonce): forms
+    /// carry it, and only someone who can read the page can copy it.
+    pub fn csrf_token(&self, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.csrf_key, session.as_bytes()))
+    }
+
+    /// Whether `token` is the CSRF token for `session` (in constant time).
+    pub fn csrf_valid(&self, session: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|tag| hmac::verify(&self.csrf_key, session.as_bytes(), &tag).is_ok())
     }
 
     /// A purpose-bound key, so one secret can serve several uses without reuse.
@@ -270,6 +288,17 @@ mod tests {
         assert_eq!(UnsubscribeToken::verify(&other, &text), None);
         assert_eq!(UnsubscribeToken::verify(&key, "garbage"), None);
         assert_eq!(UnsubscribeToken::verify(&key, ""), None);
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_their_session_and_key() {
+        let key = SecretKey::new("a secret that is long enough for tests");
+        let token = key.csrf_token("session-one");
+        assert!(key.csrf_valid("session-one", &token));
+        assert!(!key.csrf_valid("session-two", &token));
+        assert!(!key.csrf_valid("session-one", "not-a-token"));
+        let other = SecretKey::new("another secret that is long enough");
+        assert!(!other.csrf_valid("session-one", &token));
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_queue",
         include_str!("../../migrations/sqlite/0003_delivery_queue.sql"),
     ),
+    (
+        4,
+        "staff_users",
+        include_str!("../../migrations/sqlite/0004_staff_users.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -39,6 +44,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "delivery_queue",
         include_str!("../../migrations/postgres/0003_delivery_queue.sql"),
+    ),
+    (
+        4,
+        "staff_users",
+        include_str!("../../migrations/postgres/0004_staff_users.sql"),
     ),
 ];
 

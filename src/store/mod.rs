@@ -18,6 +18,7 @@ pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 use crate::{
     domain::NewSubscriber,
     issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
+    staff::StaffUser,
     tokens::UnsubscribeToken,
 };
 
@@ -309,6 +310,41 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
     /// The name of the live token with this hash.
     async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>>;
+
+    /// Adds a staff user with this password hash; false if the address is taken.
+    async fn create_staff_user(
+        &self,
+        user: &StaffUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// The staff user with this (normalised) address, and their password hash.
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>>;
+    async fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Whose unexpired session this is.
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StaffUser>>;
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()>;
+    /// Counts a failed login under each key (the address tried, the client's IP).
+    async fn record_login_failure(&self, keys: &[String], now: DateTime<Utc>)
+    -> anyhow::Result<()>;
+    /// Failed logins under `key` since `since`.
+    async fn login_failures(&self, key: &str, since: DateTime<Utc>) -> anyhow::Result<i64>;
+    /// Forgets the failed logins under `key` (after a successful one).
+    async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()>;
+
+    /// How many of the list's subscribers are in each status (pending, confirmed,
+    /// unsubscribed), in that order.
+    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>>;
 
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue>;
     /// Every issue, newest first.

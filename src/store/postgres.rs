@@ -13,6 +13,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
+use crate::staff::{Role, StaffUser};
 
 use super::{
     ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
@@ -537,6 +538,136 @@ impl Store for PostgresStore {
         .context("Failed to look up the API token")
     }
 
+    async fn create_staff_user(
+        &self,
+        user: &StaffUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO staff_users (id, email, password_hash, role, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(password_hash)
+        .bind(user.role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err).context("Failed to store the staff user"),
+        }
+    }
+
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>> {
+        let row =
+            sqlx::query("SELECT id, email, role, password_hash FROM staff_users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .context("Failed to look up the staff user")?;
+        row.map(|row| Ok((staff_user(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO staff_sessions (token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&token_hash[..])
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .context("Failed to store the session")?;
+        Ok(())
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StaffUser>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look up the session")?;
+        row.map(|row| staff_user(&row)).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+            .bind(&token_hash[..])
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete the session")?;
+        Ok(())
+    }
+
+    async fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for key in keys {
+            sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
+                .bind(key)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .context("Failed to count a failed login")?;
+        }
+        Ok(())
+    }
+
+    async fn login_failures(&self, key: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE key = $1 AND failed_at > $2")
+            .bind(key)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to count failed logins")
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .context("Failed to clear failed logins")?;
+        Ok(())
+    }
+
+    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT s.status, count(sub.status) FROM
+               (SELECT 'pending' AS status, 1 AS place UNION ALL SELECT 'confirmed', 2
+                UNION ALL SELECT 'unsubscribed', 3) s
+             LEFT JOIN subscriptions sub ON sub.status = s.status AND sub.list_id = $1
+             GROUP BY s.status, s.place ORDER BY s.place",
+        )
+        .bind(list_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to count the subscribers")
+    }
+
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
         let content = &issue.content;
         let row = sqlx::query(concat!(
@@ -848,4 +979,13 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A staff user from a row with `id`, `email` and `role`.
+fn staff_user(row: &sqlx::postgres::PgRow) -> anyhow::Result<StaffUser> {
+    Ok(StaffUser {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: Role::parse(row.try_get("role")?)?,
+    })
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: shared state, one router per module merged here, and the layers every
 //! response passes through (body limit, security headers, a trace span per request).
 
+pub mod admin;
 mod api;
 mod archive;
 mod error;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(unsubscribe::router())
         .merge(archive::router())
         .merge(api::router(state.clone()))
+        .merge(admin::router(state.clone()))
         .merge(health::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(security_headers))

@@ -387,16 +387,34 @@ impl TestApp {
 
 /// Runs `newsletter admin ARGS` against the app's database, as staff would.
 pub async fn admin(db_url: &str, args: &[&str]) -> std::process::Output {
+    admin_with_input(db_url, args, "").await
+}
+
+/// Runs `newsletter admin ARGS` with `input` on its standard input (a pipe, as a
+/// script would give it).
+pub async fn admin_with_input(db_url: &str, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
     let db_url = db_url.to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let input = input.to_owned();
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_newsletter"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_newsletter"))
             .arg("admin")
             .args(&args)
             .env("DATABASE_URL", db_url)
             .env("RUST_LOG", "warn")
-            .output()
-            .expect("the newsletter binary did not run")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the newsletter binary did not run");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
     })
     .await
     .unwrap()

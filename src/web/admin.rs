@@ -1,0 +1,400 @@
+//! The staff web UI under `/admin`: sign-in, sessions, CSRF, and the pages.
+//!
+//! - A session is a random cookie (`nl_session`: HttpOnly, SameSite=Lax, Secure when
+//!   PUBLIC_URL is https); the database keeps only its SHA-256.
+//! - Every request to a page behind the sign-in passes `require_staff`, which sends
+//!   anyone without a live session to `/admin/login`, and refuses any state-changing
+//!   request whose form lacks the session's CSRF token. So no handler can forget either.
+//! - The sign-in form has its own CSRF token, tied to a nonce cookie, and failed
+//!   sign-ins are counted per address and per IP: too many, and sign-in waits.
+
+use axum::{
+    Extension, Form, Router,
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, get, post},
+};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppError, AppState, ClientInfo,
+    pages::{MessagePage, private, render},
+};
+use crate::{
+    issues::IssueStatus,
+    staff::{self, Role, StaffUser},
+    time::uk_date_time,
+    tokens::{self, sha256},
+};
+
+const SESSION_COOKIE: &str = "nl_session";
+const LOGIN_COOKIE: &str = "nl_login";
+/// A session lasts a working day.
+const SESSION_HOURS: i64 = 12;
+/// Failed sign-ins counted over this many minutes...
+const FAILURE_WINDOW_MINUTES: i64 = 15;
+/// ...and how many an address, or an IP, may have before sign-in waits.
+const FAILURES_PER_ADDRESS: i64 = 5;
+const FAILURES_PER_IP: i64 = 20;
+
+/// The signed-in staff member, put in the request by `require_staff`.
+#[derive(Clone)]
+pub struct Staff {
+    pub user: StaffUser,
+    /// The token every form of theirs must send back as `csrf`.
+    pub csrf: String,
+}
+
+/// The pages behind the sign-in. The test that checks each one redirects to the
+/// sign-in page reads this list, so a page added here is covered.
+fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))]
+}
+
+/// Every path behind the sign-in.
+pub fn protected_paths() -> Vec<&'static str> {
+    protected_routes()
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = protected_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
+        .route_layer(middleware::from_fn_with_state(state, require_staff));
+    Router::new()
+        .route("/admin/login", get(login_page).post(login))
+        .merge(protected)
+}
+
+/// Lets through only a live session; checks CSRF on anything but GET and HEAD.
+async fn require_staff(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(session) = cookie(request.headers(), SESSION_COOKIE) else {
+        return to_login();
+    };
+    let user = match state
+        .store
+        .session_user(&sha256(session.as_bytes()), Utc::now())
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => return to_login(),
+        Err(err) => return AppError::Internal(err).into_response(),
+    };
+    let staff = Staff {
+        csrf: state.secret.csrf_token(&session),
+        user,
+    };
+    let mut request = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        request
+    } else {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = to_bytes(body, super::BODY_LIMIT).await else {
+            return AppError::page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                MessagePage::new("Too much", &["That form sent more than this page accepts."]),
+            )
+            .into_response();
+        };
+        let sent = url::form_urlencoded::parse(&bytes)
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value.into_owned())
+            .or_else(|| header_text(&parts.headers, "x-csrf-token"));
+        if !sent.is_some_and(|token| state.secret.csrf_valid(&session, &token)) {
+            return csrf_refused();
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    };
+    request.extensions_mut().insert(staff);
+    private(next.run(request).await)
+}
+
+fn to_login() -> Response {
+    Redirect::to("/admin/login").into_response()
+}
+
+fn csrf_refused() -> Response {
+    AppError::page(
+        StatusCode::FORBIDDEN,
+        MessagePage::new(
+            "That form has expired",
+            &["Go back, reload the page and try again. (Its security token was missing or out of date.)"],
+        ),
+    )
+    .into_response()
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The value of cookie `name`, if the request has it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A `Set-Cookie` value for `/admin`: HttpOnly, SameSite=Lax, Secure over https.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -> String {
+    let secure = if state.settings.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{name}={value}; Path=/admin; Max-Age={max_age_seconds}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+#[derive(Serialize, Default)]
+struct LoginView {
+    email: String,
+    error: Option<String>,
+    csrf: String,
+}
+
+/// The sign-in form, with a fresh nonce cookie and the CSRF token tied to it.
+fn login_form(state: &AppState, status: StatusCode, view: LoginView) -> Response {
+    let nonce = tokens::generate_api_token();
+    let view = LoginView {
+        csrf: state.secret.csrf_token(&nonce),
+        ..view
+    };
+    let title = if view.error.is_some() {
+        "Error: Sign in"
+    } else {
+        "Sign in"
+    };
+    private((
+        status,
+        [(
+            header::SET_COOKIE,
+            set_cookie(state, LOGIN_COOKIE, &nonce, 3600),
+        )],
+        render("pages/admin_login.html", title, &view),
+    ))
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(session) = cookie(&headers, SESSION_COOKIE)
+        && let Ok(Some(_)) = state
+            .store
+            .session_user(&sha256(session.as_bytes()), Utc::now())
+            .await
+    {
+        return Redirect::to("/admin").into_response();
+    }
+    login_form(&state, StatusCode::OK, LoginView::default())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let email = staff::normalise_email(&form.email);
+    let again = |status, error: &str| {
+        login_form(
+            &state,
+            status,
+            LoginView {
+                email: email.clone(),
+                error: Some(error.to_owned()),
+                ..LoginView::default()
+            },
+        )
+    };
+    let nonce_ok = cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|nonce| state.secret.csrf_valid(&nonce, &form.csrf));
+    if !nonce_ok {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "The sign-in form had expired. Please try again.",
+        ));
+    }
+    if email.is_empty() || form.password.is_empty() {
+        return Ok(again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your email address and your password.",
+        ));
+    }
+
+    let now = Utc::now();
+    let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    let address_key = format!("address:{email}");
+    let ip_key = format!("ip:{}", client.ip.as_deref().unwrap_or("unknown"));
+    if state.store.login_failures(&address_key, since).await? >= FAILURES_PER_ADDRESS
+        || state.store.login_failures(&ip_key, since).await? >= FAILURES_PER_IP
+    {
+        tracing::warn!("Sign-in refused: too many failed attempts");
+        return Ok(again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed attempts. Wait {FAILURE_WINDOW_MINUTES} minutes, then try again."
+            ),
+        ));
+    }
+
+    let found = state.store.staff_login(&email).await?;
+    let password = form.password;
+    let (user, matches) = tokio::task::spawn_blocking(move || match found {
+        Some((user, hash)) => {
+            let matches = staff::password_matches(&password, &hash);
+            (Some(user), matches)
+        }
+        None => {
+            // As slow as a wrong password, so timing does not tell who has an account.
+            staff::password_matches(&password, staff::dummy_hash());
+            (None, false)
+        }
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let Some(user) = user.filter(|_| matches) else {
+        state
+            .store
+            .record_login_failure(&[address_key, ip_key], now)
+            .await?;
+        tracing::info!("Sign-in refused: wrong address or password");
+        return Ok(again(
+            StatusCode::UNAUTHORIZED,
+            "The email address or the password is not right.",
+        ));
+    };
+
+    state.store.clear_login_failures(&address_key).await?;
+    let session = tokens::generate_api_token();
+    state
+        .store
+        .create_session(
+            &sha256(session.as_bytes()),
+            user.id,
+            now,
+            now + Duration::hours(SESSION_HOURS),
+        )
+        .await?;
+    tracing::info!(user = %user.id, "Signed in");
+    let mut response = Redirect::to("/admin").into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        set_cookie(&state, SESSION_COOKIE, &session, SESSION_HOURS * 3600),
+        set_cookie(&state, LOGIN_COOKIE, "", 0),
+    ] {
+        headers.append(
+            header::SET_COOKIE,
+            cookie.parse().expect("a cookie is a valid header"),
+        );
+    }
+    Ok(response)
+}
+
+#[tracing::instrument(skip_all)]
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    if let Some(session) = cookie(&headers, SESSION_COOKIE) {
+        state
+            .store
+            .delete_session(&sha256(session.as_bytes()))
+            .await?;
+    }
+    Ok((
+        [(
+            header::SET_COOKIE,
+            set_cookie(&state, SESSION_COOKIE, "", 0),
+        )],
+        Redirect::to("/admin/login"),
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct IssueLine {
+    subject: String,
+    status: &'static str,
+    when: Option<String>,
+    recipients: i64,
+    sent: i64,
+    failed: i64,
+    pending: i64,
+    unsubscribed: i64,
+}
+
+#[derive(Serialize)]
+struct DashboardView {
+    email: String,
+    is_admin: bool,
+    csrf: String,
+    counts: Vec<(String, i64)>,
+    next: Option<IssueLine>,
+    recent: Vec<IssueLine>,
+}
+
+/// How many issues the dashboard shows.
+const RECENT_ISSUES: usize = 5;
+
+async fn dashboard(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+) -> Result<Response, AppError> {
+    let counts = state.store.subscriber_counts(state.list.id).await?;
+    let issues = state.store.issues().await?;
+    let line = |issue: &crate::issues::Issue, stats: crate::store::IssueStats| IssueLine {
+        subject: issue.subject.clone(),
+        status: issue.status.as_str(),
+        when: issue.finished_at.or(issue.send_at).map(uk_date_time),
+        recipients: stats.recipients,
+        sent: stats.sent,
+        failed: stats.failed,
+        pending: stats.pending,
+        unsubscribed: stats.unsubscribed,
+    };
+    let next = match issues
+        .iter()
+        .filter(|i| i.status == IssueStatus::Scheduled)
+        .min_by_key(|i| i.send_at)
+    {
+        Some(issue) => Some(line(issue, state.store.issue_stats(issue.id).await?)),
+        None => None,
+    };
+    let mut recent = Vec::new();
+    for issue in issues.iter().take(RECENT_ISSUES) {
+        recent.push(line(issue, state.store.issue_stats(issue.id).await?));
+    }
+    let view = DashboardView {
+        email: staff.user.email.clone(),
+        is_admin: staff.user.role == Role::Admin,
+        csrf: staff.csrf.clone(),
+        counts,
+        next,
+        recent,
+    };
+    Ok(render("pages/admin_dashboard.html", "Dashboard", &view).into_response())
+}
