@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates every public page, in each state, and every mail's HTML part
+# Validates every public page, in each state, the staff sign-in and dashboard, and every mail's HTML part
 # with the W3C Nu HTML checker (npm package vnu-jar, run on Java). Uses the binary
 # `cargo test` already built; run after it (CI does).
 set -euo pipefail
@@ -54,6 +54,18 @@ done
 curl -s "$URL/archive" > archive.html
 SLUG=$(grep -o 'href="/archive/[a-z0-9-]*"' archive.html | grep -v feed | head -1 | sed 's|href="/archive/||; s|"||')
 curl -s "$URL/archive/$SLUG" > archive-issue.html
+
+# The staff UI: the sign-in page, a failed sign-in, and the dashboard.
+(cd "$WORK" && echo "a long and memorable passphrase" | "$BIN" admin create-user check@example.org --role admin >/dev/null)
+JAR=$WORK/cookies
+curl -s -c "$JAR" "$URL/admin/login" > admin-login.html
+CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-login.html | cut -d'"' -f4)
+curl -s -b "$JAR" -c "$JAR" -d "email=check%40example.org&password=wrong&csrf=$CSRF" "$URL/admin/login" > admin-login-error.html
+CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-login-error.html | cut -d'"' -f4)
+curl -s -b "$JAR" -c "$JAR" -o /dev/null \
+  -d "email=check%40example.org&password=a+long+and+memorable+passphrase&csrf=$CSRF" "$URL/admin/login"
+curl -s -b "$JAR" "$URL/admin" > admin-dashboard.html
+grep -q '<h1>Dashboard</h1>' admin-dashboard.html || { echo "could not sign in to the dashboard" >&2; exit 1; }
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'
