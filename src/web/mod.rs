@@ -6,6 +6,7 @@ mod api;
 mod archive;
 mod error;
 mod health;
+mod issue_actions;
 mod pages;
 mod subscriptions;
 mod unsubscribe;

@@ -13,13 +13,15 @@ use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
-    domain::SubscriberEmail,
-    issue_mail::ComposedIssue,
-    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
-    outbox::{ISSUE_TEST, IssueTestPayload},
-    store::{DEFAULT_LIST, IssueStats, NewOutboxMail},
-    web::{AppError, AppState},
+    issues::{Issue, IssueContent, IssueStatus},
+    store::IssueStats,
+    web::{AppError, AppState, issue_actions as actions},
 };
+
+/// What an issue's preview may load: its own styles and images from anywhere on the
+/// web, and nothing that runs.
+pub const PREVIEW_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'";
 
 /// An issue as the API shows it.
 #[derive(Serialize, ToSchema)]
@@ -105,12 +107,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IssueId {
         Path::<Uuid>::from_request_parts(parts, state)
             .await
             .map(|Path(id)| IssueId(id))
-            .map_err(|_| not_found())
+            .map_err(|_| actions::ActionError::NotFound.into())
     }
-}
-
-fn not_found() -> AppError {
-    AppError::json(StatusCode::NOT_FOUND, "There is no issue with that id.")
 }
 
 #[utoipa::path(
@@ -133,33 +131,8 @@ pub async fn create_issue(
         preheader: body.preheader,
         body_markdown: body.body_markdown,
         template: body.template,
-    }
-    .check(true);
-    let slug = body.list.unwrap_or_else(|| DEFAULT_LIST.to_owned());
-    let list = state.store.list_by_slug(&slug).await?;
-    let (content, list) = match (content, list) {
-        (Ok(content), Some(list)) => (content, list),
-        (content, list) => {
-            let mut errors = content.err().unwrap_or_default();
-            if list.is_none() {
-                errors.push(crate::domain::FieldError {
-                    field: "list",
-                    message: format!("There is no list called {slug:?}."),
-                });
-            }
-            return Err(AppError::Invalid(errors));
-        }
     };
-    let issue = state
-        .store
-        .create_issue(&NewIssue {
-            id: Uuid::now_v7(),
-            list_id: list.id,
-            content,
-            now: Utc::now(),
-        })
-        .await?;
-    tracing::info!(issue = %issue.id, "Issue created");
+    let issue = actions::create(&state, content, body.list).await?;
     Ok(created(
         format!("/api/issues/{}", issue.id),
         IssueView::from(issue),
@@ -195,8 +168,7 @@ pub async fn get_issue(
     State(state): State<AppState>,
     IssueId(id): IssueId,
 ) -> Result<Json<IssueView>, AppError> {
-    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
-    Ok(Json(issue.into()))
+    Ok(Json(actions::issue(&state, id).await?.into()))
 }
 
 #[utoipa::path(
@@ -223,20 +195,8 @@ pub async fn update_issue(
         preheader: body.preheader,
         body_markdown: body.body_markdown,
         template: body.template,
-    }
-    .check(false)
-    .map_err(AppError::Invalid)?;
-    match state.store.update_issue(id, &changes, Utc::now()).await? {
-        IssueChange::Changed(issue) => Ok(Json(issue.into())),
-        IssueChange::NotFound => Err(not_found()),
-        IssueChange::Refused(status) => Err(AppError::json(
-            StatusCode::CONFLICT,
-            format!(
-                "This issue is {}: only a draft or scheduled issue can be changed.",
-                status.as_str()
-            ),
-        )),
-    }
+    };
+    Ok(Json(actions::update(&state, id, changes).await?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -276,33 +236,21 @@ pub async fn preview_issue(
             "format must be html or text.",
         )
     })?;
-    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
-    let list = state
-        .store
-        .list_by_slug(&issue.list_slug)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    let composed = ComposedIssue::compose(&issue, &list.name)
-        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
-    // A preview's link leads nowhere: it names no subscriber.
-    let (html, text) = composed.personalise(&format!(
-        "{}/unsubscribe?token=preview",
-        state.settings.public_url
-    ));
+    let issue = actions::issue(&state, id).await?;
+    let (html, text) = actions::preview(&state, &issue).await?;
     Ok(match params.format.unwrap_or(PreviewFormat::Html) {
         PreviewFormat::Html => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 // The issue's own images may come from anywhere on the web.
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'",
-                ),
+                (header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY),
             ],
             html,
         )
             .into_response(),
-        PreviewFormat::Text => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        PreviewFormat::Text => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
     })
 }
 
@@ -313,32 +261,6 @@ pub async fn preview_issue(
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     send_at: DateTime<chrono::FixedOffset>,
-}
-
-/// Applies a status change and answers 200 with the issue, 404, or 409 with why not.
-async fn change_status(
-    state: &AppState,
-    id: Uuid,
-    from: &[IssueStatus],
-    to: IssueStatus,
-    send_at: Option<DateTime<Utc>>,
-    refusal: &str,
-) -> Result<Json<IssueView>, AppError> {
-    match state
-        .store
-        .transition_issue(id, from, to, send_at, Utc::now())
-        .await?
-    {
-        IssueChange::Changed(issue) => {
-            tracing::info!(issue = %id, status = to.as_str(), "Issue status changed");
-            Ok(Json(issue.into()))
-        }
-        IssueChange::NotFound => Err(not_found()),
-        IssueChange::Refused(status) => Err(AppError::json(
-            StatusCode::CONFLICT,
-            format!("This issue is {}: {refusal}", status.as_str()),
-        )),
-    }
 }
 
 #[utoipa::path(
@@ -360,27 +282,11 @@ pub async fn schedule_issue(
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<IssueView>, AppError> {
-    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
-    let list = state
-        .store
-        .list_by_slug(&issue.list_slug)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    // Found out now, not halfway through sending.
-    ComposedIssue::compose(&issue, &list.name)
-        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
-    let send_at = body.send_at.to_utc().max(Utc::now());
-    let scheduled = change_status(
-        &state,
-        id,
-        &[IssueStatus::Draft, IssueStatus::Scheduled],
-        IssueStatus::Scheduled,
-        Some(send_at),
-        "only a draft or scheduled issue can be scheduled.",
-    )
-    .await?;
-    state.scheduler_wake.notify_one();
-    Ok(scheduled)
+    Ok(Json(
+        actions::schedule(&state, id, body.send_at.to_utc())
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(
@@ -399,20 +305,7 @@ pub async fn cancel_issue(
     State(state): State<AppState>,
     IssueId(id): IssueId,
 ) -> Result<Json<IssueView>, AppError> {
-    change_status(
-        &state,
-        id,
-        &[
-            IssueStatus::Draft,
-            IssueStatus::Scheduled,
-            IssueStatus::Sending,
-            IssueStatus::Paused,
-        ],
-        IssueStatus::Cancelled,
-        None,
-        "only an issue not yet sent can be cancelled.",
-    )
-    .await
+    Ok(Json(actions::cancel(&state, id).await?.into()))
 }
 
 #[utoipa::path(
@@ -431,15 +324,7 @@ pub async fn pause_issue(
     State(state): State<AppState>,
     IssueId(id): IssueId,
 ) -> Result<Json<IssueView>, AppError> {
-    change_status(
-        &state,
-        id,
-        &[IssueStatus::Sending],
-        IssueStatus::Paused,
-        None,
-        "only an issue that is sending can be paused.",
-    )
-    .await
+    Ok(Json(actions::pause(&state, id).await?.into()))
 }
 
 #[utoipa::path(
@@ -458,17 +343,7 @@ pub async fn resume_issue(
     State(state): State<AppState>,
     IssueId(id): IssueId,
 ) -> Result<Json<IssueView>, AppError> {
-    let resumed = change_status(
-        &state,
-        id,
-        &[IssueStatus::Paused],
-        IssueStatus::Sending,
-        None,
-        "only a paused issue can be resumed.",
-    )
-    .await?;
-    state.outbox_wake.notify_one();
-    Ok(resumed)
+    Ok(Json(actions::resume(&state, id).await?.into()))
 }
 
 #[utoipa::path(
@@ -486,7 +361,7 @@ pub async fn issue_stats(
     State(state): State<AppState>,
     IssueId(id): IssueId,
 ) -> Result<Json<IssueStats>, AppError> {
-    state.store.issue(id).await?.ok_or_else(not_found)?;
+    actions::issue(&state, id).await?;
     Ok(Json(state.store.issue_stats(id).await?))
 }
 
@@ -521,35 +396,7 @@ pub async fn send_test(
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<TestBody>,
 ) -> Result<Response, AppError> {
-    let email = SubscriberEmail::parse(&body.email).map_err(|message| {
-        AppError::Invalid(vec![crate::domain::FieldError {
-            field: "email",
-            message,
-        }])
-    })?;
-    let issue = state.store.issue(id).await?.ok_or_else(not_found)?;
-    let list = state
-        .store
-        .list_by_slug(&issue.list_slug)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    ComposedIssue::compose(&issue, &list.name)
-        .map_err(|e| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
-    state
-        .store
-        .queue_mail(
-            &NewOutboxMail {
-                id: Uuid::now_v7(),
-                kind: ISSUE_TEST.into(),
-                recipient: email.as_str().to_owned(),
-                payload: serde_json::to_string(&IssueTestPayload { issue_id: id })
-                    .map_err(anyhow::Error::from)?,
-                sealed_secret: None,
-            },
-            Utc::now(),
-        )
-        .await?;
-    state.outbox_wake.notify_one();
+    actions::send_test(&state, id, &body.email).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(QueuedBody {

@@ -1,0 +1,245 @@
+//! What staff can do to an issue, shared by the JSON API and the web UI: each action
+//! checks its rules in one place and, when it refuses, says why in words for people.
+//! The API turns a refusal into a JSON error; the web UI shows it on the page.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{AppError, AppState};
+use crate::{
+    domain::{FieldError, SubscriberEmail},
+    issue_mail::ComposedIssue,
+    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
+    outbox::{ISSUE_TEST, IssueTestPayload},
+    store::{DEFAULT_LIST, NewOutboxMail},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("There is no issue with that id.")]
+    NotFound,
+    /// The issue's status does not allow it.
+    #[error("{0}")]
+    Conflict(String),
+    /// Fields with problems.
+    #[error("Some fields have problems")]
+    Invalid(Vec<FieldError>),
+    /// The issue's template does not render with its content.
+    #[error("{0}")]
+    Unrenderable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// How the JSON API answers a refusal.
+impl From<ActionError> for AppError {
+    fn from(err: ActionError) -> Self {
+        match err {
+            ActionError::NotFound => AppError::json(StatusCode::NOT_FOUND, err.to_string()),
+            ActionError::Conflict(reason) => AppError::json(StatusCode::CONFLICT, reason),
+            ActionError::Invalid(errors) => AppError::Invalid(errors),
+            ActionError::Unrenderable(reason) => {
+                AppError::json(StatusCode::UNPROCESSABLE_ENTITY, reason)
+            }
+            ActionError::Internal(err) => AppError::Internal(err),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ActionError>;
+
+/// A new draft on the list called `list_slug` (the default list if none).
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    state: &AppState,
+    content: IssueContent,
+    list_slug: Option<String>,
+) -> Result<Issue> {
+    let content = content.check(true);
+    let slug = list_slug.unwrap_or_else(|| DEFAULT_LIST.to_owned());
+    let list = state.store.list_by_slug(&slug).await?;
+    let (content, list) = match (content, list) {
+        (Ok(content), Some(list)) => (content, list),
+        (content, list) => {
+            let mut errors = content.err().unwrap_or_default();
+            if list.is_none() {
+                errors.push(FieldError {
+                    field: "list",
+                    message: format!("There is no list called {slug:?}."),
+                });
+            }
+            return Err(ActionError::Invalid(errors));
+        }
+    };
+    let issue = state
+        .store
+        .create_issue(&NewIssue {
+            id: Uuid::now_v7(),
+            list_id: list.id,
+            content,
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(issue = %issue.id, "Issue created");
+    Ok(issue)
+}
+
+/// Changes the fields given, while the issue is a draft or scheduled.
+#[tracing::instrument(skip_all, fields(issue = %id))]
+pub async fn update(state: &AppState, id: Uuid, changes: IssueContent) -> Result<Issue> {
+    let changes = changes.check(false).map_err(ActionError::Invalid)?;
+    match state.store.update_issue(id, &changes, Utc::now()).await? {
+        IssueChange::Changed(issue) => Ok(issue),
+        IssueChange::NotFound => Err(ActionError::NotFound),
+        IssueChange::Refused(status) => Err(ActionError::Conflict(format!(
+            "This issue is {}: only a draft or scheduled issue can be changed.",
+            status.as_str()
+        ))),
+    }
+}
+
+pub async fn issue(state: &AppState, id: Uuid) -> Result<Issue> {
+    state.store.issue(id).await?.ok_or(ActionError::NotFound)
+}
+
+/// The issue composed as its recipients will get it.
+async fn compose(state: &AppState, issue: &Issue) -> Result<ComposedIssue> {
+    let list = state
+        .store
+        .list_by_slug(&issue.list_slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
+    ComposedIssue::compose(issue, &list.name)
+        .map_err(|e| ActionError::Unrenderable(format!("{e:#}")))
+}
+
+/// The issue's HTML and text as a recipient sees them. The unsubscribe link in a
+/// preview names no subscriber and leads nowhere.
+pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)> {
+    let composed = compose(state, issue).await?;
+    Ok(composed.personalise(&format!(
+        "{}/unsubscribe?token=preview",
+        state.settings.public_url
+    )))
+}
+
+/// Schedules a draft (or moves a scheduled issue); a time in the past means now. A
+/// template that does not render is refused here, not found out halfway through.
+#[tracing::instrument(skip_all, fields(issue = %id))]
+pub async fn schedule(state: &AppState, id: Uuid, send_at: DateTime<Utc>) -> Result<Issue> {
+    let issue = issue(state, id).await?;
+    compose(state, &issue).await?;
+    let scheduled = change_status(
+        state,
+        id,
+        &[IssueStatus::Draft, IssueStatus::Scheduled],
+        IssueStatus::Scheduled,
+        Some(send_at.max(Utc::now())),
+        "only a draft or scheduled issue can be scheduled.",
+    )
+    .await?;
+    state.scheduler_wake.notify_one();
+    Ok(scheduled)
+}
+
+/// Stops an issue for good; copies not yet sent are cancelled.
+pub async fn cancel(state: &AppState, id: Uuid) -> Result<Issue> {
+    change_status(
+        state,
+        id,
+        &[
+            IssueStatus::Draft,
+            IssueStatus::Scheduled,
+            IssueStatus::Sending,
+            IssueStatus::Paused,
+        ],
+        IssueStatus::Cancelled,
+        None,
+        "only an issue not yet sent can be cancelled.",
+    )
+    .await
+}
+
+/// Stops new copies going out until it resumes.
+pub async fn pause(state: &AppState, id: Uuid) -> Result<Issue> {
+    change_status(
+        state,
+        id,
+        &[IssueStatus::Sending],
+        IssueStatus::Paused,
+        None,
+        "only an issue that is sending can be paused.",
+    )
+    .await
+}
+
+/// Carries on sending, to those not yet sent to.
+pub async fn resume(state: &AppState, id: Uuid) -> Result<Issue> {
+    let resumed = change_status(
+        state,
+        id,
+        &[IssueStatus::Paused],
+        IssueStatus::Sending,
+        None,
+        "only a paused issue can be resumed.",
+    )
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(resumed)
+}
+
+#[tracing::instrument(skip_all, fields(issue = %id, status = to.as_str()))]
+async fn change_status(
+    state: &AppState,
+    id: Uuid,
+    from: &[IssueStatus],
+    to: IssueStatus,
+    send_at: Option<DateTime<Utc>>,
+    refusal: &str,
+) -> Result<Issue> {
+    match state
+        .store
+        .transition_issue(id, from, to, send_at, Utc::now())
+        .await?
+    {
+        IssueChange::Changed(issue) => {
+            tracing::info!(issue = %id, status = to.as_str(), "Issue status changed");
+            Ok(issue)
+        }
+        IssueChange::NotFound => Err(ActionError::NotFound),
+        IssueChange::Refused(status) => Err(ActionError::Conflict(format!(
+            "This issue is {}: {refusal}",
+            status.as_str()
+        ))),
+    }
+}
+
+/// Queues one copy marked as a test to `email`.
+#[tracing::instrument(skip_all, fields(issue = %id))]
+pub async fn send_test(state: &AppState, id: Uuid, email: &str) -> Result<()> {
+    let email = SubscriberEmail::parse(email).map_err(|message| {
+        ActionError::Invalid(vec![FieldError {
+            field: "email",
+            message,
+        }])
+    })?;
+    let issue = issue(state, id).await?;
+    compose(state, &issue).await?;
+    state
+        .store
+        .queue_mail(
+            &NewOutboxMail {
+                id: Uuid::now_v7(),
+                kind: ISSUE_TEST.into(),
+                recipient: email.as_str().to_owned(),
+                payload: serde_json::to_string(&IssueTestPayload { issue_id: id })
+                    .map_err(anyhow::Error::from)?,
+                sealed_secret: None,
+            },
+            Utc::now(),
+        )
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}
