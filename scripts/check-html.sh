@@ -55,7 +55,8 @@ curl -s "$URL/archive" > archive.html
 SLUG=$(grep -o 'href="/archive/[a-z0-9-]*"' archive.html | grep -v feed | head -1 | sed 's|href="/archive/||; s|"||')
 curl -s "$URL/archive/$SLUG" > archive-issue.html
 
-# The staff UI: the sign-in page, a failed sign-in, and the dashboard.
+# The staff UI: sign-in, the dashboard, and the issue pages (list, editor with and
+# without errors, a draft with its preview, a sent issue's report).
 (cd "$WORK" && echo "a long and memorable passphrase" | "$BIN" admin create-user check@example.org --role admin >/dev/null)
 JAR=$WORK/cookies
 curl -s -c "$JAR" "$URL/admin/login" > admin-login.html
@@ -66,6 +67,15 @@ curl -s -b "$JAR" -c "$JAR" -o /dev/null \
   -d "email=check%40example.org&password=a+long+and+memorable+passphrase&csrf=$CSRF" "$URL/admin/login"
 curl -s -b "$JAR" "$URL/admin" > admin-dashboard.html
 grep -q '<h1>Dashboard</h1>' admin-dashboard.html || { echo "could not sign in to the dashboard" >&2; exit 1; }
+curl -s -b "$JAR" "$URL/admin/issues" > admin-issues.html
+curl -s -b "$JAR" "$URL/admin/issues/new" > admin-issue-new.html
+CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-issue-new.html | head -1 | cut -d'"' -f4)
+curl -s -b "$JAR" -d "csrf=$CSRF&subject=&body_markdown=" "$URL/admin/issues" > admin-issue-errors.html
+DRAFT=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' \
+  -d "csrf=$CSRF&subject=A+draft&preheader=&body_markdown=Hello+**there**.&template=standard" "$URL/admin/issues")
+curl -s -b "$JAR" "$DRAFT" > admin-issue-draft.html
+curl -s -b "$JAR" "$DRAFT/preview" > admin-issue-preview.html
+curl -s -b "$JAR" "$URL/admin/issues/$ISSUE" > admin-issue-sent.html
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

@@ -33,6 +33,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_dashboard.html"),
     ),
     (
+        "pages/admin_issues.html",
+        include_str!("pages/admin_issues.html"),
+    ),
+    (
+        "pages/admin_issue.html",
+        include_str!("pages/admin_issue.html"),
+    ),
+    (
         "pages/unsubscribe.html",
         include_str!("pages/unsubscribe.html"),
     ),

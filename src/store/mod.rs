@@ -385,6 +385,12 @@ pub trait Store: Send + Sync + 'static {
     /// Marks as sent every sending issue with nothing left to send.
     async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()>;
     async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats>;
+    /// Up to `limit` of the issue's failed copies: the address and the relay's reply.
+    async fn failed_deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(String, String)>>;
 
     async fn close(&self);
 }

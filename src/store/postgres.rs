@@ -949,6 +949,24 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn failed_deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT s.email, coalesce(d.last_error, '') FROM deliveries d
+             JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.issue_id = $1 AND d.status = 'failed'
+             ORDER BY s.email LIMIT $2",
+        )
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the issue's failed copies")
+    }
+
     async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats> {
         let row = sqlx::query(
             "SELECT count(*) AS recipients,

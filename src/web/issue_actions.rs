@@ -47,6 +47,11 @@ impl From<ActionError> for AppError {
     }
 }
 
+/// What an issue's preview may load: its own styles and images from anywhere on the
+/// web, and nothing that runs.
+pub const PREVIEW_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'";
+
 type Result<T> = std::result::Result<T, ActionError>;
 
 /// A new draft on the list called `list_slug` (the default list if none).

@@ -4,7 +4,10 @@
 use reqwest::{Method, StatusCode, header};
 
 use crate::on_both_backends;
-use crate::support::{Backend, SmtpServer, TestApp, admin_with_input};
+use crate::support::{
+    Backend, SmtpServer, TestApp,
+    staff::{PASSWORD, csrf_in, location, set_cookie},
+};
 
 on_both_backends!(
     create_user_refuses_short_passwords_and_duplicates,
@@ -15,25 +18,9 @@ on_both_backends!(
     cookies_are_secure_when_the_site_is_https,
 );
 
-const PASSWORD: &str = "a long and memorable passphrase";
-
-async fn create_user(
-    app: &TestApp,
-    email: &str,
-    role: &str,
-    password: &str,
-) -> std::process::Output {
-    admin_with_input(
-        &app.db.url,
-        &["create-user", email, "--role", role],
-        &format!("{password}\n"),
-    )
-    .await
-}
-
 /// A staff member who can sign in with `PASSWORD`.
 async fn staff(app: &TestApp, email: &str) {
-    let output = create_user(app, email, "editor", PASSWORD).await;
+    let output = app.create_user(email, "editor", PASSWORD).await;
     assert!(
         output.status.success(),
         "create-user failed: {}",
@@ -41,47 +28,9 @@ async fn staff(app: &TestApp, email: &str) {
     );
 }
 
-/// The value of `name` in the response's `Set-Cookie` headers, and the whole header.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| {
-            let value = v[name.len() + 1..].split(';').next().unwrap().to_owned();
-            (value, v.to_owned())
-        })
-}
-
-/// The hidden CSRF field's value in a page.
-fn csrf_in(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("the page has a CSRF field");
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// Fills in the sign-in form as a browser would; returns the answer.
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    let form = app.get("/admin/login").await;
-    assert_eq!(form.status(), StatusCode::OK);
-    let (nonce, _) = set_cookie(&form, "nl_login").expect("the form sets its nonce cookie");
-    let csrf = csrf_in(&form.text().await.unwrap());
-    app.client
-        .post(format!("{}/admin/login", app.address))
-        .header(header::COOKIE, format!("nl_login={nonce}"))
-        .form(&[("email", email), ("password", password), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Signs in and returns the session cookie's value.
 async fn session(app: &TestApp, email: &str) -> String {
-    let response = sign_in(app, email, PASSWORD).await;
+    let response = app.sign_in(email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     set_cookie(&response, "nl_session")
         .expect("a session cookie")
@@ -99,22 +48,19 @@ fn with_session(
         .header(header::COOKIE, format!("nl_session={session}"))
 }
 
-fn location(response: &reqwest::Response) -> &str {
-    response
-        .headers()
-        .get(header::LOCATION)
-        .map_or("", |v| v.to_str().unwrap())
-}
-
 async fn create_user_refuses_short_passwords_and_duplicates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    let short = create_user(&app, "editor@example.org", "editor", "too short").await;
+    let short = app
+        .create_user("editor@example.org", "editor", "too short")
+        .await;
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
 
     staff(&app, "Editor@Example.org").await;
-    let again = create_user(&app, "editor@example.org", "admin", PASSWORD).await;
+    let again = app
+        .create_user("editor@example.org", "admin", PASSWORD)
+        .await;
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already a staff user"));
 
@@ -138,14 +84,16 @@ async fn staff_sign_in_see_the_dashboard_and_sign_out(backend: Backend) {
     staff(&app, "editor@example.org").await;
     app.confirmed_subscriber("reader@example.org").await;
 
-    let wrong = sign_in(&app, "editor@example.org", "not the passphrase").await;
+    let wrong = app
+        .sign_in("editor@example.org", "not the passphrase")
+        .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&wrong, "nl_session").is_none());
     assert!(wrong.text().await.unwrap().contains("is not right"));
-    let unknown = sign_in(&app, "nobody@example.org", PASSWORD).await;
+    let unknown = app.sign_in("nobody@example.org", PASSWORD).await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
-    let signed_in = sign_in(&app, "EDITOR@example.org ", PASSWORD).await;
+    let signed_in = app.sign_in("EDITOR@example.org ", PASSWORD).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&signed_in), "/admin");
     let (session, cookie) = set_cookie(&signed_in, "nl_session").unwrap();
@@ -195,6 +143,7 @@ async fn every_staff_page_sends_strangers_to_sign_in(backend: Backend) {
     let paths = newsletter::web::admin::protected_paths();
     assert!(paths.contains(&"/admin"));
     for path in paths {
+        let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
         for method in [Method::GET, Method::POST] {
             for cookie in ["", "nl_session=made-up"] {
                 let response = app
@@ -272,10 +221,12 @@ async fn repeated_wrong_passwords_make_sign_in_wait(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     staff(&app, "editor@example.org").await;
     for _ in 0..5 {
-        let wrong = sign_in(&app, "editor@example.org", "a wrong guess at it").await;
+        let wrong = app
+            .sign_in("editor@example.org", "a wrong guess at it")
+            .await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     }
-    let right = sign_in(&app, "editor@example.org", PASSWORD).await;
+    let right = app.sign_in("editor@example.org", PASSWORD).await;
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(set_cookie(&right, "nl_session").is_none());
     assert!(
@@ -297,7 +248,7 @@ async fn cookies_are_secure_when_the_site_is_https(backend: Backend) {
     .await;
     app.smtp = Some(smtp);
     staff(&app, "editor@example.org").await;
-    let response = sign_in(&app, "editor@example.org", PASSWORD).await;
+    let response = app.sign_in("editor@example.org", PASSWORD).await;
     let (_, cookie) = set_cookie(&response, "nl_session").unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod admin_issues;
 mod archive;
 mod confirmation;
 mod delivery;

@@ -18,11 +18,6 @@ use crate::{
     web::{AppError, AppState, issue_actions as actions},
 };
 
-/// What an issue's preview may load: its own styles and images from anywhere on the
-/// web, and nothing that runs.
-pub const PREVIEW_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'";
-
 /// An issue as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct IssueView {
@@ -243,7 +238,7 @@ pub async fn preview_issue(
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 // The issue's own images may come from anywhere on the web.
-                (header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY),
+                (header::CONTENT_SECURITY_POLICY, actions::PREVIEW_POLICY),
             ],
             html,
         )

@@ -5,8 +5,11 @@
 //! - Every request to a page behind the sign-in passes `require_staff`, which sends
 //!   anyone without a live session to `/admin/login`, and refuses any state-changing
 //!   request whose form lacks the session's CSRF token. So no handler can forget either.
+//! - The issue pages are in `issues`.
 //! - The sign-in form has its own CSRF token, tied to a nonce cookie, and failed
 //!   sign-ins are counted per address and per IP: too many, and sign-in waits.
+
+mod issues;
 
 use axum::{
     Extension, Form, Router,
@@ -52,7 +55,28 @@ pub struct Staff {
 /// The pages behind the sign-in. The test that checks each one redirects to the
 /// sign-in page reads this list, so a page added here is covered.
 fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))]
+    let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
+    routes.extend(issues::routes());
+    routes
+}
+
+/// What every page behind the sign-in shows around its content: who is signed in,
+/// and the CSRF token for the sign-out button.
+#[derive(Serialize)]
+pub struct AdminFrame {
+    email: String,
+    csrf: String,
+    is_admin: bool,
+}
+
+impl AdminFrame {
+    pub fn of(staff: &Staff) -> Self {
+        AdminFrame {
+            email: staff.user.email.clone(),
+            csrf: staff.csrf.clone(),
+            is_admin: staff.user.role == Role::Admin,
+        }
+    }
 }
 
 /// Every path behind the sign-in.
@@ -337,6 +361,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 
 #[derive(Serialize)]
 struct IssueLine {
+    id: uuid::Uuid,
     subject: String,
     status: &'static str,
     when: Option<String>,
@@ -349,9 +374,8 @@ struct IssueLine {
 
 #[derive(Serialize)]
 struct DashboardView {
-    email: String,
-    is_admin: bool,
-    csrf: String,
+    #[serde(flatten)]
+    frame: AdminFrame,
     counts: Vec<(String, i64)>,
     next: Option<IssueLine>,
     recent: Vec<IssueLine>,
@@ -367,6 +391,7 @@ async fn dashboard(
     let counts = state.store.subscriber_counts(state.list.id).await?;
     let issues = state.store.issues().await?;
     let line = |issue: &crate::issues::Issue, stats: crate::store::IssueStats| IssueLine {
+        id: issue.id,
         subject: issue.subject.clone(),
         status: issue.status.as_str(),
         when: issue.finished_at.or(issue.send_at).map(uk_date_time),
@@ -389,9 +414,7 @@ async fn dashboard(
         recent.push(line(issue, state.store.issue_stats(issue.id).await?));
     }
     let view = DashboardView {
-        email: staff.user.email.clone(),
-        is_admin: staff.user.role == Role::Admin,
-        csrf: staff.csrf.clone(),
+        frame: AdminFrame::of(&staff),
         counts,
         next,
         recent,

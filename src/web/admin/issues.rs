@@ -1,0 +1,527 @@
+//! The issue pages of the staff UI: the list, the editor with its preview, test
+//! copies, scheduling in UK time, pause, resume and cancel, the live progress of a
+//! send, and the report once it is done. The rules live in `issue_actions`, shared
+//! with the API; this module only turns them into pages.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Extension, Form, Json,
+    extract::{FromRequestParts, Path, Query, State},
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, get, post},
+};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AdminFrame, Staff};
+use crate::{
+    domain::FieldError,
+    issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, TEMPLATES},
+    store::IssueStats,
+    time::{from_uk_form, uk_date_time, uk_form_parts},
+    web::{
+        AppError, AppState,
+        issue_actions::{self as actions, ActionError, PREVIEW_POLICY},
+        pages::{MessagePage, render},
+    },
+};
+
+/// What an issue page may load: its preview in a frame, and the script that keeps
+/// the progress bar up to date.
+const ISSUE_PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// How many failed copies the report lists.
+const FAILURES_SHOWN: u32 = 100;
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/admin/issues", get(list).post(create)),
+        ("/admin/issues/new", get(new_issue)),
+        ("/admin/issues/{id}", get(show).post(save)),
+        ("/admin/issues/{id}/preview", get(preview)),
+        ("/admin/issues/{id}/progress", get(progress)),
+        ("/admin/issues/{id}/test", post(send_test)),
+        ("/admin/issues/{id}/schedule", post(schedule)),
+        ("/admin/issues/{id}/cancel", post(cancel)),
+        ("/admin/issues/{id}/pause", post(pause)),
+        ("/admin/issues/{id}/resume", post(resume)),
+        ("/admin/progress.js", get(progress_script)),
+    ]
+}
+
+/// The `{id}` of an issue page; one that is not a UUID names no issue.
+pub struct PageIssueId(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageIssueId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<Uuid>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| PageIssueId(id))
+            .map_err(|_| not_found())
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::page(
+        StatusCode::NOT_FOUND,
+        MessagePage::new(
+            "No such issue",
+            &["There is no issue at this address. It may have been mistyped."],
+        ),
+    )
+}
+
+/// A refusal as a page: missing issues are 404; anything else is shown on the issue.
+fn page_error(err: ActionError) -> AppError {
+    match err {
+        ActionError::NotFound => not_found(),
+        ActionError::Internal(err) => AppError::Internal(err),
+        other => AppError::page(
+            StatusCode::CONFLICT,
+            MessagePage::new("That could not be done", &[&other.to_string()]),
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct IssueRow {
+    id: Uuid,
+    subject: String,
+    status: &'static str,
+    when: String,
+    stats: IssueStats,
+}
+
+#[derive(Serialize)]
+struct ListView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    issues: Vec<IssueRow>,
+}
+
+fn when(issue: &Issue) -> String {
+    issue
+        .finished_at
+        .or(issue.send_at)
+        .map(uk_date_time)
+        .unwrap_or_default()
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+) -> Result<Response, AppError> {
+    let mut issues = Vec::new();
+    for issue in state.store.issues().await? {
+        issues.push(IssueRow {
+            id: issue.id,
+            subject: issue.subject.clone(),
+            status: issue.status.as_str(),
+            when: when(&issue),
+            stats: state.store.issue_stats(issue.id).await?,
+        });
+    }
+    let view = ListView {
+        frame: AdminFrame::of(&staff),
+        issues,
+    };
+    Ok(render("pages/admin_issues.html", "Issues", &view).into_response())
+}
+
+/// The editor's fields, as typed.
+#[derive(Deserialize, Serialize, Default, Clone)]
+struct IssueForm {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    preheader: String,
+    #[serde(default)]
+    body_markdown: String,
+    #[serde(default)]
+    template: String,
+}
+
+impl IssueForm {
+    fn of(issue: &Issue) -> Self {
+        IssueForm {
+            subject: issue.subject.clone(),
+            preheader: issue.preheader.clone(),
+            body_markdown: issue.body_markdown.clone(),
+            template: issue.template.clone(),
+        }
+    }
+
+    fn content(&self) -> IssueContent {
+        IssueContent {
+            subject: Some(self.subject.clone()),
+            preheader: Some(self.preheader.clone()),
+            body_markdown: Some(self.body_markdown.clone()),
+            template: Some(self.template.clone()),
+        }
+    }
+}
+
+#[derive(Serialize, Default)]
+struct ScheduleForm {
+    date: String,
+    time: String,
+}
+
+/// Everything the issue page shows; which parts depends on the issue's status.
+#[derive(Serialize)]
+struct IssueView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    /// None for a new issue.
+    id: Option<Uuid>,
+    status: &'static str,
+    editable: bool,
+    in_progress: bool,
+    paused: bool,
+    cancellable: bool,
+    when: String,
+    form: IssueForm,
+    templates: &'static [&'static str],
+    errors: BTreeMap<&'static str, String>,
+    error_list: Vec<FieldError>,
+    /// A refusal, or a template that does not render.
+    problem: Option<String>,
+    notice: Option<&'static str>,
+    text_preview: Option<String>,
+    schedule: ScheduleForm,
+    test_email: String,
+    stats: IssueStats,
+    failures: Vec<(String, String)>,
+}
+
+impl IssueView {
+    fn new(staff: &Staff) -> Self {
+        let tomorrow = Utc::now() + Duration::days(1);
+        let (date, _) = uk_form_parts(tomorrow);
+        IssueView {
+            frame: AdminFrame::of(staff),
+            id: None,
+            status: IssueStatus::Draft.as_str(),
+            editable: true,
+            in_progress: false,
+            paused: false,
+            cancellable: false,
+            when: String::new(),
+            form: IssueForm {
+                template: DEFAULT_TEMPLATE.into(),
+                ..IssueForm::default()
+            },
+            templates: TEMPLATES,
+            errors: BTreeMap::new(),
+            error_list: Vec::new(),
+            problem: None,
+            notice: None,
+            text_preview: None,
+            schedule: ScheduleForm {
+                date,
+                time: "09:00".into(),
+            },
+            test_email: staff.user.email.clone(),
+            stats: IssueStats::default(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors
+            .iter()
+            .map(|e| (e.field, e.message.clone()))
+            .collect();
+        self.error_list = errors;
+        self
+    }
+}
+
+/// The page of an existing issue, from what the database holds.
+async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<IssueView, AppError> {
+    let status = issue.status;
+    let mut view = IssueView::new(staff);
+    view.id = Some(issue.id);
+    view.status = status.as_str();
+    view.editable = matches!(status, IssueStatus::Draft | IssueStatus::Scheduled);
+    view.in_progress = matches!(status, IssueStatus::Sending | IssueStatus::Paused);
+    view.paused = status == IssueStatus::Paused;
+    view.cancellable = view.editable || view.in_progress;
+    view.when = when(issue);
+    view.form = IssueForm::of(issue);
+    if let Some(send_at) = issue.send_at {
+        let (date, time) = uk_form_parts(send_at);
+        view.schedule = ScheduleForm { date, time };
+    }
+    match actions::preview(state, issue).await {
+        Ok((_, text)) => view.text_preview = Some(text),
+        Err(ActionError::Unrenderable(reason)) => view.problem = Some(reason),
+        Err(err) => return Err(page_error(err)),
+    }
+    view.stats = state.store.issue_stats(issue.id).await?;
+    view.failures = state
+        .store
+        .failed_deliveries(issue.id, FAILURES_SHOWN)
+        .await?;
+    Ok(view)
+}
+
+fn issue_page(status: StatusCode, view: &IssueView) -> Response {
+    let title = match (
+        &view.id,
+        view.error_list.is_empty() && view.problem.is_none(),
+    ) {
+        (None, true) => "New issue".to_owned(),
+        (None, false) => "Error: New issue".to_owned(),
+        (Some(_), true) => view.form.subject.clone(),
+        (Some(_), false) => format!("Error: {}", view.form.subject),
+    };
+    (
+        status,
+        [(header::CONTENT_SECURITY_POLICY, ISSUE_PAGE_POLICY)],
+        render("pages/admin_issue.html", &title, view),
+    )
+        .into_response()
+}
+
+async fn new_issue(Extension(staff): Extension<Staff>) -> Response {
+    issue_page(StatusCode::OK, &IssueView::new(&staff))
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Form(form): Form<IssueForm>,
+) -> Result<Response, AppError> {
+    match actions::create(&state, form.content(), None).await {
+        Ok(issue) => Ok(done(issue.id, "saved")),
+        Err(ActionError::Invalid(errors)) => {
+            let view = IssueView {
+                form,
+                ..IssueView::new(&staff)
+            }
+            .with_errors(errors);
+            Ok(issue_page(StatusCode::UNPROCESSABLE_ENTITY, &view))
+        }
+        Err(err) => Err(page_error(err)),
+    }
+}
+
+/// Back to the issue's page, saying what was done.
+fn done(id: Uuid, what: &str) -> Response {
+    Redirect::to(&format!("/admin/issues/{id}?done={what}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "saved" => "Saved.",
+        "test" => "A test copy is on its way to you.",
+        "scheduled" => "Scheduled.",
+        "cancelled" => "Cancelled: no more copies will go out.",
+        "paused" => "Paused: no more copies go out until you resume.",
+        "resumed" => "Sending again.",
+        _ => return None,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn show(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Query(query): Query<Done>,
+) -> Result<Response, AppError> {
+    let issue = actions::issue(&state, id).await.map_err(page_error)?;
+    let mut view = issue_view(&state, &staff, &issue).await?;
+    view.notice = notice(query.done.as_deref());
+    Ok(issue_page(StatusCode::OK, &view))
+}
+
+/// Shows the issue page again with what went wrong, and the fields as typed.
+async fn refused(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+    err: ActionError,
+    form: Option<IssueForm>,
+) -> Result<Response, AppError> {
+    let issue = actions::issue(state, id).await.map_err(page_error)?;
+    let mut view = issue_view(state, staff, &issue).await?;
+    if let Some(form) = form {
+        view.form = form;
+    }
+    let status = match err {
+        ActionError::Invalid(errors) => {
+            return Ok(issue_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view.with_errors(errors),
+            ));
+        }
+        ActionError::Conflict(reason) => {
+            view.problem = Some(reason);
+            StatusCode::CONFLICT
+        }
+        ActionError::Unrenderable(reason) => {
+            view.problem = Some(reason);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        other => return Err(page_error(other)),
+    };
+    Ok(issue_page(status, &view))
+}
+
+#[tracing::instrument(skip_all)]
+async fn save(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Form(form): Form<IssueForm>,
+) -> Result<Response, AppError> {
+    match actions::update(&state, id, form.content()).await {
+        Ok(issue) => Ok(done(issue.id, "saved")),
+        Err(err) => refused(&state, &staff, id, err, Some(form)).await,
+    }
+}
+
+/// The HTML mail as a recipient sees it, for the editor's frame.
+async fn preview(
+    State(state): State<AppState>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    let issue = actions::issue(&state, id).await.map_err(page_error)?;
+    let (html, _) = actions::preview(&state, &issue).await.map_err(page_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                PREVIEW_POLICY.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+            ),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN".to_owned()),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct Progress {
+    status: &'static str,
+    #[serde(flatten)]
+    stats: IssueStats,
+}
+
+/// The numbers the progress bar shows, for the script that keeps it current.
+async fn progress(
+    State(state): State<AppState>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Json<Progress>, AppError> {
+    let issue = actions::issue(&state, id).await.map_err(page_error)?;
+    Ok(Json(Progress {
+        status: issue.status.as_str(),
+        stats: state.store.issue_stats(id).await?,
+    }))
+}
+
+async fn progress_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("progress.js"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct TestForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn send_test(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Form(form): Form<TestForm>,
+) -> Result<Response, AppError> {
+    match actions::send_test(&state, id, &form.email).await {
+        Ok(()) => Ok(done(id, "test")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn schedule(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Form(form): Form<ScheduleFields>,
+) -> Result<Response, AppError> {
+    let send_at = match from_uk_form(&form.date, &form.time) {
+        Ok(send_at) => send_at,
+        Err(message) => {
+            let err = ActionError::Invalid(vec![FieldError {
+                field: "send_date",
+                message,
+            }]);
+            return refused(&state, &staff, id, err, None).await;
+        }
+    };
+    match actions::schedule(&state, id, send_at).await {
+        Ok(_) => Ok(done(id, "scheduled")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct ScheduleFields {
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::cancel(&state, id).await {
+        Ok(_) => Ok(done(id, "cancelled")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::pause(&state, id).await {
+        Ok(_) => Ok(done(id, "paused")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::resume(&state, id).await {
+        Ok(_) => Ok(done(id, "resumed")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
