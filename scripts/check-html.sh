@@ -56,7 +56,7 @@ SLUG=$(grep -o 'href="/archive/[a-z0-9-]*"' archive.html | grep -v feed | head -
 curl -s "$URL/archive/$SLUG" > archive-issue.html
 
 # The staff UI: sign-in, the dashboard, and the issue pages (list, editor with and
-# without errors, a draft with its preview, a sent issue's report).
+# without errors, a draft with its preview, a sent issue's report), and subscribers.
 (cd "$WORK" && echo "a long and memorable passphrase" | "$BIN" admin create-user check@example.org --role admin >/dev/null)
 JAR=$WORK/cookies
 curl -s -c "$JAR" "$URL/admin/login" > admin-login.html
@@ -76,6 +76,9 @@ DRAFT=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' \
 curl -s -b "$JAR" "$DRAFT" > admin-issue-draft.html
 curl -s -b "$JAR" "$DRAFT/preview" > admin-issue-preview.html
 curl -s -b "$JAR" "$URL/admin/issues/$ISSUE" > admin-issue-sent.html
+curl -s -b "$JAR" "$URL/admin/subscribers?q=check" > admin-subscribers.html
+SUBSCRIBER=$(grep -o 'href="/admin/subscribers/[0-9a-f-]*"' admin-subscribers.html | head -1 | cut -d'"' -f2)
+curl -s -b "$JAR" "$URL$SUBSCRIBER" > admin-subscriber.html
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

@@ -41,6 +41,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_issue.html"),
     ),
     (
+        "pages/admin_subscribers.html",
+        include_str!("pages/admin_subscribers.html"),
+    ),
+    (
+        "pages/admin_subscriber.html",
+        include_str!("pages/admin_subscriber.html"),
+    ),
+    (
         "pages/unsubscribe.html",
         include_str!("pages/unsubscribe.html"),
     ),

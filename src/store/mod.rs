@@ -48,6 +48,8 @@ pub enum ConsentMethod {
     Link,
     /// RFC 8058: the mail client's own unsubscribe button.
     OneClick,
+    /// Staff, in the web UI.
+    Admin,
 }
 
 impl ConsentMethod {
@@ -57,8 +59,34 @@ impl ConsentMethod {
             ConsentMethod::Api => "api",
             ConsentMethod::Link => "link",
             ConsentMethod::OneClick => "one-click",
+            ConsentMethod::Admin => "admin",
         }
     }
+}
+
+/// A subscriber of a list, as staff see them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SubscriberSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub organisation: Option<String>,
+    pub locality: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of a subscriber's consent ledger.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConsentRecord {
+    pub kind: String,
+    pub method: String,
+    pub occurred_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub wording_version: Option<String>,
+    /// The issue whose link it came from.
+    pub issue_subject: Option<String>,
 }
 
 /// A mail for the outbox, ready to be written in the same transaction as its cause.
@@ -345,6 +373,33 @@ pub trait Store: Send + Sync + 'static {
     /// How many of the list's subscribers are in each status (pending, confirmed,
     /// unsubscribed), in that order.
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>>;
+
+    /// A page of the list's subscribers, by address, whose address, name or
+    /// organisation contains `search`; and how many match in all.
+    async fn subscribers(
+        &self,
+        list_id: Uuid,
+        search: &str,
+        offset: u32,
+        limit: u32,
+    ) -> anyhow::Result<(Vec<SubscriberSummary>, i64)>;
+    async fn subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+    ) -> anyhow::Result<Option<SubscriberSummary>>;
+    /// Everything the subscriber agreed to or withdrew, oldest first.
+    async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>>;
+    /// Removes the subscriber's personal data everywhere it is kept (their row, the
+    /// ledger's IPs and user agents, queued mail, relay replies that may quote the
+    /// address), ends their subscriptions, and records the erasure. False if unknown.
+    async fn erase_subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+        event_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
 
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue>;
     /// Every issue, newest first.

@@ -16,10 +16,10 @@ use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueSta
 use crate::staff::{Role, StaffUser};
 
 use super::{
-    ConfirmOutcome, ConfirmRequest, DeliveryJob, DeliveryResult, IssueStats, MailingList,
-    NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SendOutcome, SignupOutcome,
-    SignupRequest, Store, UnsubscribeOutcome, UnsubscribeRequest, is_unique_violation,
-    migrations::migrator,
+    ConfirmOutcome, ConfirmRequest, ConsentRecord, DeliveryJob, DeliveryResult, IssueStats,
+    MailingList, NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SendOutcome,
+    SignupOutcome, SignupRequest, Store, SubscriberSummary, UnsubscribeOutcome, UnsubscribeRequest,
+    is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
@@ -668,6 +668,160 @@ impl Store for PostgresStore {
         .context("Failed to count the subscribers")
     }
 
+    async fn subscribers(
+        &self,
+        list_id: Uuid,
+        search: &str,
+        offset: u32,
+        limit: u32,
+    ) -> anyhow::Result<(Vec<SubscriberSummary>, i64)> {
+        let pattern = format!(
+            "%{}%",
+            search
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let matching = "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1
+               AND (s.email ILIKE $2 ESCAPE '\\' OR s.name ILIKE $2 ESCAPE '\\'
+                    OR coalesce(s.organisation, '') ILIKE $2 ESCAPE '\\')";
+        // Only our own constant text is joined here; the search is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             {matching} ORDER BY s.email LIMIT $3 OFFSET $4"
+        )))
+        .bind(list_id)
+        .bind(&pattern)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the subscribers")?;
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {matching}")))
+                .bind(list_id)
+                .bind(&pattern)
+                .fetch_one(&self.pool)
+                .await
+                .context("Failed to count the subscribers")?;
+        let page = rows
+            .iter()
+            .map(subscriber_summary)
+            .collect::<anyhow::Result<_>>()?;
+        Ok((page, total))
+    }
+
+    async fn subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+    ) -> anyhow::Result<Option<SubscriberSummary>> {
+        let row = sqlx::query(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE s.id = $1 AND sub.list_id = $2",
+        )
+        .bind(id)
+        .bind(list_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read the subscriber")?;
+        row.as_ref().map(subscriber_summary).transpose()
+    }
+
+    async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
+        let rows = sqlx::query(
+            "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,
+                    i.subject AS issue_subject
+             FROM consent_events e LEFT JOIN issues i ON i.id = e.issue_id
+             WHERE e.subscriber_id = $1 ORDER BY e.occurred_at, e.id",
+        )
+        .bind(subscriber_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the consent ledger")?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConsentRecord {
+                    kind: row.try_get("kind")?,
+                    method: row.try_get("method")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                    ip: row.try_get("ip")?,
+                    user_agent: row.try_get("user_agent")?,
+                    wording_version: row.try_get("wording_version")?,
+                    issue_subject: row.try_get("issue_subject")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn erase_subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+        event_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the erasure")?;
+        let erased = sqlx::query(
+            "UPDATE subscribers SET email = $2, name = '', organisation = NULL, locality = NULL,
+               updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(format!("erased-{}@erased.invalid", id.simple()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to erase the subscriber's details")?;
+        if erased.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let statements = [
+            "UPDATE subscriptions SET status = 'unsubscribed',
+               unsubscribed_at = coalesce(unsubscribed_at, $2), updated_at = $2
+             WHERE subscriber_id = $1",
+            "UPDATE consent_events SET ip = NULL, user_agent = NULL WHERE subscriber_id = $1",
+            "DELETE FROM confirmation_tokens WHERE subscriber_id = $1",
+            "UPDATE outbox SET recipient = '', payload = '{}', sealed_secret = NULL,
+               smtp_reply = NULL, last_error = 'Erased before it was sent',
+               status = CASE WHEN status IN ('queued', 'sending') THEN 'failed' ELSE status END
+             WHERE subscriber_id = $1 AND status IN ('queued', 'sending')",
+            "UPDATE outbox SET recipient = '', payload = '{}', sealed_secret = NULL,
+               smtp_reply = NULL, last_error = NULL
+             WHERE subscriber_id = $1",
+            "UPDATE deliveries SET smtp_reply = NULL, last_error = NULL,
+               status = CASE WHEN status IN ('queued', 'sending') THEN 'skipped' ELSE status END
+             WHERE subscriber_id = $1",
+        ];
+        for statement in statements {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to erase the subscriber's data")?;
+        }
+        sqlx::query(
+            "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
+             VALUES ($1, $2, $3, 'erase', 'admin', $4)",
+        )
+        .bind(event_id)
+        .bind(id)
+        .bind(list_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to record the erasure")?;
+        tx.commit().await.context("Failed to commit the erasure")?;
+        Ok(true)
+    }
+
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
         let content = &issue.content;
         let row = sqlx::query(concat!(
@@ -1005,5 +1159,17 @@ fn staff_user(row: &sqlx::postgres::PgRow) -> anyhow::Result<StaffUser> {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         role: Role::parse(row.try_get("role")?)?,
+    })
+}
+
+fn subscriber_summary(row: &sqlx::postgres::PgRow) -> anyhow::Result<SubscriberSummary> {
+    Ok(SubscriberSummary {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        organisation: row.try_get("organisation")?,
+        locality: row.try_get("locality")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
     })
 }

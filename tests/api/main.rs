@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod admin_issues;
+mod admin_subscribers;
 mod archive;
 mod confirmation;
 mod delivery;

@@ -10,6 +10,7 @@
 //!   sign-ins are counted per address and per IP: too many, and sign-in waits.
 
 mod issues;
+mod subscribers;
 
 use axum::{
     Extension, Form, Router,
@@ -57,6 +58,7 @@ pub struct Staff {
 fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
+    routes.extend(subscribers::routes());
     routes
 }
 
@@ -139,6 +141,20 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
     };
     request.extensions_mut().insert(staff);
     private(next.run(request).await)
+}
+
+/// Refuses editors what only admins may do.
+pub fn require_admin(staff: &Staff) -> Result<(), AppError> {
+    if staff.user.role == Role::Admin {
+        return Ok(());
+    }
+    Err(AppError::page(
+        StatusCode::FORBIDDEN,
+        MessagePage::new(
+            "Only admins can do this",
+            &["Ask an admin of the newsletter to do it, or to make you an admin."],
+        ),
+    ))
 }
 
 fn to_login() -> Response {

@@ -1,0 +1,234 @@
+//! The subscriber pages of the staff UI: a paged, searchable list, each person's
+//! details and consent ledger, unsubscribing someone by hand, and erasure (admins
+//! only), which removes their personal data and keeps the anonymised ledger.
+
+use axum::{
+    Extension,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, get, post},
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AdminFrame, Staff, require_admin};
+use crate::{
+    store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
+    time::uk_date_time,
+    tokens::UnsubscribeToken,
+    web::{
+        AppError, AppState,
+        pages::{MessagePage, render},
+    },
+};
+
+/// Subscribers per page of the list.
+const PAGE_SIZE: u32 = 50;
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/admin/subscribers", get(list)),
+        ("/admin/subscribers/{id}", get(show)),
+        ("/admin/subscribers/{id}/unsubscribe", post(unsubscribe)),
+        ("/admin/subscribers/{id}/erase", post(erase)),
+    ]
+}
+
+fn not_found() -> AppError {
+    AppError::page(
+        StatusCode::NOT_FOUND,
+        MessagePage::new(
+            "No such subscriber",
+            &[
+                "There is no subscriber at this address. Their data may have been erased, or the address mistyped.",
+            ],
+        ),
+    )
+}
+
+/// The subscriber in the path, on the list; 404 for anything else.
+async fn subscriber(state: &AppState, id: &str) -> Result<SubscriberSummary, AppError> {
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    state
+        .store
+        .subscriber(id, state.list.id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    subscriber: SubscriberSummary,
+    since: String,
+}
+
+#[derive(Serialize)]
+struct ListView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    q: String,
+    /// `q` as it goes in a link.
+    q_encoded: String,
+    rows: Vec<Row>,
+    total: i64,
+    page: u32,
+    pages: u32,
+    first: i64,
+    last: i64,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.unwrap_or(Query(ListQuery {
+        q: String::new(),
+        page: None,
+    }));
+    let q: String = query.q.trim().chars().take(200).collect();
+    let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
+    let (subscribers, total) = state
+        .store
+        .subscribers(state.list.id, &q, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        .await?;
+    let pages = u32::try_from(total.max(1) as u64)
+        .unwrap_or(u32::MAX)
+        .div_ceil(PAGE_SIZE);
+    let first = i64::from((page - 1) * PAGE_SIZE) + 1;
+    let view = ListView {
+        frame: AdminFrame::of(&staff),
+        q_encoded: url::form_urlencoded::byte_serialize(q.as_bytes()).collect(),
+        q,
+        last: first + subscribers.len() as i64 - 1,
+        first,
+        rows: subscribers
+            .into_iter()
+            .map(|subscriber| Row {
+                since: uk_date_time(subscriber.created_at),
+                subscriber,
+            })
+            .collect(),
+        total,
+        page,
+        pages,
+    };
+    Ok(render("pages/admin_subscribers.html", "Subscribers", &view).into_response())
+}
+
+#[derive(Serialize)]
+struct LedgerLine {
+    #[serde(flatten)]
+    record: ConsentRecord,
+    when: String,
+}
+
+#[derive(Serialize)]
+struct DetailView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    subscriber: SubscriberSummary,
+    ledger: Vec<LedgerLine>,
+    /// Already erased: nothing personal is left to erase.
+    erased: bool,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn show(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, AppError> {
+    let subscriber = subscriber(&state, &id).await?;
+    let ledger = state
+        .store
+        .consent_ledger(subscriber.id)
+        .await?
+        .into_iter()
+        .map(|record| LedgerLine {
+            when: uk_date_time(record.occurred_at),
+            record,
+        })
+        .collect();
+    let view = DetailView {
+        frame: AdminFrame::of(&staff),
+        notice: match done.done.as_deref() {
+            Some("unsubscribed") => Some("Unsubscribed: they will get no more issues."),
+            Some("erased") => {
+                Some("Erased: their personal data is gone; the ledger stays, anonymised.")
+            }
+            _ => None,
+        },
+        ledger,
+        erased: subscriber.email.ends_with("@erased.invalid"),
+        subscriber,
+    };
+    let title = view.subscriber.email.clone();
+    Ok(render("pages/admin_subscriber.html", &title, &view).into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn unsubscribe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let subscriber = subscriber(&state, &id).await?;
+    state
+        .store
+        .unsubscribe(&UnsubscribeRequest {
+            token: UnsubscribeToken {
+                subscriber_id: subscriber.id,
+                list_id: state.list.id,
+                issue_id: None,
+            },
+            event_id: Uuid::now_v7(),
+            consent: ConsentContext {
+                method: ConsentMethod::Admin,
+                ip: None,
+                user_agent: None,
+            },
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(subscriber = %subscriber.id, "Unsubscribed by staff");
+    Ok(Redirect::to(&format!(
+        "/admin/subscribers/{}?done=unsubscribed",
+        subscriber.id
+    ))
+    .into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn erase(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    require_admin(&staff)?;
+    let subscriber = subscriber(&state, &id).await?;
+    state
+        .store
+        .erase_subscriber(subscriber.id, state.list.id, Uuid::now_v7(), Utc::now())
+        .await?;
+    tracing::info!(subscriber = %subscriber.id, by = %staff.user.id, "Subscriber erased");
+    Ok(Redirect::to(&format!("/admin/subscribers/{}?done=erased", subscriber.id)).into_response())
+}
