@@ -401,6 +401,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
+    /// Sign-ups and unsubscribes per UTC day since `since`: (day, sign-ups, unsubscribes).
+    async fn daily_signups_and_unsubscribes(
+        &self,
+        list_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(chrono::NaiveDate, i64, i64)>>;
+
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue>;
     /// Every issue, newest first.
     async fn issues(&self) -> anyhow::Result<Vec<Issue>>;

@@ -896,6 +896,35 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn daily_signups_and_unsubscribes(
+        &self,
+        list_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(chrono::NaiveDate, i64, i64)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT date(occurred_at / 1000, 'unixepoch') AS day,
+               sum(CASE WHEN kind = 'signup' THEN 1 ELSE 0 END),
+               sum(CASE WHEN kind = 'unsubscribe' THEN 1 ELSE 0 END)
+             FROM consent_events
+             WHERE list_id = $1 AND occurred_at >= $2 AND kind IN ('signup', 'unsubscribe')
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(list_id)
+        .bind(ms(since))
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to count sign-ups and unsubscribes by day")?;
+        rows.into_iter()
+            .map(|(day, signups, unsubscribes)| {
+                Ok((
+                    day.parse().context("A day that is not a date")?,
+                    signups,
+                    unsubscribes,
+                ))
+            })
+            .collect()
+    }
+
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
         let content = &issue.content;
         sqlx::query(

@@ -121,6 +121,16 @@ async fn staff_sign_in_see_the_dashboard_and_sign_out(backend: Backend) {
     assert!(html.contains("<h1>Dashboard</h1>"));
     assert!(html.contains("editor@example.org"));
     assert!(html.contains("Confirmed"), "{html}");
+    // This week's bar in the chart counts the one sign-up.
+    assert!(html.contains("<svg"));
+    let this_week = html
+        .rsplit("sign-ups in the week of")
+        .nth(1)
+        .and_then(|before| before.rsplit('>').next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(this_week, "1", "{html}");
 
     let csrf = csrf_in(&html);
     let out = with_session(&app, Method::POST, "/admin/logout", &session)

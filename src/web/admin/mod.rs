@@ -9,6 +9,7 @@
 //! - The sign-in form has its own CSRF token, tied to a nonce cookie, and failed
 //!   sign-ins are counted per address and per IP: too many, and sign-in waits.
 
+mod chart;
 mod issues;
 mod subscribers;
 
@@ -392,6 +393,7 @@ struct IssueLine {
 struct DashboardView {
     #[serde(flatten)]
     frame: AdminFrame,
+    chart: chart::Chart,
     counts: Vec<(String, i64)>,
     next: Option<IssueLine>,
     recent: Vec<IssueLine>,
@@ -405,6 +407,18 @@ async fn dashboard(
     Extension(staff): Extension<Staff>,
 ) -> Result<Response, AppError> {
     let counts = state.store.subscriber_counts(state.list.id).await?;
+    let today = Utc::now().date_naive();
+    let days = state
+        .store
+        .daily_signups_and_unsubscribes(
+            state.list.id,
+            chart::first_monday(today)
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc(),
+        )
+        .await?;
+    let chart = chart::weekly(&days, today);
     let issues = state.store.issues().await?;
     let line = |issue: &crate::issues::Issue, stats: crate::store::IssueStats| IssueLine {
         id: issue.id,
@@ -431,6 +445,7 @@ async fn dashboard(
     }
     let view = DashboardView {
         frame: AdminFrame::of(&staff),
+        chart,
         counts,
         next,
         recent,
