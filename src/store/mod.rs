@@ -388,6 +388,14 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         list_id: Uuid,
     ) -> anyhow::Result<Option<SubscriberSummary>>;
+    /// The next `limit` subscribers of the list after the address `after`, by address:
+    /// a whole list can be read a page at a time, however long it is.
+    async fn subscribers_after(
+        &self,
+        list_id: Uuid,
+        after: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SubscriberSummary>>;
     /// Everything the subscriber agreed to or withdrew, oldest first.
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>>;
     /// Removes the subscriber's personal data everywhere it is kept (their row, the

@@ -731,6 +731,27 @@ impl Store for PostgresStore {
         row.as_ref().map(subscriber_summary).transpose()
     }
 
+    async fn subscribers_after(
+        &self,
+        list_id: Uuid,
+        after: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SubscriberSummary>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1 AND s.email > $2
+             ORDER BY s.email LIMIT $3",
+        )
+        .bind(list_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read a page of subscribers")?;
+        rows.iter().map(subscriber_summary).collect()
+    }
+
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
         let rows = sqlx::query(
             "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,

@@ -11,6 +11,7 @@ on_both_backends!(
     staff_search_and_page_through_subscribers,
     a_subscriber_can_be_unsubscribed_by_hand,
     only_admins_erase_and_erasure_leaves_no_personal_data,
+    admins_export_everyone_as_csv,
 );
 
 async fn page(app: &TestApp, staff: &crate::support::staff::StaffSession, path: &str) -> String {
@@ -192,4 +193,57 @@ async fn only_admins_erase_and_erasure_leaves_no_personal_data(backend: Backend)
             .await,
         1
     );
+}
+
+async fn admins_export_everyone_as_csv(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // More than one page of the export, and a name a spreadsheet would run.
+    for n in 0..1_205 {
+        let email = format!("reader-{n:04}@example.org");
+        let name = if n == 7 {
+            "=HYPERLINK(\"x\")"
+        } else {
+            "Jo, \"Bloggs\""
+        };
+        let response = app
+            .post_form(
+                "/subscriptions",
+                &[("email", &email), ("name", name), ("consent", "yes")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{email}");
+    }
+    let editor = app.staff("editor@example.org", "editor").await;
+    let refused = app
+        .staff_get(&editor, "/admin/subscribers/export.csv")
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let admin = app.staff("admin@example.org", "admin").await;
+    let export = app.staff_get(&admin, "/admin/subscribers/export.csv").await;
+    assert_eq!(export.status(), StatusCode::OK);
+    assert_eq!(
+        export.headers()[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    assert!(
+        export.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"in-partnership-subscribers-")
+    );
+    let csv = export.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "email,name,organisation,locality,status,signed_up"
+    );
+    assert_eq!(lines.len(), 1 + 1_205, "a header and everyone, once");
+    assert!(lines[1].starts_with("reader-0000@example.org,\"Jo, \"\"Bloggs\"\"\",,,pending,"));
+    assert!(
+        lines[8].starts_with("reader-0007@example.org,\"'=HYPERLINK(\"\"x\"\")\""),
+        "{}",
+        lines[8]
+    );
+    assert!(lines[1_205].starts_with("reader-1204@example.org,"));
 }
