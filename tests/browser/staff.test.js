@@ -1,0 +1,171 @@
+// Browser tests in headless Chromium (Debian's), driven by Playwright: a member of
+// staff signs in, writes an issue, previews it, schedules it and watches the progress
+// bar reach the end against a real SMTP server; and axe-core finds no serious or
+// critical accessibility problem on the public and staff pages.
+"use strict";
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+const { startSmtp } = require("./smtp.js");
+
+const BIN = process.env.NEWSLETTER_BIN;
+const PASSWORD = "a long and memorable passphrase";
+const READERS = 12;
+let smtp, app, url, work, browser;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = require("node:net").createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const port = server.address().port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(what, check, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/// The confirmation link in a message, with quoted-printable undone.
+function confirmationToken(message) {
+  const text = message.data.replace(/=\r\n/g, "").replace(/=3D/g, "=");
+  return text.match(/token=([A-Za-z0-9_-]{43})/)[1];
+}
+
+before(async () => {
+  smtp = await startSmtp();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "newsletter-browser-"));
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    DATABASE_URL: `sqlite://${work}/newsletter.db`,
+    SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+    BIND_ADDRESS: `127.0.0.1:${port}`,
+    // A few copies a second, so the progress bar has something to show.
+    MAIL_RATE_PER_SECOND: "2",
+    RUST_LOG: "warn",
+  };
+  app = spawn(BIN, ["serve"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  await until("the app to listen", async () => {
+    try { return (await fetch(`${url}/health`)).ok; } catch { return false; }
+  });
+  execFileSync(BIN, ["admin", "create-user", "staff@example.org", "--role", "admin"], {
+    env, input: `${PASSWORD}\n`,
+  });
+  for (let i = 0; i < READERS; i++) {
+    const email = `reader${i}@example.org`;
+    const body = new URLSearchParams({ email, name: `Reader ${i}`, consent: "yes" });
+    assert.equal((await fetch(`${url}/subscriptions`, { method: "POST", body })).status, 200);
+    await until(`the confirmation for ${email}`, () => smtp.messages.some((m) => m.to.includes(email)));
+    const token = confirmationToken(smtp.messages.find((m) => m.to.includes(email)));
+    const confirmed = await fetch(`${url}/subscriptions/confirm`, {
+      method: "POST", body: new URLSearchParams({ token }),
+    });
+    assert.equal(confirmed.status, 200);
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (app) app.kill();
+  if (smtp) smtp.server.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+async function signIn(page) {
+  await page.goto(`${url}/admin`);
+  assert.match(page.url(), /\/admin\/login$/);
+  await page.getByLabel("Email address").fill("staff@example.org");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${url}/admin`);
+}
+
+test("staff write, preview, schedule and watch an issue go out", async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole("link", { name: "Issues", exact: true }).click();
+  await page.getByRole("link", { name: "Write a new issue" }).click();
+  await page.getByLabel("Subject").fill("Winter 2026");
+  await page.getByLabel("Body").fill("## This quarter\n\nHello **everyone**, from the [partnership](https://example.org).");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/done=saved/);
+  assert.equal(await page.getByRole("status").innerText(), "Saved.");
+
+  const preview = page.frameLocator("iframe.preview");
+  assert.match(await preview.locator("body").innerText(), /Hello everyone, from the partnership\./);
+  assert.equal(await preview.locator("strong").innerText(), "everyone");
+
+  await page.getByLabel("Date").fill("2020-01-01");
+  await page.getByLabel("Time").fill("09:00");
+  await page.getByRole("button", { name: "Schedule" }).click();
+  await page.waitForURL(/done=scheduled/);
+
+  // The scheduler starts it at once (a past time means now). Copies go at two a
+  // second, so the send takes seconds: the bar is there, and moves by itself.
+  await page.reload();
+  const bar = page.locator("progress#progress");
+  assert.equal(await bar.getAttribute("max"), String(READERS));
+  await page.waitForFunction(() => {
+    const bar = document.getElementById("progress");
+    return !bar || (bar.value > 0 && bar.value === bar.max);
+  }, null, { timeout: 30_000 });
+  // When the send ends, the page's script reloads it into the report.
+  await bar.waitFor({ state: "detached", timeout: 30_000 });
+  assert.match(await page.locator("p", { hasText: "Status:" }).innerText(), /Status: sent/);
+  const report = await page.locator("table").first().innerText();
+  assert.match(report, new RegExp(`${READERS}\\s+${READERS}\\s+0`), report);
+  await until("every copy to arrive", () =>
+    smtp.messages.filter((m) => /Subject: Winter 2026/.test(m.data)).length === READERS);
+  await page.close();
+});
+
+/// axe-core's serious and critical findings on the page at `address`.
+async function seriousProblems(page, address) {
+  const axe = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  await page.goto(address);
+  await page.addScriptTag({ content: axe });
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return results.violations
+    .filter((v) => ["serious", "critical"].includes(v.impact))
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}
+
+test("the public and staff pages have no serious accessibility problems", async () => {
+  // Our pages forbid scripts they do not serve; the checker is let in for the test only.
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  for (const address of [`${url}/`, `${url}/admin/login`]) {
+    assert.deepEqual(await seriousProblems(page, address), [], address);
+  }
+  await signIn(page);
+  const issue = await page.evaluate(async () => {
+    const html = await (await fetch("/admin/issues")).text();
+    return html.match(/href="(\/admin\/issues\/[0-9a-f-]{36})"/)[1];
+  });
+  const subscriber = await page.evaluate(async () => {
+    const html = await (await fetch("/admin/subscribers")).text();
+    return html.match(/href="(\/admin\/subscribers\/[0-9a-f-]{36})"/)[1];
+  });
+  for (const address of ["/admin", "/admin/issues", "/admin/issues/new", issue,
+    "/admin/subscribers", subscriber]) {
+    assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
+  }
+  await context.close();
+});
