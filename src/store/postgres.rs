@@ -591,6 +591,12 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await
         .context("Failed to store the session")?;
+        // Sessions that ran out are of no use to anyone: they go as new ones come.
+        sqlx::query("DELETE FROM staff_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete expired sessions")?;
         Ok(())
     }
 
@@ -633,6 +639,12 @@ impl Store for PostgresStore {
                 .await
                 .context("Failed to count a failed login")?;
         }
+        // Only the last few minutes count; a day is kept, and older failures go.
+        sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+            .bind(now - chrono::Duration::days(1))
+            .execute(&self.pool)
+            .await
+            .context("Failed to forget old failed logins")?;
         Ok(())
     }
 

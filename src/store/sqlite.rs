@@ -665,6 +665,12 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await
         .context("Failed to store the session")?;
+        // Sessions that ran out are of no use to anyone: they go as new ones come.
+        sqlx::query("DELETE FROM staff_sessions WHERE expires_at <= $1")
+            .bind(ms(now))
+            .execute(&self.writer)
+            .await
+            .context("Failed to delete expired sessions")?;
         Ok(())
     }
 
@@ -707,6 +713,12 @@ impl Store for SqliteStore {
                 .await
                 .context("Failed to count a failed login")?;
         }
+        // Only the last few minutes count; a day is kept, and older failures go.
+        sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+            .bind(ms(now - chrono::Duration::days(1)))
+            .execute(&self.writer)
+            .await
+            .context("Failed to forget old failed logins")?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ on_both_backends!(
     forms_without_the_csrf_token_are_refused,
     repeated_wrong_passwords_make_sign_in_wait,
     cookies_are_secure_when_the_site_is_https,
+    an_expired_session_ends_and_is_cleared_away,
 );
 
 /// A staff member who can sign in with `PASSWORD`.
@@ -261,4 +262,31 @@ async fn cookies_are_secure_when_the_site_is_https(backend: Backend) {
     let response = app.sign_in("editor@example.org", PASSWORD).await;
     let (_, cookie) = set_cookie(&response, "nl_session").unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn an_expired_session_ends_and_is_cleared_away(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    staff(&app, "editor@example.org").await;
+    let old = session(&app, "editor@example.org").await;
+    let db = app.db.inspect().await;
+    db.execute(match backend {
+        Backend::Sqlite => "UPDATE staff_sessions SET expires_at = 0",
+        Backend::Postgres(_) => "UPDATE staff_sessions SET expires_at = '2000-01-01T00:00:00Z'",
+    })
+    .await;
+
+    let refused = with_session(&app, Method::GET, "/admin", &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.status(), location(&refused)),
+        (StatusCode::SEE_OTHER, "/admin/login")
+    );
+    session(&app, "editor@example.org").await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM staff_sessions").await,
+        1,
+        "only the new session is left"
+    );
 }
