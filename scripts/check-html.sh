@@ -79,6 +79,10 @@ curl -s -b "$JAR" "$URL/admin/issues/$ISSUE" > admin-issue-sent.html
 curl -s -b "$JAR" "$URL/admin/subscribers?q=check" > admin-subscribers.html
 SUBSCRIBER=$(grep -o 'href="/admin/subscribers/[0-9a-f-]*"' admin-subscribers.html | head -1 | cut -d'"' -f2)
 curl -s -b "$JAR" "$URL$SUBSCRIBER" > admin-subscriber.html
+curl -s -b "$JAR" "$URL/admin/users" > admin-users.html
+CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-users.html | head -1 | cut -d'"' -f4)
+curl -s -b "$JAR" -d "csrf=$CSRF&name=HTML+check" "$URL/admin/tokens" > admin-tokens-made.html
+curl -s -b "$JAR" -d "csrf=$CSRF&name=" "$URL/admin/tokens" > admin-tokens-error.html
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

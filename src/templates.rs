@@ -49,6 +49,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_subscriber.html"),
     ),
     (
+        "pages/admin_users.html",
+        include_str!("pages/admin_users.html"),
+    ),
+    (
+        "pages/admin_tokens.html",
+        include_str!("pages/admin_tokens.html"),
+    ),
+    (
         "pages/unsubscribe.html",
         include_str!("pages/unsubscribe.html"),
     ),

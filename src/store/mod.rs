@@ -355,6 +355,14 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> anyhow::Result<()>;
+    /// Every staff user, by address, with when they were added.
+    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>>;
+    /// Removes a staff user and ends their sessions; false if there is no such user.
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool>;
+    /// Every API token's name, when it was made, and when it was revoked, newest first.
+    async fn api_tokens(
+        &self,
+    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>>;
     /// Whose unexpired session this is.
     async fn session_user(
         &self,

@@ -674,6 +674,42 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>> {
+        let rows =
+            sqlx::query("SELECT id, email, role, created_at FROM staff_users ORDER BY email")
+                .fetch_all(&self.reader)
+                .await
+                .context("Failed to list the staff users")?;
+        rows.iter()
+            .map(|row| Ok((staff_user(row)?, from_ms(row.try_get("created_at")?))))
+            .collect()
+    }
+
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .context("Failed to remove the staff user")?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn api_tokens(
+        &self,
+    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
+        let rows = sqlx::query_as(
+            "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC, name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to list the API tokens")?;
+        let rows: Vec<(String, i64, Option<i64>)> = rows;
+        Ok(rows
+            .into_iter()
+            .map(|(name, created, revoked)| (name, from_ms(created), revoked.map(from_ms)))
+            .collect())
+    }
+
     async fn session_user(
         &self,
         token_hash: &[u8; 32],

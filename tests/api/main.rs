@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod admin_access;
 mod admin_issues;
 mod admin_subscribers;
 mod archive;

@@ -164,7 +164,7 @@ test("the public and staff pages have no serious accessibility problems", async 
     return html.match(/href="(\/admin\/subscribers\/[0-9a-f-]{36})"/)[1];
   });
   for (const address of ["/admin", "/admin/issues", "/admin/issues/new", issue,
-    "/admin/subscribers", subscriber]) {
+    "/admin/subscribers", subscriber, "/admin/users", "/admin/tokens"]) {
     assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
   }
   await context.close();

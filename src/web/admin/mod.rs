@@ -9,6 +9,7 @@
 //! - The sign-in form has its own CSRF token, tied to a nonce cookie, and failed
 //!   sign-ins are counted per address and per IP: too many, and sign-in waits.
 
+mod access;
 mod chart;
 mod issues;
 mod subscribers;
@@ -60,6 +61,7 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
     routes.extend(subscribers::routes());
+    routes.extend(access::routes());
     routes
 }
 
