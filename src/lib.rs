@@ -13,6 +13,7 @@ pub mod settings;
 pub mod staff;
 pub mod startup;
 pub mod store;
+pub mod subscriber_csv;
 pub mod telemetry;
 pub mod templates;
 pub mod time;

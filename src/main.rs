@@ -9,7 +9,7 @@ use newsletter::{
     staff::{self, Role, StaffUser},
     startup::{Application, open_store},
     store::Store,
-    telemetry, tokens,
+    subscriber_csv, telemetry, tokens,
 };
 use uuid::Uuid;
 
@@ -56,6 +56,12 @@ enum AdminCommand {
         /// tokens, imports and erasure.
         #[arg(long, value_parser = ["admin", "editor"])]
         role: String,
+    },
+    /// Write every subscriber of the list as CSV, with a running count on a terminal.
+    ExportSubscribers {
+        /// The file to write (standard output if not given).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
 }
 
@@ -125,6 +131,9 @@ async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
             }
             println!("Revoked the API token {name:?}.");
         }
+        AdminCommand::ExportSubscribers { output } => {
+            export_subscribers(store, output).await?;
+        }
         AdminCommand::CreateUser { email, role } => {
             let email = SubscriberEmail::parse(&email).map_err(anyhow::Error::msg)?;
             let user = StaffUser {
@@ -149,6 +158,47 @@ async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Every subscriber, a page at a time, as `subscriber_csv` writes them.
+async fn export_subscribers(
+    store: &dyn Store,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let list = store.default_list().await?;
+    let (_, total) = store.subscribers(list.id, "", 0, 0).await?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("Failed to create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let progress = std::io::stderr().is_terminal();
+    out.write_all(&subscriber_csv::header()?)
+        .context("Failed to write the export")?;
+    let (mut after, mut written) = (String::new(), 0usize);
+    loop {
+        let page = store
+            .subscribers_after(list.id, &after, subscriber_csv::PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.email.clone();
+        out.write_all(&subscriber_csv::rows(&page)?)
+            .context("Failed to write the export")?;
+        written += page.len();
+        if progress {
+            eprint!("\rExported {written} of {total}");
+        }
+    }
+    out.flush().context("Failed to write the export")?;
+    if progress {
+        eprintln!();
+    }
+    let to = output.map_or("standard output".to_owned(), |p| p.display().to_string());
+    eprintln!("Exported {written} subscribers to {to}.");
     Ok(())
 }
 

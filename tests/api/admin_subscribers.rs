@@ -246,4 +246,14 @@ async fn admins_export_everyone_as_csv(backend: Backend) {
         lines[8]
     );
     assert!(lines[1_205].starts_with("reader-1204@example.org,"));
+
+    // The command line gives the same file.
+    let cli = crate::support::admin(&app.db.url, &["export-subscribers"]).await;
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(String::from_utf8(cli.stdout).unwrap(), csv);
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("Exported 1205 subscribers"));
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{AdminFrame, Staff, require_admin};
 use crate::{
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
+    subscriber_csv,
     time::uk_date_time,
     tokens::UnsubscribeToken,
     web::{
@@ -187,44 +188,6 @@ async fn show(
     Ok(render("pages/admin_subscriber.html", &title, &view).into_response())
 }
 
-/// Rows of the export read from the database at a time.
-const EXPORT_PAGE: u32 = 1000;
-
-/// The export's columns.
-const EXPORT_HEADER: [&str; 6] = [
-    "email",
-    "name",
-    "organisation",
-    "locality",
-    "status",
-    "signed_up",
-];
-
-/// A cell as a spreadsheet will not run: text that starts like a formula gets a `'`.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
-fn csv_rows(subscribers: &[SubscriberSummary]) -> anyhow::Result<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    for s in subscribers {
-        out.write_record([
-            cell(&s.email),
-            cell(&s.name),
-            cell(s.organisation.as_deref().unwrap_or("")),
-            cell(s.locality.as_deref().unwrap_or("")),
-            s.status.clone(),
-            s.created_at.to_rfc3339(),
-        ])?;
-    }
-    out.into_inner()
-        .map_err(|e| anyhow::anyhow!("Failed to write CSV: {e}"))
-}
-
 /// Every subscriber of the list as CSV, read and sent a page at a time, so a list of
 /// any length streams in constant memory. Admins only: it is everyone's personal data.
 #[tracing::instrument(skip_all)]
@@ -234,22 +197,21 @@ async fn export(
 ) -> Result<Response, AppError> {
     require_admin(&staff)?;
     tracing::info!(by = %staff.user.id, "Subscribers exported");
-    let mut header = csv::Writer::from_writer(Vec::new());
-    header
-        .write_record(EXPORT_HEADER)
-        .map_err(anyhow::Error::from)?;
-    let header = header
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("Failed to write CSV: {e}"))?;
+    let header = subscriber_csv::header()?;
     let (store, list_id) = (state.store.clone(), state.list.id);
     let pages = futures_util::stream::unfold(Some(String::new()), move |after| {
         let store = store.clone();
         async move {
             let after = after?;
             let page = store
-                .subscribers_after(list_id, &after, EXPORT_PAGE)
+                .subscribers_after(list_id, &after, subscriber_csv::PAGE)
                 .await
-                .and_then(|page| Ok((csv_rows(&page)?, page.last().map(|s| s.email.clone()))));
+                .and_then(|page| {
+                    Ok((
+                        subscriber_csv::rows(&page)?,
+                        page.last().map(|s| s.email.clone()),
+                    ))
+                });
             match page {
                 Ok((_, None)) => None,
                 Ok((bytes, next)) => Some((Ok(bytes), next)),
