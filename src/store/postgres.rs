@@ -854,11 +854,10 @@ impl Store for PostgresStore {
             "UPDATE consent_events SET ip = NULL, user_agent = NULL WHERE subscriber_id = $1",
             "DELETE FROM confirmation_tokens WHERE subscriber_id = $1",
             "UPDATE outbox SET recipient = '', payload = '{}', sealed_secret = NULL,
-               smtp_reply = NULL, last_error = 'Erased before it was sent',
+               smtp_reply = NULL,
+               last_error = CASE WHEN status IN ('queued', 'sending')
+                            THEN 'Erased before it was sent' END,
                status = CASE WHEN status IN ('queued', 'sending') THEN 'failed' ELSE status END
-             WHERE subscriber_id = $1 AND status IN ('queued', 'sending')",
-            "UPDATE outbox SET recipient = '', payload = '{}', sealed_secret = NULL,
-               smtp_reply = NULL, last_error = NULL
              WHERE subscriber_id = $1",
             "UPDATE deliveries SET smtp_reply = NULL, last_error = NULL,
                status = CASE WHEN status IN ('queued', 'sending') THEN 'skipped' ELSE status END

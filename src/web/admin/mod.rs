@@ -106,15 +106,8 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// Lets through only a live session; checks CSRF on anything but GET and HEAD.
 async fn require_staff(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(session) = cookie(request.headers(), SESSION_COOKIE) else {
-        return to_login();
-    };
-    let user = match state
-        .store
-        .session_user(&sha256(session.as_bytes()), Utc::now())
-        .await
-    {
-        Ok(Some(user)) => user,
+    let (session, user) = match signed_in(&state, request.headers()).await {
+        Ok(Some(signed_in)) => signed_in,
         Ok(None) => return to_login(),
         Err(err) => return AppError::Internal(err).into_response(),
     };
@@ -158,6 +151,21 @@ pub fn require_admin(staff: &Staff) -> Result<(), AppError> {
             &["Ask an admin of the newsletter to do it, or to make you an admin."],
         ),
     ))
+}
+
+/// The request's session cookie and whose live session it is.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> anyhow::Result<Option<(String, StaffUser)>> {
+    let Some(session) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let user = state
+        .store
+        .session_user(&sha256(session.as_bytes()), Utc::now())
+        .await?;
+    Ok(user.map(|user| (session, user)))
 }
 
 fn to_login() -> Response {
@@ -235,16 +243,14 @@ fn login_form(state: &AppState, status: StatusCode, view: LoginView) -> Response
     ))
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(session) = cookie(&headers, SESSION_COOKIE)
-        && let Ok(Some(_)) = state
-            .store
-            .session_user(&sha256(session.as_bytes()), Utc::now())
-            .await
-    {
-        return Redirect::to("/admin").into_response();
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if signed_in(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to("/admin").into_response());
     }
-    login_form(&state, StatusCode::OK, LoginView::default())
+    Ok(login_form(&state, StatusCode::OK, LoginView::default()))
 }
 
 #[derive(Deserialize)]
