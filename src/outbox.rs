@@ -36,9 +36,12 @@ use crate::{
     issue_mail::ComposedIssue,
     mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
-    store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
+    store::{
+        DeliveryJob, DeliveryResult, Invitation, NewOutboxMail, OutboxMail, OutboxResult,
+        SendOutcome, Store,
+    },
     templates::templates,
-    tokens::{SecretKey, UnsubscribeToken},
+    tokens::{ConfirmationToken, SecretKey, UnsubscribeToken},
 };
 
 pub const CONFIRMATION: &str = "confirmation";
@@ -51,6 +54,37 @@ pub struct ConfirmationPayload {
     pub list_name: String,
     /// When the link stops working, already written for people (UK time).
     pub expires: String,
+}
+
+impl Invitation {
+    /// A confirmation mail to `recipient` for the list `list_name`, with a new token
+    /// that works for `ttl`; only the token's hash and the sealed token are kept.
+    pub fn new(
+        secret: &SecretKey,
+        list_name: &str,
+        ttl: Duration,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Self> {
+        let token = ConfirmationToken::generate();
+        let token_expires_at = now + chrono::Duration::from_std(ttl)?;
+        let id = Uuid::now_v7();
+        let payload = ConfirmationPayload {
+            list_name: list_name.to_owned(),
+            expires: crate::time::uk_date_time(token_expires_at),
+        };
+        Ok(Self {
+            token_hash: token.hash(),
+            token_expires_at,
+            mail: NewOutboxMail {
+                id,
+                kind: CONFIRMATION.into(),
+                recipient: recipient.to_owned(),
+                payload: serde_json::to_string(&payload)?,
+                sealed_secret: Some(secret.seal(&token, id.as_bytes())),
+            },
+        })
+    }
 }
 
 /// What a welcome mail needs: the list, to name it and to sign the unsubscribe link.

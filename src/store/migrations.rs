@@ -26,6 +26,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "staff_users",
         include_str!("../../migrations/sqlite/0004_staff_users.sql"),
     ),
+    (
+        5,
+        "imports",
+        include_str!("../../migrations/sqlite/0005_imports.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -49,6 +54,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "staff_users",
         include_str!("../../migrations/postgres/0004_staff_users.sql"),
+    ),
+    (
+        5,
+        "imports",
+        include_str!("../../migrations/postgres/0005_imports.sql"),
     ),
 ];
 

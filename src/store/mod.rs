@@ -101,6 +101,18 @@ pub struct NewOutboxMail {
     pub sealed_secret: Option<Vec<u8>>,
 }
 
+/// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
+pub const RESEND_CAP: i64 = 3;
+
+/// A confirmation mail and its token: what asks a person to confirm a subscription.
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    pub token_hash: [u8; 32],
+    pub token_expires_at: DateTime<Utc>,
+    /// The mail, its token sealed into the row.
+    pub mail: NewOutboxMail,
+}
+
 /// Everything a sign-up writes, decided before the transaction starts; the store only
 /// decides, from what it finds, which parts apply.
 #[derive(Clone, Debug)]
@@ -109,9 +121,7 @@ pub struct SignupRequest {
     pub event_id: Uuid,
     pub subscriber: NewSubscriber,
     pub list_id: Uuid,
-    pub token_hash: [u8; 32],
-    pub token_expires_at: DateTime<Utc>,
-    pub mail: NewOutboxMail,
+    pub invitation: Invitation,
     pub consent: ConsentContext,
     pub wording_version: &'static str,
     pub wording_hash: String,

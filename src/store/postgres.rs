@@ -229,13 +229,13 @@ impl Store for PostgresStore {
                 SignupOutcome::ResendCapReached
             });
         };
-        let mail = &req.mail;
+        let mail = &req.invitation.mail;
         sqlx::query(sql)
             .bind(subscriber_id)
             .bind(req.list_id)
             .bind(req.now)
-            .bind(&req.token_hash[..])
-            .bind(req.token_expires_at)
+            .bind(&req.invitation.token_hash[..])
+            .bind(req.invitation.token_expires_at)
             .bind(req.event_id)
             .bind(req.consent.method.as_str())
             .bind(req.consent.ip.as_deref())

@@ -230,13 +230,13 @@ async fn record_signup(
             SignupOutcome::ResendCapReached
         });
     };
-    let mail = &req.mail;
+    let mail = &req.invitation.mail;
     sqlx::query(sql)
         .bind(subscriber_id)
         .bind(req.list_id)
         .bind(now)
-        .bind(&req.token_hash[..])
-        .bind(ms(req.token_expires_at))
+        .bind(&req.invitation.token_hash[..])
+        .bind(ms(req.invitation.token_expires_at))
         .bind(req.event_id)
         .bind(req.consent.method.as_str())
         .bind(req.consent.ip.as_deref())

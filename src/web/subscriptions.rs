@@ -33,16 +33,13 @@ use crate::{
         ConsentWording, FieldError, Locality, NewSubscriber, Organisation, SubscriberEmail,
         SubscriberName,
     },
-    outbox::{CONFIRMATION, ConfirmationPayload, WELCOME, WelcomePayload},
+    outbox::{WELCOME, WelcomePayload},
     store::{
-        ConfirmOutcome, ConfirmRequest, ConsentContext, ConsentMethod, NewOutboxMail,
-        SignupOutcome, SignupRequest,
+        ConfirmOutcome, ConfirmRequest, ConsentContext, ConsentMethod, Invitation, NewOutboxMail,
+        RESEND_CAP, SignupOutcome, SignupRequest,
     },
     tokens::ConfirmationToken,
 };
-
-/// Confirmation mails for one address in 24 hours, at most.
-const RESEND_CAP: i64 = 3;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -262,28 +259,17 @@ async fn subscribe(
     };
 
     let now = Utc::now();
-    let token = ConfirmationToken::generate();
-    let token_expires_at = now
-        + chrono::Duration::from_std(state.settings.confirmation_ttl)
-            .map_err(anyhow::Error::from)?;
-    let mail_id = Uuid::now_v7();
-    let payload = ConfirmationPayload {
-        list_name: state.list.name.clone(),
-        expires: crate::time::uk_date_time(token_expires_at),
-    };
     let request = SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
         event_id: Uuid::now_v7(),
         list_id: state.list.id,
-        token_hash: token.hash(),
-        token_expires_at,
-        mail: NewOutboxMail {
-            id: mail_id,
-            kind: CONFIRMATION.into(),
-            recipient: subscriber.email.as_str().to_owned(),
-            payload: serde_json::to_string(&payload).map_err(anyhow::Error::from)?,
-            sealed_secret: Some(state.secret.seal(&token, mail_id.as_bytes())),
-        },
+        invitation: Invitation::new(
+            &state.secret,
+            &state.list.name,
+            state.settings.confirmation_ttl,
+            subscriber.email.as_str(),
+            now,
+        )?,
         subscriber,
         consent: client.consent(if json {
             ConsentMethod::Api
