@@ -2,6 +2,7 @@
 
 pub mod dkim;
 pub mod domain;
+pub mod import;
 pub mod issue_mail;
 pub mod issues;
 pub mod mail;

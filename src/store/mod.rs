@@ -17,6 +17,7 @@ pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 
 use crate::{
     domain::NewSubscriber,
+    import::{ImportRecord, ImportRow, Mode, RowStatus},
     issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
     staff::StaffUser,
     tokens::UnsubscribeToken,
@@ -87,6 +88,9 @@ pub struct ConsentRecord {
     pub wording_version: Option<String>,
     /// The issue whose link it came from.
     pub issue_subject: Option<String>,
+    /// The import that made it, and the lawful basis the importer gave.
+    pub import_id: Option<Uuid>,
+    pub import_note: Option<String>,
 }
 
 /// A mail for the outbox, ready to be written in the same transaction as its cause.
@@ -176,6 +180,28 @@ pub enum UnsubscribeOutcome {
     AlreadyUnsubscribed,
     /// No such subscription (the person's data may have been erased).
     NotSubscribed,
+}
+
+/// One person of an import, checked, with the ids their rows will have.
+#[derive(Clone, Debug)]
+pub struct ImportedPerson {
+    /// The row's line in the file, to record its outcome.
+    pub line: i64,
+    pub subscriber: NewSubscriber,
+    pub new_subscriber_id: Uuid,
+    pub event_id: Uuid,
+    /// Their confirmation mail, when the import sends one.
+    pub invitation: Option<Invitation>,
+}
+
+/// A batch of an import, applied in one transaction.
+#[derive(Clone, Debug)]
+pub struct ImportBatch<'a> {
+    pub import_id: Uuid,
+    pub list_id: Uuid,
+    pub mode: Mode,
+    pub now: DateTime<Utc>,
+    pub people: &'a [ImportedPerson],
 }
 
 /// A claimed outbox row: the worker holds its lease until it records an outcome.
@@ -427,6 +453,38 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
+    /// The status on the list of each of these addresses that has a subscription.
+    async fn subscription_statuses(
+        &self,
+        list_id: Uuid,
+        emails: &[String],
+    ) -> anyhow::Result<Vec<(String, String)>>;
+    /// Records an import and its rows, with their verdicts.
+    async fn create_import(&self, import: &ImportRecord, rows: &[ImportRow])
+    -> anyhow::Result<()>;
+    async fn import(&self, id: Uuid) -> anyhow::Result<Option<ImportRecord>>;
+    /// The list's imports, newest first.
+    async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>>;
+    /// How many of an import's rows have each status.
+    async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>>;
+    /// A page of an import's rows, in the file's order, with `status` if given.
+    async fn import_rows(
+        &self,
+        id: Uuid,
+        status: Option<RowStatus>,
+        offset: u32,
+        limit: u32,
+    ) -> anyhow::Result<Vec<ImportRow>>;
+    /// Marks the import applied, if it was not: false if it was (so one click, or one
+    /// instance, applies it).
+    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Deletes an import that was never applied, with its rows; false if there is none.
+    async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool>;
+    /// Deletes the rows of imports made before `cutoff`, and imports never applied.
+    async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Imports a batch of people (see `import::outcome`) and records each row's outcome.
+    async fn import_subscribers(&self, batch: &ImportBatch<'_>) -> anyhow::Result<()>;
+
     /// Sign-ups and unsubscribes per UTC day since `since`: (day, sign-ups, unsubscribes).
     async fn daily_signups_and_unsubscribes(
         &self,
@@ -481,6 +539,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<Vec<(String, String)>>;
 
     async fn close(&self);
+}
+
+/// An import's rows counted by status, as both stores read them.
+fn import_counts(rows: Vec<(String, i64)>) -> anyhow::Result<Vec<(RowStatus, i64)>> {
+    rows.into_iter()
+        .map(|(status, count)| {
+            let status = RowStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("An imported row has the status {status:?}"))?;
+            Ok((status, count))
+        })
+        .collect()
 }
 
 /// Whether an insert failed on a unique constraint.

@@ -19,14 +19,16 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::domain::NewSubscriber;
+use crate::import::{self, ImportRecord, ImportRow, RowStatus};
 use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
 use crate::staff::{Role, StaffUser};
 
 use super::{
-    ConfirmOutcome, ConfirmRequest, ConsentRecord, DeliveryJob, DeliveryResult, IssueStats,
-    MailingList, NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SendOutcome,
+    ConfirmOutcome, ConfirmRequest, ConsentRecord, DeliveryJob, DeliveryResult, ImportBatch,
+    ImportedPerson, IssueStats, MailingList, NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SendOutcome,
     SignupOutcome, SignupRequest, Store, SubscriberSummary, UnsubscribeOutcome, UnsubscribeRequest,
-    is_unique_violation, migrations::migrator,
+    import_counts, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -39,6 +41,14 @@ macro_rules! signup_writes {
          VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11);
          INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
          VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
+    };
+}
+
+/// The columns of an `ImportRecord`.
+macro_rules! import_select {
+    () => {
+        "SELECT id, list_id, created_by, file_name, source_note, mode, created_at, applied_at
+         FROM imports"
     };
 }
 
@@ -182,31 +192,8 @@ async fn record_signup(
     let now = ms(req.now);
     let person = &req.subscriber;
 
-    let row = sqlx::query(
-        "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6)
-         ON CONFLICT (email) DO NOTHING;
-         SELECT s.id, sub.status,
-           (SELECT count(*) FROM confirmation_tokens t
-            WHERE t.subscriber_id = s.id AND t.list_id = $7 AND t.created_at > $8) AS recent
-         FROM subscribers s
-         LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $7
-         WHERE s.email = $2",
-    )
-    .bind(req.new_subscriber_id)
-    .bind(person.email.as_str())
-    .bind(person.name.as_str())
-    .bind(person.organisation.as_ref().map(|o| o.as_str()))
-    .bind(person.locality.map(|l| l.slug()))
-    .bind(now)
-    .bind(req.list_id)
-    .bind(now - 24 * 3600 * 1000)
-    .fetch_one(&mut *conn)
-    .await
-    .context("Failed to store the subscriber")?;
-    let subscriber_id: Uuid = row.try_get("id")?;
-    let status: Option<String> = row.try_get("status")?;
-    let recent: i64 = row.try_get("recent")?;
+    let (subscriber_id, status, recent) =
+        find_or_add_subscriber(conn, req.new_subscriber_id, person, req.list_id, now).await?;
 
     let sql = match status.as_deref() {
         Some("confirmed") => None,
@@ -256,6 +243,119 @@ async fn record_signup(
         .context("Failed to store the token, consent event and confirmation mail")?;
 
     Ok(SignupOutcome::ConfirmationQueued)
+}
+
+/// The subscriber with this address, added if new: their id, their subscription to the
+/// list (if any), and how many confirmation mails they were sent in the last day.
+async fn find_or_add_subscriber(
+    conn: &mut SqliteConnection,
+    new_id: Uuid,
+    person: &NewSubscriber,
+    list_id: Uuid,
+    now: i64,
+) -> anyhow::Result<(Uuid, Option<String>, i64)> {
+    let row = sqlx::query(
+        "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (email) DO NOTHING;
+         SELECT s.id, sub.status,
+           (SELECT count(*) FROM confirmation_tokens t
+            WHERE t.subscriber_id = s.id AND t.list_id = $7 AND t.created_at > $8) AS recent
+         FROM subscribers s
+         LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $7
+         WHERE s.email = $2",
+    )
+    .bind(new_id)
+    .bind(person.email.as_str())
+    .bind(person.name.as_str())
+    .bind(person.organisation.as_ref().map(|o| o.as_str()))
+    .bind(person.locality.map(|l| l.slug()))
+    .bind(now)
+    .bind(list_id)
+    .bind(now - 24 * 3600 * 1000)
+    .fetch_one(&mut *conn)
+    .await
+    .context("Failed to store the subscriber")?;
+    Ok((
+        row.try_get("id")?,
+        row.try_get("status")?,
+        row.try_get("recent")?,
+    ))
+}
+
+/// One person of an import, inside the batch's transaction.
+async fn import_person(
+    conn: &mut SqliteConnection,
+    batch: &ImportBatch<'_>,
+    person: &ImportedPerson,
+) -> anyhow::Result<()> {
+    let now = ms(batch.now);
+    let (subscriber_id, status, recent) = find_or_add_subscriber(
+        conn,
+        person.new_subscriber_id,
+        &person.subscriber,
+        batch.list_id,
+        now,
+    )
+    .await?;
+    let (outcome, reason) = import::outcome(status.as_deref(), recent, batch.mode);
+    let sql = match outcome {
+        RowStatus::Added => Some(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, updated_at)
+             VALUES ($1, $2, 'confirmed', $3, $3, $3)
+             ON CONFLICT (subscriber_id, list_id)
+             DO UPDATE SET status = 'confirmed', confirmed_at = $3, updated_at = $3;
+             INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, import_id)
+             VALUES ($4, $1, $2, 'import', 'import', $3, $5)",
+        ),
+        RowStatus::Invited => Some(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+             VALUES ($1, $2, 'pending', $3, $3)
+             ON CONFLICT (subscriber_id, list_id) DO NOTHING;
+             INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, import_id)
+             VALUES ($4, $1, $2, 'signup', 'import', $3, $5);
+             INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+             VALUES ($6, $1, $2, $3, $7);
+             INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
+             VALUES ($8, $9, $10, $1, $11, $12, $3, $3)",
+        ),
+        _ => None,
+    };
+    if let Some(sql) = sql {
+        let mut query = sqlx::query(sql)
+            .bind(subscriber_id)
+            .bind(batch.list_id)
+            .bind(now)
+            .bind(person.event_id)
+            .bind(batch.import_id);
+        if outcome == RowStatus::Invited {
+            let invitation = person
+                .invitation
+                .as_ref()
+                .context("An invitation to import has no mail")?;
+            query = query
+                .bind(&invitation.token_hash[..])
+                .bind(ms(invitation.token_expires_at))
+                .bind(invitation.mail.id)
+                .bind(&invitation.mail.kind)
+                .bind(&invitation.mail.recipient)
+                .bind(&invitation.mail.payload)
+                .bind(invitation.mail.sealed_secret.as_deref());
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .context("Failed to import a subscriber")?;
+    }
+    sqlx::query("UPDATE import_rows SET status = $3, reason = $4 WHERE import_id = $1 AND line = $2")
+        .bind(batch.import_id)
+        .bind(person.line)
+        .bind(outcome.as_str())
+        .bind(reason)
+        .execute(&mut *conn)
+        .await
+        .context("Failed to record an imported row's outcome")?;
+    Ok(())
 }
 
 #[async_trait]
@@ -877,8 +977,9 @@ impl Store for SqliteStore {
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
         let rows = sqlx::query(
             "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,
-                    i.subject AS issue_subject
+                    i.subject AS issue_subject, e.import_id, imp.source_note AS import_note
              FROM consent_events e LEFT JOIN issues i ON i.id = e.issue_id
+             LEFT JOIN imports imp ON imp.id = e.import_id
              WHERE e.subscriber_id = $1 ORDER BY e.occurred_at, e.id",
         )
         .bind(subscriber_id)
@@ -895,6 +996,8 @@ impl Store for SqliteStore {
                     user_agent: row.try_get("user_agent")?,
                     wording_version: row.try_get("wording_version")?,
                     issue_subject: row.try_get("issue_subject")?,
+                    import_id: row.try_get("import_id")?,
+                    import_note: row.try_get("import_note")?,
                 })
             })
             .collect()
@@ -912,6 +1015,14 @@ impl Store for SqliteStore {
             .begin()
             .await
             .context("Failed to begin the erasure")?;
+        // Rows of recent imports that name them (refused rows included).
+        sqlx::query(
+            "DELETE FROM import_rows WHERE email = (SELECT email FROM subscribers WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to erase the subscriber's imported rows")?;
         let erased = sqlx::query(
             "UPDATE subscribers SET email = $2, name = '', organisation = NULL, locality = NULL,
                updated_at = $3 WHERE id = $1",
@@ -962,6 +1073,164 @@ impl Store for SqliteStore {
         .context("Failed to record the erasure")?;
         tx.commit().await.context("Failed to commit the erasure")?;
         Ok(true)
+    }
+
+    async fn subscription_statuses(
+        &self,
+        list_id: Uuid,
+        emails: &[String],
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT s.email, sub.status
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1 AND s.email IN (SELECT value FROM json_each($2))",
+        )
+        .bind(list_id)
+        .bind(serde_json::to_string(emails)?)
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to look up subscriptions")
+    }
+
+    async fn create_import(&self, import: &ImportRecord, rows: &[ImportRow]) -> anyhow::Result<()> {
+        let mut tx = self
+            .writer
+            .begin()
+            .await
+            .context("Failed to begin storing the import")?;
+        sqlx::query(
+            "INSERT INTO imports (id, list_id, created_by, file_name, source_note, mode, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(import.id)
+        .bind(import.list_id)
+        .bind(&import.created_by)
+        .bind(&import.file_name)
+        .bind(&import.source_note)
+        .bind(import.mode.as_str())
+        .bind(ms(import.created_at))
+        .execute(&mut *tx)
+        .await
+        .context("Failed to store the import")?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO import_rows
+                   (import_id, line, email, name, organisation, locality, status, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(import.id)
+            .bind(row.line)
+            .bind(&row.email)
+            .bind(&row.name)
+            .bind(&row.organisation)
+            .bind(&row.locality)
+            .bind(row.status.as_str())
+            .bind(row.reason.as_deref())
+            .execute(&mut *tx)
+            .await
+            .context("Failed to store an imported row")?;
+        }
+        tx.commit().await.context("Failed to commit the import")
+    }
+
+    async fn import(&self, id: Uuid) -> anyhow::Result<Option<ImportRecord>> {
+        let row = sqlx::query(concat!(import_select!(), " WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .context("Failed to read an import")?;
+        row.as_ref().map(import_record).transpose()
+    }
+
+    async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>> {
+        let rows = sqlx::query(concat!(
+            import_select!(),
+            " WHERE list_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(list_id)
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to read the imports")?;
+        rows.iter().map(import_record).collect()
+    }
+
+    async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM import_rows WHERE import_id = $1 GROUP BY status",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to count an import's rows")?;
+        import_counts(rows)
+    }
+
+    async fn import_rows(
+        &self,
+        id: Uuid,
+        status: Option<RowStatus>,
+        offset: u32,
+        limit: u32,
+    ) -> anyhow::Result<Vec<ImportRow>> {
+        let rows = sqlx::query(
+            "SELECT line, email, name, organisation, locality, status, reason FROM import_rows
+             WHERE import_id = $1 AND ($2 IS NULL OR status = $2)
+             ORDER BY line LIMIT $3 OFFSET $4",
+        )
+        .bind(id)
+        .bind(status.map(RowStatus::as_str))
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.writer)
+        .await
+        .context("Failed to read an import's rows")?;
+        rows.iter().map(import_row).collect()
+    }
+
+    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let started =
+            sqlx::query("UPDATE imports SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&self.writer)
+                .await
+                .context("Failed to start the import")?;
+        Ok(started.rows_affected() == 1)
+    }
+
+    async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = sqlx::query("DELETE FROM imports WHERE id = $1 AND applied_at IS NULL")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .context("Failed to discard the import")?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+        sqlx::query(
+            "DELETE FROM import_rows WHERE import_id IN
+               (SELECT id FROM imports WHERE created_at < $1);
+             DELETE FROM imports WHERE created_at < $1 AND applied_at IS NULL",
+        )
+        .bind(ms(cutoff))
+        .execute(&self.writer)
+        .await
+        .context("Failed to delete old import rows")?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(rows = batch.people.len()))]
+    async fn import_subscribers(&self, batch: &ImportBatch<'_>) -> anyhow::Result<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin the import's transaction")?;
+        for person in batch.people {
+            import_person(&mut tx, batch, person).await?;
+        }
+        tx.commit().await.context("Failed to commit the import")
     }
 
     async fn daily_signups_and_unsubscribes(
@@ -1325,6 +1594,32 @@ fn staff_user(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StaffUser> {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         role: Role::parse(row.try_get("role")?)?,
+    })
+}
+
+fn import_record(row: &SqliteRow) -> anyhow::Result<ImportRecord> {
+    Ok(ImportRecord {
+        id: row.try_get("id")?,
+        list_id: row.try_get("list_id")?,
+        created_by: row.try_get("created_by")?,
+        file_name: row.try_get("file_name")?,
+        source_note: row.try_get("source_note")?,
+        mode: import::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        applied_at: row.try_get::<Option<i64>, _>("applied_at")?.map(from_ms),
+    })
+}
+
+fn import_row(row: &SqliteRow) -> anyhow::Result<ImportRow> {
+    Ok(ImportRow {
+        line: row.try_get("line")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        organisation: row.try_get("organisation")?,
+        locality: row.try_get("locality")?,
+        status: RowStatus::parse(row.try_get("status")?)
+            .context("An imported row has an unknown status")?,
+        reason: row.try_get("reason")?,
     })
 }
 

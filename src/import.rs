@@ -1,0 +1,622 @@
+//! Importing subscribers from a CSV file, from the web UI and from
+//! `newsletter admin import-subscribers` alike:
+//!
+//! 1. `read_csv` checks every row as the sign-up form would and says why it refuses one.
+//! 2. `create` records the import (who, which file, the lawful basis) with each row and
+//!    its verdict: the preview. People already subscribed are left unchanged, and people
+//!    who unsubscribed are refused: only they can subscribe again.
+//! 3. `apply` imports the rows still to import, a batch per transaction, and records
+//!    each row's outcome beside it: the report. Imported people are either confirmed
+//!    (consent event `import`) or sent a confirmation mail (event `signup`, method
+//!    `import`), as the importer chose; either event points to the import.
+//!
+//! The rows are personal data: they are deleted `REPORT_DAYS` after the import, and
+//! erasure deletes a person's rows at once. The import's own record stays.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName},
+    store::{ImportBatch, ImportedPerson, Invitation, RESEND_CAP, Store},
+    tokens::SecretKey,
+};
+
+/// How long the per-row report of an import is kept.
+pub const REPORT_DAYS: i64 = 30;
+/// Rows imported per transaction.
+pub const BATCH: u32 = 500;
+/// The longest source note.
+const NOTE_MAX: usize = 1000;
+
+/// What becomes of the people imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Subscribed at once, on the lawful basis in the source note.
+    Confirmed,
+    /// Sent a confirmation mail: subscribed only if they confirm.
+    Invite,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Confirmed => "confirmed",
+            Mode::Invite => "invite",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "confirmed" => Some(Mode::Confirmed),
+            "invite" => Some(Mode::Invite),
+            _ => None,
+        }
+    }
+}
+
+/// A row's verdict: before the import (`Ready`, `Refused`, `Unchanged`) and after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowStatus {
+    Ready,
+    Refused,
+    /// Already subscribed, or sent enough confirmation mails already.
+    Unchanged,
+    /// Subscribed, confirmed.
+    Added,
+    /// Sent a confirmation mail.
+    Invited,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 5] = [
+        RowStatus::Ready,
+        RowStatus::Added,
+        RowStatus::Invited,
+        RowStatus::Unchanged,
+        RowStatus::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Ready => "ready",
+            RowStatus::Refused => "refused",
+            RowStatus::Unchanged => "unchanged",
+            RowStatus::Added => "added",
+            RowStatus::Invited => "invited",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// One row of the file: its values (as read, or as they will be stored) and verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportRow {
+    /// Its line in the file (the header is line 1).
+    pub line: i64,
+    pub email: String,
+    pub name: String,
+    pub organisation: String,
+    /// The locality's slug once checked; as written in the file if refused.
+    pub locality: String,
+    pub status: RowStatus,
+    pub reason: Option<String>,
+}
+
+/// An import: who made it, of which file, on what lawful basis, and to what effect.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportRecord {
+    pub id: Uuid,
+    pub list_id: Uuid,
+    /// The staff member's address, or `command line`.
+    pub created_by: String,
+    pub file_name: String,
+    pub source_note: String,
+    pub mode: Mode,
+    pub created_at: DateTime<Utc>,
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+impl ImportRecord {
+    /// Whether its per-row report has been deleted.
+    pub fn report_expired(&self, now: DateTime<Utc>) -> bool {
+        self.created_at < report_cutoff(now)
+    }
+}
+
+/// Imports made before this have had their rows deleted.
+pub fn report_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(REPORT_DAYS)
+}
+
+/// The lawful basis must be written down: what the list is and why these people may
+/// be mailed.
+pub fn source_note_problem(note: &str) -> Option<String> {
+    let note = note.trim();
+    if note.chars().count() < 10 {
+        return Some(
+            "Say where these people's details came from and why they may be mailed (10 characters or more)."
+                .into(),
+        );
+    }
+    if note.chars().count() > NOTE_MAX {
+        return Some(format!(
+            "The source note must be {NOTE_MAX} characters or fewer."
+        ));
+    }
+    None
+}
+
+/// A file, read: every row with its verdict, and the columns that were not used.
+#[derive(Debug)]
+pub struct ParsedFile {
+    pub rows: Vec<ImportRow>,
+    pub ignored_columns: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Email,
+    Name,
+    Organisation,
+    Locality,
+    Status,
+}
+
+/// The column a header names, in the words spreadsheets use.
+fn column(header: &str) -> Option<Column> {
+    let key: String = header
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    match key.as_str() {
+        "email" | "emailaddress" => Some(Column::Email),
+        "name" | "fullname" => Some(Column::Name),
+        "organisation" | "organization" => Some(Column::Organisation),
+        "locality" | "district" => Some(Column::Locality),
+        "status" => Some(Column::Status),
+        _ => None,
+    }
+}
+
+/// A cell as written, without the `'` our export puts before text that starts like
+/// a formula.
+fn cell_text(raw: &str) -> String {
+    let text = raw.trim();
+    match text.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest.to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Reads a CSV file of people: a header row naming the columns (`email` and `name`
+/// at least; `organisation`, `locality` and `status` if present), then one person a
+/// line. Commas, semicolons or tabs; UTF-8, with or without a byte-order mark. The
+/// error is for the whole file; a row's problems are its verdict.
+pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let text = std::str::from_utf8(data).map_err(|_| {
+        "The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)”."
+            .to_owned()
+    })?;
+    if text.trim().is_empty() {
+        return Err("The file is empty.".into());
+    }
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| (first_line.matches(char::from(*d)).count(), *d == b','))
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(data);
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("The first line could not be read: {e}"))?
+        .clone();
+    let mut columns = Vec::new();
+    let mut ignored_columns = Vec::new();
+    for header in headers.iter() {
+        let found = column(header).filter(|c| !columns.contains(&Some(*c)));
+        if found.is_none() && !header.trim().is_empty() {
+            ignored_columns.push(header.trim().to_owned());
+        }
+        columns.push(found);
+    }
+    for (needed, name) in [(Column::Email, "email"), (Column::Name, "name")] {
+        if !columns.contains(&Some(needed)) {
+            return Err(format!(
+                "The first line must name the columns, and there is no “{name}” column. It has: {}.",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("The file could not be read: {e}"))?;
+        let line = record.position().map_or(0, |p| p.line()) as i64;
+        let value = |wanted: Column| {
+            columns
+                .iter()
+                .position(|c| *c == Some(wanted))
+                .and_then(|i| record.get(i))
+                .map(cell_text)
+                .unwrap_or_default()
+        };
+        let mut row = ImportRow {
+            line,
+            email: value(Column::Email),
+            name: value(Column::Name),
+            organisation: value(Column::Organisation),
+            locality: value(Column::Locality),
+            status: RowStatus::Ready,
+            reason: None,
+        };
+        let verdict = check(&row).and_then(|person| {
+            match value(Column::Status).to_lowercase().as_str() {
+                "unsubscribed" => Err("Marked unsubscribed in the file.".to_owned()),
+                "pending" if mode == Mode::Confirmed => Err(
+                    "Marked pending in the file: they never confirmed. Import them with a confirmation email instead."
+                        .to_owned(),
+                ),
+                _ => Ok(person),
+            }
+        });
+        match verdict {
+            Ok(person) => match seen.get(person.email.as_str()) {
+                Some(first) => refuse(&mut row, format!("The same address as line {first}.")),
+                None => {
+                    seen.insert(person.email.as_str().to_owned(), line);
+                    row = ImportRow {
+                        email: person.email.as_str().to_owned(),
+                        name: person.name.as_str().to_owned(),
+                        organisation: person
+                            .organisation
+                            .map(|o| o.as_str().to_owned())
+                            .unwrap_or_default(),
+                        locality: person.locality.map(|l| l.slug().to_owned()).unwrap_or_default(),
+                        ..row
+                    };
+                }
+            },
+            Err(reason) => refuse(&mut row, reason),
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err("The file has a header line but nobody in it.".into());
+    }
+    Ok(ParsedFile {
+        rows,
+        ignored_columns,
+    })
+}
+
+/// Refuses a row, keeping no more of its values than a person needs to find it.
+fn refuse(row: &mut ImportRow, reason: String) {
+    for value in [
+        &mut row.email,
+        &mut row.name,
+        &mut row.organisation,
+        &mut row.locality,
+    ] {
+        if value.chars().count() > 300 {
+            *value = value.chars().take(300).collect::<String>() + "…";
+        }
+    }
+    // Stored as a subscriber's would be, so erasing that person finds this row too.
+    if let Ok(email) = SubscriberEmail::parse(&row.email) {
+        row.email = email.as_str().to_owned();
+    }
+    row.status = RowStatus::Refused;
+    row.reason = Some(reason);
+}
+
+/// A row's values as a subscriber, checked as the sign-up form checks them.
+pub fn check(row: &ImportRow) -> Result<NewSubscriber, String> {
+    if row.email.is_empty() {
+        return Err("No email address.".into());
+    }
+    let email = SubscriberEmail::parse(&row.email)
+        .map_err(|_| format!("“{}” is not an email address.", row.email))?;
+    if row.name.is_empty() {
+        return Err("No name.".into());
+    }
+    let name = SubscriberName::parse(&row.name)?;
+    let organisation = Organisation::parse(&row.organisation)?;
+    let locality = if row.locality.is_empty() {
+        None
+    } else {
+        let wanted = row.locality.to_lowercase();
+        Some(
+            Locality::ALL
+                .into_iter()
+                .find(|l| l.slug() == wanted || l.label().to_lowercase() == wanted)
+                .ok_or_else(|| {
+                    format!(
+                        "“{}” is not a locality. Use one of: {}, or leave it empty.",
+                        row.locality,
+                        Locality::ALL.map(|l| l.label()).join(", ")
+                    )
+                })?,
+        )
+    };
+    Ok(NewSubscriber {
+        email,
+        name,
+        organisation,
+        locality,
+    })
+}
+
+/// What an import does to one person, given their subscription now (if any) and how
+/// many confirmation mails they were sent in the last day. Both stores decide by it.
+pub fn outcome(
+    status: Option<&str>,
+    recent_invitations: i64,
+    mode: Mode,
+) -> (RowStatus, Option<&'static str>) {
+    match (status, mode) {
+        (Some("confirmed"), _) => (RowStatus::Unchanged, Some("Already subscribed.")),
+        (Some("unsubscribed"), _) => (RowStatus::Refused, Some(UNSUBSCRIBED)),
+        (_, Mode::Confirmed) => (RowStatus::Added, None),
+        (Some(_), Mode::Invite) if recent_invitations >= RESEND_CAP => (
+            RowStatus::Unchanged,
+            Some("Sent enough confirmation emails in the last day already."),
+        ),
+        (_, Mode::Invite) => (RowStatus::Invited, None),
+    }
+}
+
+const UNSUBSCRIBED: &str =
+    "They unsubscribed: only they can subscribe again, by signing up themselves.";
+
+/// Records the import and its rows, each with the verdict it would have now: the
+/// preview. Its rows are checked against the subscribers already on the list.
+pub async fn create(
+    store: &dyn Store,
+    import: &ImportRecord,
+    mut rows: Vec<ImportRow>,
+) -> anyhow::Result<()> {
+    for chunk in rows.chunks_mut(BATCH as usize) {
+        let emails: Vec<String> = chunk
+            .iter()
+            .filter(|r| r.status == RowStatus::Ready)
+            .map(|r| r.email.clone())
+            .collect();
+        let statuses: HashMap<String, String> = store
+            .subscription_statuses(import.list_id, &emails)
+            .await?
+            .into_iter()
+            .collect();
+        for row in chunk.iter_mut().filter(|r| r.status == RowStatus::Ready) {
+            let (status, reason) = match statuses.get(&row.email).map(String::as_str) {
+                Some("confirmed") => (RowStatus::Unchanged, Some("Already subscribed.")),
+                Some("unsubscribed") => (RowStatus::Refused, Some(UNSUBSCRIBED)),
+                _ => continue,
+            };
+            row.status = status;
+            row.reason = reason.map(str::to_owned);
+        }
+    }
+    store
+        .delete_import_rows_before(report_cutoff(import.created_at))
+        .await?;
+    store.create_import(import, &rows).await
+}
+
+/// What `apply` needs to write confirmation mails.
+pub struct Inviter<'a> {
+    pub secret: &'a SecretKey,
+    pub list_name: &'a str,
+    pub ttl: std::time::Duration,
+}
+
+/// Imports every row still to import, `BATCH` rows per transaction, calling
+/// `progress` with the number done after each. The caller has claimed the import
+/// (`Store::start_import`), so no one else applies it at the same time.
+pub async fn apply(
+    store: &dyn Store,
+    import: &ImportRecord,
+    inviter: &Inviter<'_>,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<()> {
+    let mut done = 0;
+    let mut last_line = 0;
+    loop {
+        let rows = store
+            .import_rows(import.id, Some(RowStatus::Ready), 0, BATCH)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        anyhow::ensure!(
+            first.line > last_line,
+            "Line {} of the import was not recorded",
+            first.line
+        );
+        last_line = rows.last().map_or(last_line, |r| r.line);
+        let now = Utc::now();
+        let mut people = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let subscriber = check(row).map_err(|problem| {
+                anyhow::anyhow!("Line {} no longer passes the checks: {problem}", row.line)
+            })?;
+            let invitation = match import.mode {
+                Mode::Confirmed => None,
+                Mode::Invite => Some(Invitation::new(
+                    inviter.secret,
+                    inviter.list_name,
+                    inviter.ttl,
+                    subscriber.email.as_str(),
+                    now,
+                )?),
+            };
+            people.push(ImportedPerson {
+                line: row.line,
+                subscriber,
+                new_subscriber_id: Uuid::now_v7(),
+                event_id: Uuid::now_v7(),
+                invitation,
+            });
+        }
+        store
+            .import_subscribers(&ImportBatch {
+                import_id: import.id,
+                list_id: import.list_id,
+                mode: import.mode,
+                now,
+                people: &people,
+            })
+            .await?;
+        done += rows.len();
+        progress(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> ParsedFile {
+        read_csv(text.as_bytes(), Mode::Confirmed).unwrap()
+    }
+
+    fn verdicts(file: &ParsedFile) -> Vec<(i64, RowStatus, Option<&str>)> {
+        file.rows
+            .iter()
+            .map(|r| (r.line, r.status, r.reason.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn good_rows_are_ready_and_stored_as_the_form_would_store_them() {
+        let file = read(
+            "\u{feff}Email Address,Full name,Organization,District,Phone\n\
+             \" Jo@Example.ORG \",Jo Bloggs,GVCS,Forest of Dean,0123\n\
+             al@example.org,Al,,stroud,\n",
+        );
+        assert_eq!(file.ignored_columns, ["Phone"]);
+        assert_eq!(
+            file.rows[0],
+            ImportRow {
+                line: 2,
+                email: "Jo@example.org".into(),
+                name: "Jo Bloggs".into(),
+                organisation: "GVCS".into(),
+                locality: "forest-of-dean".into(),
+                status: RowStatus::Ready,
+                reason: None,
+            }
+        );
+        assert_eq!(file.rows[1].locality, "stroud");
+        assert_eq!(file.rows[1].status, RowStatus::Ready);
+    }
+
+    #[test]
+    fn each_bad_row_says_why() {
+        let file = read(
+            "email,name,locality,status\n\
+             ,No Address,,\n\
+             not-an-address,Someone,,\n\
+             jo@example.org,,,\n\
+             al@example.org,Al,Bristol,\n\
+             bo@example.org,<b>Bo</b>,,\n\
+             cy@example.org,Cy,,unsubscribed\n\
+             di@example.org,Di,,pending\n\
+             ed@example.org,Ed,,\n\
+             ed@example.org,Ed again,,\n",
+        );
+        let reasons: Vec<_> = file
+            .rows
+            .iter()
+            .map(|r| (r.line, r.reason.clone().unwrap_or_default()))
+            .collect();
+        assert!(reasons[0].1.contains("No email address"));
+        assert!(reasons[1].1.contains("“not-an-address” is not an email address"));
+        assert!(reasons[2].1.contains("No name"));
+        assert!(reasons[3].1.contains("“Bristol” is not a locality"));
+        assert!(reasons[4].1.contains("must not contain <"));
+        assert!(reasons[5].1.contains("Marked unsubscribed"));
+        assert!(reasons[6].1.contains("Marked pending"));
+        assert_eq!(reasons[7], (9, String::new()));
+        assert_eq!(reasons[8], (10, "The same address as line 9.".into()));
+        assert_eq!(
+            file.rows.iter().filter(|r| r.status == RowStatus::Ready).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn pending_people_may_be_invited() {
+        let file =
+            read_csv(b"email,name,status\ndi@example.org,Di,pending\n", Mode::Invite).unwrap();
+        assert_eq!(verdicts(&file), [(2, RowStatus::Ready, None)]);
+    }
+
+    #[test]
+    fn semicolons_and_tabs_are_understood_and_our_export_reads_back() {
+        for text in [
+            "email;name\njo@example.org;Jo\n",
+            "email\tname\njo@example.org\tJo\n",
+        ] {
+            assert_eq!(read(text).rows[0].name, "Jo");
+        }
+        let export = "email,name,organisation,locality,status,signed_up\n\
+                      jo@example.org,'=Jo,'@org,cotswold,confirmed,2026-11-01T10:00:00+00:00\n";
+        let file = read(export);
+        assert_eq!(file.ignored_columns, ["signed_up"]);
+        assert_eq!(file.rows[0].name, "=Jo");
+        assert_eq!(file.rows[0].organisation, "@org");
+        assert_eq!(file.rows[0].status, RowStatus::Ready);
+    }
+
+    #[test]
+    fn files_that_cannot_be_imported_are_refused_whole() {
+        for (data, expected) in [
+            (&b""[..], "empty"),
+            (b"email,name\n", "nobody in it"),
+            (b"address,who\njo@example.org,Jo\n", "no “email” column"),
+            (b"email,organisation\njo@example.org,X\n", "no “name” column"),
+            (b"email,name\njo@example.org,J\xf6\n", "not UTF-8"),
+        ] {
+            let err = read_csv(data, Mode::Confirmed).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_import_never_resubscribes_and_respects_the_resend_cap() {
+        use RowStatus::*;
+        assert_eq!(outcome(None, 0, Mode::Confirmed).0, Added);
+        assert_eq!(outcome(Some("pending"), 9, Mode::Confirmed).0, Added);
+        assert_eq!(outcome(None, 0, Mode::Invite).0, Invited);
+        assert_eq!(outcome(Some("pending"), 1, Mode::Invite).0, Invited);
+        assert_eq!(outcome(Some("pending"), RESEND_CAP, Mode::Invite).0, Unchanged);
+        for mode in [Mode::Confirmed, Mode::Invite] {
+            assert_eq!(outcome(Some("confirmed"), 0, mode).0, Unchanged);
+            assert_eq!(outcome(Some("unsubscribed"), 0, mode).0, Refused);
+        }
+    }
+
+    #[test]
+    fn the_source_note_is_required() {
+        assert!(source_note_problem("  ").is_some());
+        assert!(source_note_problem("list").is_some());
+        assert!(source_note_problem("Attendees of the VCSE Assembly, 2026").is_none());
+        assert!(source_note_problem(&"x".repeat(1001)).is_some());
+    }
+}
