@@ -56,7 +56,8 @@ SLUG=$(grep -o 'href="/archive/[a-z0-9-]*"' archive.html | grep -v feed | head -
 curl -s "$URL/archive/$SLUG" > archive-issue.html
 
 # The staff UI: sign-in, the dashboard, and the issue pages (list, editor with and
-# without errors, a draft with its preview, a sent issue's report), and subscribers.
+# without errors, a draft with its preview, a sent issue's report), subscribers, and
+# an import (the form, with errors, its preview and its report).
 (cd "$WORK" && echo "a long and memorable passphrase" | "$BIN" admin create-user check@example.org --role admin >/dev/null)
 JAR=$WORK/cookies
 curl -s -c "$JAR" "$URL/admin/login" > admin-login.html
@@ -83,6 +84,15 @@ curl -s -b "$JAR" "$URL/admin/users" > admin-users.html
 CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-users.html | head -1 | cut -d'"' -f4)
 curl -s -b "$JAR" -d "csrf=$CSRF&name=HTML+check" "$URL/admin/tokens" > admin-tokens-made.html
 curl -s -b "$JAR" -d "csrf=$CSRF&name=" "$URL/admin/tokens" > admin-tokens-error.html
+curl -s -b "$JAR" "$URL/admin/imports" > admin-imports.html
+curl -s -b "$JAR" -F "csrf=$CSRF" -F "source_note=x" "$URL/admin/imports" > admin-imports-errors.html
+printf 'email,name,locality\nimported@example.org,Imported Person,Stroud\nbroken,Broken,\n' > "$WORK/people.csv"
+IMPORT=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' -F "csrf=$CSRF" -F "mode=confirmed" \
+  -F "source_note=Checking the HTML of the import pages" -F "file=@$WORK/people.csv;type=text/csv" "$URL/admin/imports")
+curl -s -b "$JAR" "$IMPORT" > admin-import-preview.html
+curl -s -b "$JAR" -o /dev/null -d "csrf=$CSRF" "${IMPORT%%\?*}/apply"
+curl -s -b "$JAR" "${IMPORT%%\?*}?show=refused" > admin-import-report.html
+grep -q 'Subscribed: 1' admin-import-report.html || { echo "the import did not apply" >&2; exit 1; }
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

@@ -206,8 +206,7 @@ fn cell_text(raw: &str) -> String {
 pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let text = std::str::from_utf8(data).map_err(|_| {
-        "The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)”."
-            .to_owned()
+        "The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)”.".to_owned()
     })?;
     if text.trim().is_empty() {
         return Err("The file is empty.".into());
@@ -287,7 +286,10 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
                             .organisation
                             .map(|o| o.as_str().to_owned())
                             .unwrap_or_default(),
-                        locality: person.locality.map(|l| l.slug().to_owned()).unwrap_or_default(),
+                        locality: person
+                            .locality
+                            .map(|l| l.slug().to_owned())
+                            .unwrap_or_default(),
                         ..row
                     };
                 }
@@ -303,6 +305,18 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
         rows,
         ignored_columns,
     })
+}
+
+/// Counts as people read them, in a fixed order: "added 2, refused 1".
+pub fn summary(counts: &[(RowStatus, i64)]) -> String {
+    RowStatus::ALL
+        .into_iter()
+        .filter_map(|status| {
+            let (_, n) = counts.iter().find(|(s, _)| *s == status)?;
+            Some(format!("{} {n}", status.as_str()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Refuses a row, keeping no more of its values than a person needs to find it.
@@ -546,7 +560,11 @@ mod tests {
             .map(|r| (r.line, r.reason.clone().unwrap_or_default()))
             .collect();
         assert!(reasons[0].1.contains("No email address"));
-        assert!(reasons[1].1.contains("“not-an-address” is not an email address"));
+        assert!(
+            reasons[1]
+                .1
+                .contains("“not-an-address” is not an email address")
+        );
         assert!(reasons[2].1.contains("No name"));
         assert!(reasons[3].1.contains("“Bristol” is not a locality"));
         assert!(reasons[4].1.contains("must not contain <"));
@@ -555,15 +573,21 @@ mod tests {
         assert_eq!(reasons[7], (9, String::new()));
         assert_eq!(reasons[8], (10, "The same address as line 9.".into()));
         assert_eq!(
-            file.rows.iter().filter(|r| r.status == RowStatus::Ready).count(),
+            file.rows
+                .iter()
+                .filter(|r| r.status == RowStatus::Ready)
+                .count(),
             1
         );
     }
 
     #[test]
     fn pending_people_may_be_invited() {
-        let file =
-            read_csv(b"email,name,status\ndi@example.org,Di,pending\n", Mode::Invite).unwrap();
+        let file = read_csv(
+            b"email,name,status\ndi@example.org,Di,pending\n",
+            Mode::Invite,
+        )
+        .unwrap();
         assert_eq!(verdicts(&file), [(2, RowStatus::Ready, None)]);
     }
 
@@ -590,7 +614,10 @@ mod tests {
             (&b""[..], "empty"),
             (b"email,name\n", "nobody in it"),
             (b"address,who\njo@example.org,Jo\n", "no “email” column"),
-            (b"email,organisation\njo@example.org,X\n", "no “name” column"),
+            (
+                b"email,organisation\njo@example.org,X\n",
+                "no “name” column",
+            ),
             (b"email,name\njo@example.org,J\xf6\n", "not UTF-8"),
         ] {
             let err = read_csv(data, Mode::Confirmed).unwrap_err();
@@ -605,7 +632,10 @@ mod tests {
         assert_eq!(outcome(Some("pending"), 9, Mode::Confirmed).0, Added);
         assert_eq!(outcome(None, 0, Mode::Invite).0, Invited);
         assert_eq!(outcome(Some("pending"), 1, Mode::Invite).0, Invited);
-        assert_eq!(outcome(Some("pending"), RESEND_CAP, Mode::Invite).0, Unchanged);
+        assert_eq!(
+            outcome(Some("pending"), RESEND_CAP, Mode::Invite).0,
+            Unchanged
+        );
         for mode in [Mode::Confirmed, Mode::Invite] {
             assert_eq!(outcome(Some("confirmed"), 0, mode).0, Unchanged);
             assert_eq!(outcome(Some("unsubscribed"), 0, mode).0, Refused);

@@ -5,6 +5,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use newsletter::{
     domain::SubscriberEmail,
+    import,
     settings::Settings,
     staff::{self, Role, StaffUser},
     startup::{Application, open_store},
@@ -57,6 +58,25 @@ enum AdminCommand {
         #[arg(long, value_parser = ["admin", "editor"])]
         role: String,
     },
+    /// Import people from a CSV file with a header line (`email` and `name`, and
+    /// `organisation`, `locality` and `status` if you have them). Each row is checked
+    /// as the sign-up form checks it; refused rows are listed with the reason. People
+    /// who unsubscribed are never subscribed again. A running count on a terminal.
+    ImportSubscribers {
+        /// The CSV file (UTF-8; commas, semicolons or tabs).
+        file: std::path::PathBuf,
+        /// Where these people's details came from and why they may be mailed: the
+        /// lawful basis, kept with the import and shown in each person's ledger.
+        #[arg(long)]
+        source_note: String,
+        /// `confirmed` subscribes them now; `invite` sends each a confirmation email,
+        /// and subscribes only those who confirm.
+        #[arg(long, value_parser = ["confirmed", "invite"])]
+        mode: String,
+        /// Check the file and say what would happen, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write every subscriber of the list as CSV, with a running count on a terminal.
     ExportSubscribers {
         /// The file to write (standard output if not given).
@@ -102,14 +122,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let store = open_store(&settings).await?;
-            let done = admin(store.as_ref(), command).await;
+            let done = admin(store.as_ref(), &settings, command).await;
             store.close().await;
             done
         }
     }
 }
 
-async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
+async fn admin(
+    store: &dyn Store,
+    settings: &Settings,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateToken { name } => {
             let token = tokens::generate_api_token();
@@ -133,6 +157,15 @@ async fn admin(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::ExportSubscribers { output } => {
             export_subscribers(store, output).await?;
+        }
+        AdminCommand::ImportSubscribers {
+            file,
+            source_note,
+            mode,
+            dry_run,
+        } => {
+            let mode = import::Mode::parse(&mode).context("The mode is confirmed or invite")?;
+            import_subscribers(store, settings, &file, source_note, mode, dry_run).await?;
         }
         AdminCommand::CreateUser { email, role } => {
             let email = SubscriberEmail::parse(&email).map_err(anyhow::Error::msg)?;
@@ -200,6 +233,111 @@ async fn export_subscribers(
     let to = output.map_or("standard output".to_owned(), |p| p.display().to_string());
     eprintln!("Exported {written} subscribers to {to}.");
     Ok(())
+}
+
+/// Checks the file, records the import (the same record the web UI makes), and
+/// applies it unless this is a dry run.
+async fn import_subscribers(
+    store: &dyn Store,
+    settings: &Settings,
+    file: &std::path::Path,
+    source_note: String,
+    mode: import::Mode,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if let Some(problem) = import::source_note_problem(&source_note) {
+        bail!("--source-note: {problem}");
+    }
+    let data = std::fs::read(file).with_context(|| format!("Failed to read {}", file.display()))?;
+    let parsed = import::read_csv(&data, mode)
+        .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
+    if !parsed.ignored_columns.is_empty() {
+        eprintln!(
+            "Columns not imported: {}.",
+            parsed.ignored_columns.join(", ")
+        );
+    }
+    let list = store.default_list().await?;
+    let record = import::ImportRecord {
+        id: Uuid::now_v7(),
+        list_id: list.id,
+        created_by: "command line".into(),
+        file_name: file
+            .file_name()
+            .map_or("import.csv".into(), |n| n.to_string_lossy().into_owned()),
+        source_note: source_note.trim().to_owned(),
+        mode,
+        created_at: Utc::now(),
+        applied_at: None,
+    };
+    import::create(store, &record, parsed.rows).await?;
+    let counts = store.import_counts(record.id).await?;
+    let count = |status| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    let ready = count(import::RowStatus::Ready);
+    if dry_run {
+        print_refusals(store, record.id).await?;
+        store.discard_import(record.id).await?;
+        println!(
+            "Dry run, nothing changed: {ready} to import, {} already subscribed, {} refused.",
+            count(import::RowStatus::Unchanged),
+            count(import::RowStatus::Refused),
+        );
+        return Ok(());
+    }
+    anyhow::ensure!(
+        store.start_import(record.id, Utc::now()).await?,
+        "The import was started twice"
+    );
+    let secret = newsletter::startup::secret_key(settings, store).await?;
+    let inviter = import::Inviter {
+        secret: &secret,
+        list_name: &list.name,
+        ttl: settings.confirmation_ttl,
+    };
+    let progress = std::io::stderr().is_terminal();
+    import::apply(store, &record, &inviter, |done| {
+        if progress {
+            eprint!("\rImported {done} of {ready}");
+        }
+    })
+    .await?;
+    if progress {
+        eprintln!();
+    }
+    print_refusals(store, record.id).await?;
+    let counts = store.import_counts(record.id).await?;
+    println!("Imported {}: {}.", file.display(), import::summary(&counts));
+    if mode == import::Mode::Invite {
+        println!("The confirmation emails go out from the running service.");
+    }
+    Ok(())
+}
+
+/// Lists the import's refused rows on standard error, with the reason for each.
+async fn print_refusals(store: &dyn Store, id: Uuid) -> anyhow::Result<()> {
+    let mut offset = 0;
+    loop {
+        let rows = store
+            .import_rows(id, Some(import::RowStatus::Refused), offset, import::BATCH)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            eprintln!(
+                "Line {}: refused: {}",
+                row.line,
+                row.reason.as_deref().unwrap_or("")
+            );
+        }
+        offset += import::BATCH;
+    }
 }
 
 /// The new password: typed twice, unseen, at a terminal; else stdin's first line.

@@ -2,7 +2,8 @@
 //! `scheduler_interval` (30 s at most), sooner when the next issue is due sooner, and at
 //! once when an issue is scheduled. Starting an issue is the store's conditional update
 //! plus `INSERT ... SELECT`, so with several instances on one database exactly one
-//! starts it; the mail worker is then woken to send.
+//! starts it; the mail worker is then woken to send. Every hour it also deletes what
+//! is kept only for a while (see `housekeeping`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,6 +11,9 @@ use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
 use crate::store::Store;
+
+/// How often old data is deleted.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
 
 pub struct Scheduler {
     pub store: Arc<dyn Store>,
@@ -33,10 +37,24 @@ impl Scheduler {
         Ok(started)
     }
 
+    /// Deletes what is kept only for a while: the rows of old imports.
+    pub async fn housekeeping(&self) -> anyhow::Result<()> {
+        self.store
+            .delete_import_rows_before(crate::import::report_cutoff(Utc::now()))
+            .await
+    }
+
     pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
+        let mut housekept: Option<tokio::time::Instant> = None;
         while !*shutdown.borrow() {
             if let Err(err) = self.tick().await {
                 tracing::error!(error = format!("{err:#}"), "The scheduler failed");
+            }
+            if housekept.is_none_or(|at| at.elapsed() >= HOUSEKEEPING_INTERVAL) {
+                housekept = Some(tokio::time::Instant::now());
+                if let Err(err) = self.housekeeping().await {
+                    tracing::error!(error = format!("{err:#}"), "Housekeeping failed");
+                }
             }
             let wait = match self.store.next_issue_due().await {
                 Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default(),

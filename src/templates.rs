@@ -57,6 +57,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_tokens.html"),
     ),
     (
+        "pages/admin_imports.html",
+        include_str!("pages/admin_imports.html"),
+    ),
+    (
+        "pages/admin_import.html",
+        include_str!("pages/admin_import.html"),
+    ),
+    (
         "pages/unsubscribe.html",
         include_str!("pages/unsubscribe.html"),
     ),

@@ -460,8 +460,7 @@ pub trait Store: Send + Sync + 'static {
         emails: &[String],
     ) -> anyhow::Result<Vec<(String, String)>>;
     /// Records an import and its rows, with their verdicts.
-    async fn create_import(&self, import: &ImportRecord, rows: &[ImportRow])
-    -> anyhow::Result<()>;
+    async fn create_import(&self, import: &ImportRecord, rows: &[ImportRow]) -> anyhow::Result<()>;
     async fn import(&self, id: Uuid) -> anyhow::Result<Option<ImportRecord>>;
     /// The list's imports, newest first.
     async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>>;

@@ -18,9 +18,9 @@ use crate::staff::{Role, StaffUser};
 
 use super::{
     ConfirmOutcome, ConfirmRequest, ConsentRecord, DeliveryJob, DeliveryResult, ImportBatch,
-    IssueStats, MailingList, NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS, SendOutcome,
-    SignupOutcome, SignupRequest, Store, SubscriberSummary, UnsubscribeOutcome, UnsubscribeRequest,
-    import_counts, is_unique_violation, migrations::migrator,
+    IssueStats, MailingList, NewOutboxMail, OutboxMail, OutboxResult, POSTGRES_MIGRATIONS,
+    SendOutcome, SignupOutcome, SignupRequest, Store, SubscriberSummary, UnsubscribeOutcome,
+    UnsubscribeRequest, import_counts, is_unique_violation, migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
@@ -958,7 +958,12 @@ impl Store for PostgresStore {
             .bind(column(|r| &r.organisation))
             .bind(column(|r| &r.locality))
             .bind(column(|r| r.status.as_str()))
-            .bind(chunk.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.reason.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await
             .context("Failed to store the imported rows")?;

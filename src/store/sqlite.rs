@@ -26,9 +26,10 @@ use crate::staff::{Role, StaffUser};
 
 use super::{
     ConfirmOutcome, ConfirmRequest, ConsentRecord, DeliveryJob, DeliveryResult, ImportBatch,
-    ImportedPerson, IssueStats, MailingList, NewOutboxMail, OutboxMail, OutboxResult, SQLITE_MIGRATIONS, SendOutcome,
-    SignupOutcome, SignupRequest, Store, SubscriberSummary, UnsubscribeOutcome, UnsubscribeRequest,
-    import_counts, is_unique_violation, migrations::migrator,
+    ImportedPerson, IssueStats, MailingList, NewOutboxMail, OutboxMail, OutboxResult,
+    SQLITE_MIGRATIONS, SendOutcome, SignupOutcome, SignupRequest, Store, SubscriberSummary,
+    UnsubscribeOutcome, UnsubscribeRequest, import_counts, is_unique_violation,
+    migrations::migrator,
 };
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
@@ -347,14 +348,16 @@ async fn import_person(
             .await
             .context("Failed to import a subscriber")?;
     }
-    sqlx::query("UPDATE import_rows SET status = $3, reason = $4 WHERE import_id = $1 AND line = $2")
-        .bind(batch.import_id)
-        .bind(person.line)
-        .bind(outcome.as_str())
-        .bind(reason)
-        .execute(&mut *conn)
-        .await
-        .context("Failed to record an imported row's outcome")?;
+    sqlx::query(
+        "UPDATE import_rows SET status = $3, reason = $4 WHERE import_id = $1 AND line = $2",
+    )
+    .bind(batch.import_id)
+    .bind(person.line)
+    .bind(outcome.as_str())
+    .bind(reason)
+    .execute(&mut *conn)
+    .await
+    .context("Failed to record an imported row's outcome")?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 
 mod access;
 mod chart;
+mod imports;
 mod issues;
 mod subscribers;
 
@@ -61,6 +62,7 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
     routes.extend(subscribers::routes());
+    routes.extend(imports::routes());
     routes.extend(access::routes());
     routes
 }
@@ -118,18 +120,50 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
     let mut request = if matches!(*request.method(), Method::GET | Method::HEAD) {
         request
     } else {
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = to_bytes(body, super::BODY_LIMIT).await else {
+        let (mut parts, body) = request.into_parts();
+        let multipart = header_text(&parts.headers, header::CONTENT_TYPE.as_str())
+            .filter(|t| t.trim_start().starts_with("multipart/form-data"));
+        let limit = if multipart.is_some() {
+            IMPORT_LIMIT
+        } else {
+            super::BODY_LIMIT
+        };
+        let Ok(bytes) = to_bytes(body, limit).await else {
             return AppError::page(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                MessagePage::new("Too much", &["That form sent more than this page accepts."]),
+                MessagePage::new(
+                    "Too much",
+                    &[&format!(
+                        "That form sent more than this page accepts ({} MB at most).",
+                        limit.div_ceil(1024 * 1024)
+                    )],
+                ),
             )
             .into_response();
         };
-        let sent = url::form_urlencoded::parse(&bytes)
-            .find(|(name, _)| name == "csrf")
-            .map(|(_, value)| value.into_owned())
-            .or_else(|| header_text(&parts.headers, "x-csrf-token"));
+        let sent = match multipart {
+            Some(content_type) => match FormParts::read(&content_type, bytes.clone()).await {
+                Ok(form) => {
+                    let csrf = form.text("csrf");
+                    parts.extensions.insert(form);
+                    csrf
+                }
+                Err(problem) => {
+                    return AppError::page(
+                        StatusCode::BAD_REQUEST,
+                        MessagePage::new(
+                            "We could not read that upload",
+                            &["Go back and try again.", &problem],
+                        ),
+                    )
+                    .into_response();
+                }
+            },
+            None => url::form_urlencoded::parse(&bytes)
+                .find(|(name, _)| name == "csrf")
+                .map(|(_, value)| value.into_owned()),
+        }
+        .or_else(|| header_text(&parts.headers, "x-csrf-token"));
         if !sent.is_some_and(|token| state.secret.csrf_valid(&session, &token)) {
             return csrf_refused();
         }
@@ -137,6 +171,53 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
     };
     request.extensions_mut().insert(staff);
     private(next.run(request).await)
+}
+
+/// The most a `multipart/form-data` form may send: a CSV file to import.
+pub const IMPORT_LIMIT: usize = 10 * 1024 * 1024;
+
+/// A `multipart/form-data` form's fields, read by `require_staff` (to check its CSRF
+/// token) and put in the request for the handler.
+#[derive(Clone, Default)]
+pub struct FormParts(Vec<FormPart>);
+
+#[derive(Clone)]
+pub struct FormPart {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub data: axum::body::Bytes,
+}
+
+impl FormParts {
+    async fn read(content_type: &str, body: axum::body::Bytes) -> Result<Self, String> {
+        let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
+        let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        let mut multipart = multer::Multipart::new(body, boundary);
+        let mut parts = Vec::new();
+        while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let data = field.bytes().await.map_err(|e| e.to_string())?;
+            parts.push(FormPart {
+                name,
+                file_name,
+                data,
+            });
+        }
+        Ok(Self(parts))
+    }
+
+    /// The first part called `name`.
+    pub fn part(&self, name: &str) -> Option<&FormPart> {
+        self.0.iter().find(|p| p.name == name)
+    }
+
+    /// The text of the first part called `name`, if it is UTF-8.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.part(name)
+            .and_then(|p| std::str::from_utf8(&p.data).ok())
+            .map(str::to_owned)
+    }
 }
 
 /// Refuses editors what only admins may do.

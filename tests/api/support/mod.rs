@@ -403,6 +403,8 @@ pub async fn admin_with_input(db_url: &str, args: &[&str], input: &str) -> std::
             .arg("admin")
             .args(&args)
             .env("DATABASE_URL", db_url)
+            // The same key as the running app, as an operator's environment would have.
+            .env("SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

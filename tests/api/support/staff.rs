@@ -131,4 +131,61 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// Submits a `multipart/form-data` form behind the sign-in, as a browser sends a
+    /// file upload: `fields` (the CSRF token first, if `with_csrf`) then the file.
+    pub async fn staff_upload(
+        &self,
+        staff: &StaffSession,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+        with_csrf: bool,
+    ) -> reqwest::Response {
+        let (content_type, body) = multipart(
+            &[
+                if with_csrf {
+                    vec![("csrf", staff.csrf.as_str())]
+                } else {
+                    vec![]
+                },
+                fields.to_vec(),
+            ]
+            .concat(),
+            file,
+        );
+        self.as_staff(staff, Method::POST, path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A `multipart/form-data` body with text `fields` and a `file` field (its file name
+/// and bytes), and its content type.
+pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "----newsletter-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some((file_name, data)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
