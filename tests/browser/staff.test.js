@@ -1,7 +1,8 @@
 // Browser tests in headless Chromium (Debian's), driven by Playwright: a member of
 // staff signs in, writes an issue, previews it, schedules it and watches the progress
-// bar reach the end against a real SMTP server; and axe-core finds no serious or
-// critical accessibility problem on the public and staff pages.
+// bar reach the end against a real SMTP server; an admin imports a CSV file; and
+// axe-core finds no serious or critical accessibility problem on the public and
+// staff pages.
 "use strict";
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -136,6 +137,44 @@ test("staff write, preview, schedule and watch an issue go out", async () => {
   await page.close();
 });
 
+test("an admin imports people from a CSV file, after a preview", async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole("link", { name: "Subscribers", exact: true }).click();
+  await page.getByRole("link", { name: "Import people from a CSV file" }).click();
+  await page.getByLabel("The CSV file").setInputFiles({
+    name: "assembly.csv",
+    mimeType: "text/csv",
+    buffer: Buffer.from(
+      "Email,Name,Organisation,Locality\n" +
+      "imported1@example.org,Imported One,Stroud Hub,Stroud\n" +
+      "imported2@example.org,Imported Two,,Forest of Dean\n" +
+      "not an address,Broken Row,,\n"),
+  });
+  await page.getByLabel("Where these people’s details came from").fill(
+    "Delegates of the 2026 VCSE Assembly who asked for the newsletter");
+  await page.getByLabel("Subscribe them now").check();
+  await page.getByRole("button", { name: "Check the file" }).click();
+  await page.waitForURL(/\/admin\/imports\/[0-9a-f-]{36}$/);
+  assert.equal(await page.locator("h1").innerText(), "Import preview: assembly.csv");
+  const counts = await page.locator("main ul").first().innerText();
+  assert.match(counts, /To import: 2/);
+  assert.match(counts, /Refused: 1/);
+  assert.match(await page.locator("table").innerText(), /“not an address” is not an email address\./);
+
+  await page.getByRole("button", { name: "Subscribe 2 people" }).click();
+  await page.waitForURL(/done=applied/);
+  assert.equal(await page.locator("h1").innerText(), "Import report: assembly.csv");
+  assert.match(await page.locator("main ul").first().innerText(), /Subscribed: 2/);
+
+  await page.goto(`${url}/admin/subscribers?q=imported`);
+  assert.match(await page.locator("main").innerText(), /1 to 2 of 2 matching/);
+  await page.getByRole("link", { name: "imported1@example.org" }).click();
+  assert.match(await page.locator("table").innerText(),
+    /import\s+import\s+Imported: Delegates of the 2026 VCSE Assembly/);
+  await page.close();
+});
+
 /// axe-core's serious and critical findings on the page at `address`.
 async function seriousProblems(page, address) {
   const axe = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -163,8 +202,13 @@ test("the public and staff pages have no serious accessibility problems", async 
     const html = await (await fetch("/admin/subscribers")).text();
     return html.match(/href="(\/admin\/subscribers\/[0-9a-f-]{36})"/)[1];
   });
+  const anImport = await page.evaluate(async () => {
+    const html = await (await fetch("/admin/imports")).text();
+    return html.match(/href="(\/admin\/imports\/[0-9a-f-]{36})"/)[1];
+  });
   for (const address of ["/admin", "/admin/issues", "/admin/issues/new", issue,
-    "/admin/subscribers", subscriber, "/admin/users", "/admin/tokens"]) {
+    "/admin/subscribers", subscriber, "/admin/imports", anImport, "/admin/users",
+    "/admin/tokens"]) {
     assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
   }
   await context.close();
