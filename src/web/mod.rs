@@ -18,7 +18,8 @@ use axum::{
     extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request},
     http::{HeaderValue, header, request::Parts},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
+    routing::get,
 };
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(admin::router(state.clone()))
         .merge(health::router())
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(security_headers))
         .layer(
@@ -68,6 +71,18 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// The site's icon: an envelope in the brand's blue. Browsers that ask for
+/// `/favicon.ico` take the SVG too.
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("static/favicon.svg"),
+    )
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {

@@ -18,6 +18,7 @@ on_both_backends!(
     a_discarded_import_leaves_nothing_behind,
     import_rows_are_erased_with_the_person_and_deleted_after_a_while,
     the_cli_imports_by_the_same_rules,
+    a_long_file_is_imported_in_batches_and_paged,
 );
 
 const NOTE: &str = "Delegates of the 2026 VCSE Assembly who ticked the newsletter box";
@@ -246,7 +247,11 @@ async fn bad_uploads_are_explained_and_nothing_is_stored(backend: Backend) {
         .await;
     assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
 
-    type Case<'a> = (&'a [(&'a str, &'a str)], Option<(&'a str, &'a [u8])>, &'a str);
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        Option<(&'a str, &'a [u8])>,
+        &'a str,
+    );
     let cases: [Case; 6] = [
         (&[], None, "Choose a CSV file to import."),
         (
@@ -511,5 +516,42 @@ async fn the_cli_imports_by_the_same_rules(backend: Backend) {
     assert_eq!(
         db.texts("SELECT created_by FROM imports").await,
         [Some("command line".to_owned())]
+    );
+}
+
+async fn a_long_file_is_imported_in_batches_and_paged(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.staff("admin@example.org", "admin").await;
+    // More than two batches, and far more than the 16 KiB other forms may send.
+    let mut csv = "email,name,organisation\n".to_owned();
+    for n in 0..1201 {
+        csv.push_str(&format!(
+            "member-{n:04}@example.org,Member {n},The Long Named Voluntary Organisation Number {n}\n"
+        ));
+    }
+    assert!(csv.len() > 64 * 1024);
+    let path = upload(&app, &admin, &csv, "confirmed").await;
+    let preview = page(&app, &admin, &path).await;
+    assert!(preview.contains("To import: 1201"));
+    assert!(preview.contains("Page 1 of 13"));
+    assert!(preview.contains("member-0099@example.org"));
+    assert!(!preview.contains("member-0100@example.org"));
+    let last = page(&app, &admin, &format!("{path}?page=13")).await;
+    assert!(last.contains("member-1200@example.org"));
+    assert!(!last.contains("member-1199@example.org"));
+
+    app.staff_post(&admin, &format!("{path}/apply"), &[]).await;
+    let report = page(&app, &admin, &path).await;
+    assert!(report.contains("Subscribed: 1201"), "{report}");
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM subscriptions WHERE status = 'confirmed'")
+            .await,
+        1201
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM consent_events WHERE kind = 'import'")
+            .await,
+        1201
     );
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     the_mail_does_not_echo_the_name,
     bodies_that_are_not_a_sign_up_get_a_clear_4xx,
     health_reports_the_database,
+    the_site_icon_is_served_and_linked,
 );
 
 async fn sign_up_then_confirm_through_the_link_in_the_mail(backend: Backend) {
@@ -516,4 +517,16 @@ async fn health_reports_the_database(backend: Backend) {
         response.json::<Value>().await.unwrap(),
         json!({"status": "ok", "database": "ok"})
     );
+}
+
+async fn the_site_icon_is_served_and_linked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(page.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#));
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let icon = app.get(path).await;
+        assert_eq!(icon.status(), StatusCode::OK, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+        assert!(icon.text().await.unwrap().starts_with("<svg"));
+    }
 }
