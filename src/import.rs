@@ -28,7 +28,7 @@ use crate::{
 /// How long the per-row report of an import is kept.
 pub const REPORT_DAYS: i64 = 30;
 /// Rows imported per transaction.
-pub const BATCH: u32 = 500;
+pub const BATCH: u32 = 2000;
 /// The longest source note.
 const NOTE_MAX: usize = 1000;
 
@@ -452,17 +452,12 @@ pub async fn apply(
     let mut last_line = 0;
     loop {
         let rows = store
-            .import_rows(import.id, Some(RowStatus::Ready), 0, BATCH)
+            .import_rows(import.id, Some(RowStatus::Ready), last_line, 0, BATCH)
             .await?;
-        let Some(first) = rows.first() else {
+        let Some(last) = rows.last() else {
             return Ok(());
         };
-        anyhow::ensure!(
-            first.line > last_line,
-            "Line {} of the import was not recorded",
-            first.line
-        );
-        last_line = rows.last().map_or(last_line, |r| r.line);
+        last_line = last.line;
         let now = Utc::now();
         let mut people = Vec::with_capacity(rows.len());
         for row in &rows {

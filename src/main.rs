@@ -321,14 +321,21 @@ async fn import_subscribers(
 
 /// Lists the import's refused rows on standard error, with the reason for each.
 async fn print_refusals(store: &dyn Store, id: Uuid) -> anyhow::Result<()> {
-    let mut offset = 0;
+    let mut after_line = 0;
     loop {
         let rows = store
-            .import_rows(id, Some(import::RowStatus::Refused), offset, import::BATCH)
+            .import_rows(
+                id,
+                Some(import::RowStatus::Refused),
+                after_line,
+                0,
+                import::BATCH,
+            )
             .await?;
-        if rows.is_empty() {
+        let Some(last) = rows.last() else {
             return Ok(());
-        }
+        };
+        after_line = last.line;
         for row in &rows {
             eprintln!(
                 "Line {}: refused: {}",
@@ -336,7 +343,6 @@ async fn print_refusals(store: &dyn Store, id: Uuid) -> anyhow::Result<()> {
                 row.reason.as_deref().unwrap_or("")
             );
         }
-        offset += import::BATCH;
     }
 }
 

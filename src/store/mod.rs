@@ -466,11 +466,13 @@ pub trait Store: Send + Sync + 'static {
     async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>>;
     /// How many of an import's rows have each status.
     async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>>;
-    /// A page of an import's rows, in the file's order, with `status` if given.
+    /// A page of an import's rows after line `after_line`, in the file's order, with
+    /// `status` if given.
     async fn import_rows(
         &self,
         id: Uuid,
         status: Option<RowStatus>,
+        after_line: i64,
         offset: u32,
         limit: u32,
     ) -> anyhow::Result<Vec<ImportRow>>;

@@ -1172,18 +1172,20 @@ impl Store for SqliteStore {
         &self,
         id: Uuid,
         status: Option<RowStatus>,
+        after_line: i64,
         offset: u32,
         limit: u32,
     ) -> anyhow::Result<Vec<ImportRow>> {
         let rows = sqlx::query(
             "SELECT line, email, name, organisation, locality, status, reason FROM import_rows
-             WHERE import_id = $1 AND ($2 IS NULL OR status = $2)
+             WHERE import_id = $1 AND ($2 IS NULL OR status = $2) AND line > $5
              ORDER BY line LIMIT $3 OFFSET $4",
         )
         .bind(id)
         .bind(status.map(RowStatus::as_str))
         .bind(i64::from(limit))
         .bind(i64::from(offset))
+        .bind(after_line)
         .fetch_all(&self.writer)
         .await
         .context("Failed to read an import's rows")?;

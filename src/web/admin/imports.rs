@@ -330,7 +330,7 @@ async fn show(
     let page = query.page.unwrap_or(1).clamp(1, pages);
     let rows = state
         .store
-        .import_rows(import.id, show, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        .import_rows(import.id, show, 0, (page - 1) * PAGE_SIZE, PAGE_SIZE)
         .await?;
     let view = ImportView {
         frame: AdminFrame::of(&staff),
