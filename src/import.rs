@@ -143,7 +143,7 @@ pub fn source_note_problem(note: &str) -> Option<String> {
     let note = note.trim();
     if note.chars().count() < 10 {
         return Some(
-            "Say where these people's details came from and why they may be mailed (10 characters or more)."
+            "Say where these people’s details came from and why they may be emailed (10 characters or more)."
                 .into(),
         );
     }
@@ -472,6 +472,7 @@ pub async fn apply(
                     inviter.ttl,
                     subscriber.email.as_str(),
                     now,
+                    true,
                 )?),
             };
             people.push(ImportedPerson {

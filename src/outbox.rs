@@ -54,17 +54,22 @@ pub struct ConfirmationPayload {
     pub list_name: String,
     /// When the link stops working, already written for people (UK time).
     pub expires: String,
+    /// Staff imported them and invite them; they did not ask themselves.
+    #[serde(default)]
+    pub invited: bool,
 }
 
 impl Invitation {
     /// A confirmation mail to `recipient` for the list `list_name`, with a new token
     /// that works for `ttl`; only the token's hash and the sealed token are kept.
+    /// `invited` when staff imported them, rather than their asking.
     pub fn new(
         secret: &SecretKey,
         list_name: &str,
         ttl: Duration,
         recipient: &str,
         now: DateTime<Utc>,
+        invited: bool,
     ) -> anyhow::Result<Self> {
         let token = ConfirmationToken::generate();
         let token_expires_at = now + chrono::Duration::from_std(ttl)?;
@@ -72,6 +77,7 @@ impl Invitation {
         let payload = ConfirmationPayload {
             list_name: list_name.to_owned(),
             expires: crate::time::uk_date_time(token_expires_at),
+            invited,
         };
         Ok(Self {
             token_hash: token.hash(),
@@ -502,6 +508,7 @@ impl OutboxWorker {
                     "list_name": payload.list_name,
                     "confirm_url": confirm_url,
                     "expires": payload.expires,
+                    "invited": payload.invited,
                 });
                 templated(
                     &row.recipient,

@@ -269,6 +269,7 @@ async fn subscribe(
             state.settings.confirmation_ttl,
             subscriber.email.as_str(),
             now,
+            false,
         )?,
         subscriber,
         consent: client.consent(if json {

@@ -191,6 +191,12 @@ async fn invited_people_are_mailed_and_subscribe_only_when_they_confirm(backend:
             "Confirm your subscription to In Partnership",
         )
         .await;
+    let text = mail.decoded();
+    assert!(
+        text.contains("would like to send you In Partnership"),
+        "{text}"
+    );
+    assert!(!text.contains("probably you"), "they did not ask");
     assert_eq!(
         status_of(&app, "invited@example.org").await.as_deref(),
         Some("pending")

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{AdminFrame, FormParts, IMPORT_LIMIT, Staff, require_admin};
 use crate::{
+    domain::Locality,
     import::{self, ImportRecord, ImportRow, Mode, RowStatus},
     time::uk_date_time,
     web::{
@@ -275,6 +276,8 @@ struct RowLine {
     #[serde(flatten)]
     row: ImportRow,
     outcome: &'static str,
+    /// The locality's name, for a row that passed; as written, for one refused.
+    place: String,
 }
 
 #[derive(Serialize)]
@@ -353,6 +356,10 @@ async fn show(
             .into_iter()
             .map(|row| RowLine {
                 outcome: label(row.status),
+                place: match Locality::parse(&row.locality) {
+                    Ok(Some(place)) => place.label().to_owned(),
+                    _ => row.locality.clone(),
+                },
                 row,
             })
             .collect(),
