@@ -532,6 +532,8 @@ pub trait Store: Send + Sync + 'static {
     /// Marks as sent every sending issue with nothing left to send.
     async fn finish_sent_issues(&self, now: DateTime<Utc>) -> anyhow::Result<()>;
     async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats>;
+    /// When each unsubscribe through a link in this issue happened, oldest first.
+    async fn issue_unsubscribe_times(&self, id: Uuid) -> anyhow::Result<Vec<DateTime<Utc>>>;
     /// Up to `limit` of the issue's failed copies: the address and the relay's reply.
     async fn failed_deliveries(
         &self,

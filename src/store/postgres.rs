@@ -1530,6 +1530,18 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn issue_unsubscribe_times(&self, id: Uuid) -> anyhow::Result<Vec<DateTime<Utc>>> {
+        let times: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT occurred_at FROM consent_events
+             WHERE issue_id = $1 AND kind = 'unsubscribe' ORDER BY occurred_at",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the issue's unsubscribes")?;
+        Ok(times)
+    }
+
     async fn failed_deliveries(
         &self,
         id: Uuid,

@@ -1542,6 +1542,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn issue_unsubscribe_times(&self, id: Uuid) -> anyhow::Result<Vec<DateTime<Utc>>> {
+        let times: Vec<i64> = sqlx::query_scalar(
+            "SELECT occurred_at FROM consent_events
+             WHERE issue_id = $1 AND kind = 'unsubscribe' ORDER BY occurred_at",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to read the issue's unsubscribes")?;
+        Ok(times.into_iter().map(from_ms).collect())
+    }
+
     async fn failed_deliveries(
         &self,
         id: Uuid,

@@ -127,7 +127,8 @@ async fn an_editor_writes_previews_tests_and_sends_an_issue(backend: Backend) {
         )
         .await;
     assert_eq!(location(&scheduled), format!("{issue}?done=scheduled"));
-    app.smtp()
+    let copy = app
+        .smtp()
         .wait_for_mail_to("reader@example.org", "Winter news, edited")
         .await;
     wait_until("the issue is sent", || async {
@@ -144,6 +145,35 @@ async fn an_editor_writes_previews_tests_and_sends_an_issue(backend: Backend) {
     assert_eq!(
         (numbers["recipients"].clone(), numbers["sent"].clone()),
         (1.into(), 1.into())
+    );
+    assert!(!html.contains("Unsubscribes from this issue"));
+
+    // The reader leaves with their mail client's one-click button: the report counts it
+    // against this issue, on today's date.
+    let header = copy
+        .header("List-Unsubscribe")
+        .expect("a List-Unsubscribe header");
+    let link = header
+        .split(['<', '>'])
+        .find(|part| part.starts_with("http"))
+        .unwrap()
+        .replace("http://newsletter.test", &app.address);
+    let left = app
+        .client
+        .post(link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), StatusCode::OK);
+    let html = page(&app, &staff, &issue).await;
+    let today = newsletter::time::uk_date(chrono::Utc::now());
+    assert!(
+        html.contains(&format!(
+            r#"<tr><td>{today}</td><td class="number">1</td><td class="number">1</td></tr>"#
+        )),
+        "{html}"
     );
 
     let list = page(&app, &staff, "/admin/issues").await;

@@ -227,7 +227,7 @@ async fn upload(
     let ignored = if parsed.ignored_columns.is_empty() {
         String::new()
     } else {
-        let names = parsed.ignored_columns.join(","); // for the page to list
+        let names = parsed.ignored_columns.join(", ");
         format!(
             "?ignored={}",
             url::form_urlencoded::byte_serialize(names.as_bytes()).collect::<String>()

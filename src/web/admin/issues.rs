@@ -21,7 +21,7 @@ use crate::{
     domain::FieldError,
     issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, TEMPLATES},
     store::IssueStats,
-    time::{from_uk_form, uk_date_time, uk_form_parts},
+    time::{from_uk_form, uk_date, uk_date_time, uk_form_parts},
     web::{
         AppError, AppState,
         issue_actions::{self as actions, ActionError, PREVIEW_POLICY},
@@ -198,6 +198,8 @@ struct IssueView {
     test_email: String,
     stats: IssueStats,
     failures: Vec<(String, String)>,
+    /// Unsubscribes through this issue's links, per UK day: (day, that day, in all).
+    unsubscribes_by_day: Vec<(String, i64, i64)>,
 }
 
 impl IssueView {
@@ -230,6 +232,7 @@ impl IssueView {
             test_email: staff.user.email.clone(),
             stats: IssueStats::default(),
             failures: Vec::new(),
+            unsubscribes_by_day: Vec::new(),
         }
     }
 
@@ -269,7 +272,24 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         .store
         .failed_deliveries(issue.id, FAILURES_SHOWN)
         .await?;
+    view.unsubscribes_by_day = by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
     Ok(view)
+}
+
+/// Times, oldest first, counted per UK day: (the day, that day's count, the running total).
+fn by_uk_day(times: &[chrono::DateTime<Utc>]) -> Vec<(String, i64, i64)> {
+    let mut days: Vec<(String, i64, i64)> = Vec::new();
+    for (total, at) in (1..).zip(times) {
+        let day = uk_date(*at);
+        match days.last_mut() {
+            Some((last, count, in_all)) if *last == day => {
+                *count += 1;
+                *in_all = total;
+            }
+            _ => days.push((day, 1, total)),
+        }
+    }
+    days
 }
 
 fn issue_page(status: StatusCode, view: &IssueView) -> Response {
@@ -523,5 +543,31 @@ async fn resume(
     match actions::resume(&state, id).await {
         Ok(_) => Ok(done(id, "resumed")),
         Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribes_are_counted_by_uk_day() {
+        let at = |text: &str| text.parse::<chrono::DateTime<Utc>>().unwrap();
+        // 23:30 UTC on 30 June is 00:30 on 1 July in the UK (BST).
+        let times = [
+            at("2026-06-30T22:00:00Z"),
+            at("2026-06-30T23:30:00Z"),
+            at("2026-07-01T08:00:00Z"),
+            at("2026-07-03T12:00:00Z"),
+        ];
+        assert_eq!(
+            by_uk_day(&times),
+            [
+                ("30 June 2026".to_owned(), 1, 1),
+                ("1 July 2026".to_owned(), 2, 3),
+                ("3 July 2026".to_owned(), 1, 4),
+            ]
+        );
+        assert!(by_uk_day(&[]).is_empty());
     }
 }
