@@ -307,14 +307,20 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
     })
 }
 
+/// How many rows have `status`, from `Store::import_counts`.
+pub fn count(counts: &[(RowStatus, i64)], status: RowStatus) -> i64 {
+    counts
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or(0, |(_, n)| *n)
+}
+
 /// Counts as people read them, in a fixed order: "added 2, refused 1".
 pub fn summary(counts: &[(RowStatus, i64)]) -> String {
     RowStatus::ALL
         .into_iter()
-        .filter_map(|status| {
-            let (_, n) = counts.iter().find(|(s, _)| *s == status)?;
-            Some(format!("{} {n}", status.as_str()))
-        })
+        .filter(|status| count(counts, *status) > 0)
+        .map(|status| format!("{} {}", status.as_str(), count(counts, status)))
         .collect::<Vec<_>>()
         .join(", ")
 }

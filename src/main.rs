@@ -273,12 +273,7 @@ async fn import_subscribers(
     };
     import::create(store, &record, parsed.rows).await?;
     let counts = store.import_counts(record.id).await?;
-    let count = |status| {
-        counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or(0, |(_, n)| *n)
-    };
+    let count = |status| import::count(&counts, status);
     let ready = count(import::RowStatus::Ready);
     if dry_run {
         print_refusals(store, record.id).await?;

@@ -319,12 +319,7 @@ async fn show(
     });
     let show = query.show.as_deref().and_then(RowStatus::parse);
     let counts = state.store.import_counts(import.id).await?;
-    let count = |status: RowStatus| {
-        counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or(0, |(_, n)| *n)
-    };
+    let count = |status| import::count(&counts, status);
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let shown = show.map_or(total, count);
     let pages = u32::try_from(shown.max(1))
