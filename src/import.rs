@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName},
+    keys::KeyRing,
     store::{ImportBatch, ImportedPerson, Invitation, RESEND_CAP, Store},
-    tokens::SecretKey,
 };
 
 /// How long the per-row report of an import is kept.
@@ -440,7 +440,7 @@ pub async fn create(
 
 /// What `apply` needs to write confirmation mails.
 pub struct Inviter<'a> {
-    pub secret: &'a SecretKey,
+    pub secret: &'a KeyRing,
     pub list_name: &'a str,
     pub ttl: std::time::Duration,
 }

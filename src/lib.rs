@@ -5,6 +5,7 @@ pub mod domain;
 pub mod import;
 pub mod issue_mail;
 pub mod issues;
+pub mod keys;
 pub mod mail;
 pub mod markdown;
 pub mod outbox;

@@ -289,7 +289,7 @@ async fn import_subscribers(
         store.start_import(record.id, Utc::now()).await?,
         "The import was started twice"
     );
-    let secret = newsletter::startup::secret_key(settings, store).await?;
+    let secret = newsletter::keys::load(settings, store).await?;
     let inviter = import::Inviter {
         secret: &secret,
         list_name: &list.name,

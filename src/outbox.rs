@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     issue_mail::ComposedIssue,
+    keys::{KeyId, KeyRing},
     mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
     store::{
@@ -41,7 +42,7 @@ use crate::{
         SendOutcome, Store,
     },
     templates::templates,
-    tokens::{ConfirmationToken, SecretKey, UnsubscribeToken},
+    tokens::UnsubscribeToken,
 };
 
 pub const CONFIRMATION: &str = "confirmation";
@@ -57,27 +58,34 @@ pub struct ConfirmationPayload {
     /// Staff imported them and invite them; they did not ask themselves.
     #[serde(default)]
     pub invited: bool,
+    /// The key the token is derived from (with the mail's id). Mails queued by an
+    /// earlier version have none: their token is sealed into the row instead.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 impl Invitation {
     /// A confirmation mail to `recipient` for the list `list_name`, with a new token
-    /// that works for `ttl`; only the token's hash and the sealed token are kept.
-    /// `invited` when staff imported them, rather than their asking.
+    /// that works for `ttl`; only the token's hash is kept, and the worker derives the
+    /// token again from the key and the mail's id. `invited` when staff imported them,
+    /// rather than their asking.
     pub fn new(
-        secret: &SecretKey,
+        keys: &KeyRing,
         list_name: &str,
         ttl: Duration,
         recipient: &str,
         now: DateTime<Utc>,
         invited: bool,
     ) -> anyhow::Result<Self> {
-        let token = ConfirmationToken::generate();
         let token_expires_at = now + chrono::Duration::from_std(ttl)?;
         let id = Uuid::now_v7();
+        let key = keys.current();
+        let token = key.confirmation_token(id.as_bytes());
         let payload = ConfirmationPayload {
             list_name: list_name.to_owned(),
             expires: crate::time::uk_date_time(token_expires_at),
             invited,
+            key_id: Some(key.id.to_string()),
         };
         Ok(Self {
             token_hash: token.hash(),
@@ -87,7 +95,6 @@ impl Invitation {
                 kind: CONFIRMATION.into(),
                 recipient: recipient.to_owned(),
                 payload: serde_json::to_string(&payload)?,
-                sealed_secret: Some(secret.seal(&token, id.as_bytes())),
             },
         })
     }
@@ -143,7 +150,7 @@ struct IssueMail {
 pub struct OutboxWorker {
     store: Arc<dyn Store>,
     mailer: Arc<Mailer>,
-    secret: SecretKey,
+    secret: KeyRing,
     settings: Arc<Settings>,
     from: Mailbox,
     wake: Arc<Notify>,
@@ -157,7 +164,7 @@ impl OutboxWorker {
     pub fn new(
         store: Arc<dyn Store>,
         mailer: Arc<Mailer>,
-        secret: SecretKey,
+        secret: KeyRing,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
@@ -488,13 +495,25 @@ impl OutboxWorker {
             CONFIRMATION => {
                 let payload: ConfirmationPayload =
                     serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
-                let sealed = row.sealed_secret.as_deref().ok_or_else(|| {
-                    permanent(anyhow::anyhow!("The confirmation token is missing"))
-                })?;
-                let token = self
-                    .secret
-                    .open(sealed, row.id.as_bytes())
-                    .map_err(permanent)?;
+                let token = match (&payload.key_id, &row.sealed_secret) {
+                    (Some(id), _) => KeyId::parse(id)
+                        .and_then(|id| self.secret.get(id))
+                        .map(|key| key.confirmation_token(row.id.as_bytes()))
+                        .ok_or_else(|| {
+                            permanent(anyhow::anyhow!(
+                                "The key {id} that made this confirmation token is no longer configured"
+                            ))
+                        })?,
+                    (None, Some(sealed)) => self
+                        .secret
+                        .open_legacy(sealed, row.id.as_bytes())
+                        .map_err(permanent)?,
+                    (None, None) => {
+                        return Err(permanent(anyhow::anyhow!(
+                            "The confirmation token is missing"
+                        )));
+                    }
+                };
                 let confirm_url = format!(
                     "{}/subscriptions/confirm?token={}",
                     self.settings.public_url,

@@ -8,6 +8,8 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
+use crate::keys::MIN_KEY_LEN;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: String,
@@ -20,8 +22,12 @@ pub struct Settings {
     /// Base of every link in a mail and on a page, without a trailing slash.
     pub public_url: String,
     pub mail_from: String,
-    /// `None`: generated on first start and kept in the database.
+    /// `SECRET_KEY`: signs tokens and links (see `keys.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
+    /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
+    pub secret_key_file: Option<PathBuf>,
+    /// `PREVIOUS_SECRET_KEYS`: keys that no longer sign but still verify.
+    pub previous_secret_keys: Vec<String>,
     pub confirmation_ttl: Duration,
     /// The longest the scheduler waits before looking for due issues.
     pub scheduler_interval: Duration,
@@ -114,11 +120,21 @@ impl Settings {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("PUBLIC_URL must start with http:// or https://, not {public_url:?}");
         }
-        let secret_key = get("SECRET_KEY");
-        if let Some(key) = &secret_key
-            && key.len() < 32
-        {
-            bail!("SECRET_KEY must be at least 32 characters long");
+        let secret_key = get("SECRET_KEY").map(|key| key.trim().to_owned());
+        let previous_secret_keys: Vec<String> = get("PREVIOUS_SECRET_KEYS")
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for (name, key) in secret_key.iter().map(|k| ("SECRET_KEY", k)).chain(
+            previous_secret_keys
+                .iter()
+                .map(|k| ("PREVIOUS_SECRET_KEYS", k)),
+        ) {
+            if key.len() < MIN_KEY_LEN {
+                bail!("{name}: every key must be at least {MIN_KEY_LEN} characters long");
+            }
         }
         let defaults = MailSettings::default();
         let number = |key: &str, default: u64| -> anyhow::Result<u64> {
@@ -180,6 +196,8 @@ impl Settings {
             public_url,
             mail_from,
             secret_key,
+            secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
+            previous_secret_keys,
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),
@@ -189,6 +207,26 @@ impl Settings {
             mail,
             dkim,
         })
+    }
+}
+
+impl Settings {
+    /// The key file: one key a line, the first signing unless `SECRET_KEY` is set,
+    /// made on first start when missing. `SECRET_KEY_FILE`, or else `newsletter.key`
+    /// beside `newsletter.db`; PostgreSQL has none unless it is given.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.secret_key_file {
+            return Some(path.clone());
+        }
+        let url = &self.database_url;
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = path.split('?').next()?;
+        if path.is_empty() || path.starts_with(':') {
+            return None; // in memory
+        }
+        Some(PathBuf::from(path).with_extension("key"))
     }
 }
 
@@ -229,6 +267,28 @@ mod tests {
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.smtp_url, None);
         assert_eq!(s.confirmation_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(s.key_file(), Some(PathBuf::from("newsletter.key")));
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_a_sqlite_database_and_is_given_for_postgres() {
+        let s = settings(&[("DATABASE_URL", "sqlite:///var/lib/nl/news.db?mode=rwc")]).unwrap();
+        assert_eq!(s.key_file(), Some(PathBuf::from("/var/lib/nl/news.key")));
+        let s = settings(&[("DATABASE_URL", "postgres://db/newsletter")]).unwrap();
+        assert_eq!(s.key_file(), None);
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://db/newsletter"),
+            ("SECRET_KEY_FILE", "/etc/nl/secret.key"),
+            (
+                "PREVIOUS_SECRET_KEYS",
+                &format!("{0}a, {0}b", "k".repeat(32)),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.key_file(), Some(PathBuf::from("/etc/nl/secret.key")));
+        assert_eq!(s.previous_secret_keys.len(), 2);
+        let err = settings(&[("PREVIOUS_SECRET_KEYS", "short")]).unwrap_err();
+        assert!(err.to_string().contains("PREVIOUS_SECRET_KEYS"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Putting the service together: open and migrate the database, settle the secret key,
+//! Putting the service together: open and migrate the database, settle the secret keys,
 //! bind the listener, and run the HTTP server and the outbox worker side by side.
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -10,12 +10,12 @@ use tokio::{
 };
 
 use crate::{
+    keys,
     mail::Mailer,
     outbox::OutboxWorker,
     scheduler::Scheduler,
     settings::Settings,
     store::{self, Store},
-    tokens::SecretKey,
     web::{AppState, router},
 };
 
@@ -29,7 +29,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
-        let secret = secret_key(&settings, store.as_ref()).await?;
+        let secret = keys::load(&settings, store.as_ref()).await?;
         let list = Arc::new(store.default_list().await?);
         let mailer = Arc::new(Mailer::from_settings(&settings).await?);
         let listener = TcpListener::bind(&settings.bind_address)
@@ -106,13 +106,4 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::connect(&settings.database_url, settings.database_max_connections).await?;
     store.migrate().await?;
     Ok(store)
-}
-
-/// SECRET_KEY if set; otherwise the one stored in the database, made on first use.
-pub async fn secret_key(settings: &Settings, store: &dyn Store) -> anyhow::Result<SecretKey> {
-    let secret = match &settings.secret_key {
-        Some(key) => key.clone(),
-        None => store.secret_key(&SecretKey::generate_text()).await?,
-    };
-    Ok(SecretKey::new(&secret))
 }

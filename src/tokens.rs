@@ -1,19 +1,18 @@
-//! Secrets: confirmation tokens, the server's secret key, and sealing a token while it
-//! waits in the outbox.
+//! Tokens: confirmation tokens, signed unsubscribe links, API tokens.
 //!
-//! A confirmation token is 256 random bits, sent to the person as base64url and
-//! stored only as its SHA-256 hash. Between the request that makes it and the worker
-//! that mails it, the token itself sits in the outbox row sealed (ChaCha20-Poly1305,
-//! key derived from the secret key) and the sealed copy is wiped once the mail has
-//! been sent or given up, so the database never holds a usable token in clear.
+//! A confirmation token is 256 bits derived from the secret key and its mail's id
+//! (`keys::Key::confirmation_token`), sent to the person as base64url and stored only
+//! as its SHA-256 hash: the worker derives it again when it builds the mail, so no
+//! copy of the database, its free pages or its WAL holds a usable token.
 //! Everything here uses `ring`, which rustls already brings in.
 
-use anyhow::{Context, anyhow};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::{
-    aead, digest, hmac,
+    digest, hmac,
     rand::{SecureRandom, SystemRandom},
 };
+
+use crate::keys::{KeyId, KeyRing};
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -51,10 +50,6 @@ impl std::fmt::Debug for ConfirmationToken {
 }
 
 impl ConfirmationToken {
-    pub fn generate() -> Self {
-        Self(random_bytes())
-    }
-
     /// Accepts exactly what `encode` produces: 43 base64url characters.
     pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
@@ -74,99 +69,8 @@ impl ConfirmationToken {
         sha256(&self.0)
     }
 
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
         Some(Self(bytes.try_into().ok()?))
-    }
-}
-
-/// The server's secret, and the keys derived from it.
-#[derive(Clone)]
-pub struct SecretKey {
-    seal_key: std::sync::Arc<aead::LessSafeKey>,
-    unsubscribe_key: hmac::Key,
-    csrf_key: hmac::Key,
-}
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretKey(..)")
-    }
-}
-
-impl SecretKey {
-    /// A fresh secret for a new installation: 256 bits, base64url.
-    pub fn generate_text() -> String {
-        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
-    }
-
-    pub fn new(secret: &str) -> Self {
-        let seal_bytes = Self::derive(secret, b"newsletter outbox seal v1");
-        let unbound = aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &seal_bytes)
-            .expect("a 32-byte ChaCha20-Poly1305 key");
-        Self {
-            seal_key: std::sync::Arc::new(aead::LessSafeKey::new(unbound)),
-            unsubscribe_key: hmac::Key::new(
-                hmac::HMAC_SHA256,
-                &Self::derive(secret, b"newsletter unsubscribe v1"),
-            ),
-            csrf_key: hmac::Key::new(
-                hmac::HMAC_SHA256,
-                &Self::derive(secret, b"newsletter csrf v1"),
-            ),
-        }
-    }
-
-    /// The CSRF token that goes with a session (or a sign-in form's nonce): forms
-    /// carry it, and only someone who can read the page can copy it.
-    pub fn csrf_token(&self, session: &str) -> String {
-        URL_SAFE_NO_PAD.encode(hmac::sign(&self.csrf_key, session.as_bytes()))
-    }
-
-    /// Whether `token` is the CSRF token for `session` (in constant time).
-    pub fn csrf_valid(&self, session: &str, token: &str) -> bool {
-        URL_SAFE_NO_PAD
-            .decode(token)
-            .is_ok_and(|tag| hmac::verify(&self.csrf_key, session.as_bytes(), &tag).is_ok())
-    }
-
-    /// A purpose-bound key, so one secret can serve several uses without reuse.
-    fn derive(secret: &str, purpose: &[u8]) -> [u8; 32] {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-        hmac::sign(&key, purpose)
-            .as_ref()
-            .try_into()
-            .expect("HMAC-SHA256 is 32 bytes")
-    }
-
-    /// Encrypts a token for the outbox row named by `row_id`; the row id is bound in,
-    /// so a sealed token copied to another row does not open.
-    pub fn seal(&self, token: &ConfirmationToken, row_id: &[u8]) -> Vec<u8> {
-        let nonce_bytes = random_bytes::<{ aead::NONCE_LEN }>();
-        let mut sealed = token.0.to_vec();
-        self.seal_key
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(nonce_bytes),
-                aead::Aad::from(row_id),
-                &mut sealed,
-            )
-            .expect("sealing 32 bytes cannot fail");
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&sealed);
-        out
-    }
-
-    pub fn open(&self, sealed: &[u8], row_id: &[u8]) -> anyhow::Result<ConfirmationToken> {
-        let (nonce, ciphertext) = sealed
-            .split_at_checked(aead::NONCE_LEN)
-            .context("A sealed token is too short")?;
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| anyhow!("A sealed token has a bad nonce"))?;
-        let mut buffer = ciphertext.to_vec();
-        let plain = self
-            .seal_key
-            .open_in_place(nonce, aead::Aad::from(row_id), &mut buffer)
-            .map_err(|_| anyhow!("A sealed token does not open with this SECRET_KEY"))?;
-        ConfirmationToken::from_bytes(plain).context("A sealed token has the wrong length")
     }
 }
 
@@ -181,39 +85,53 @@ pub struct UnsubscribeToken {
 }
 
 impl UnsubscribeToken {
-    const VERSION: u8 = 1;
-    const BODY: usize = 1 + 16 * 3;
+    /// Version 1 (before key rings) named no key; version 2 names the key that signed it.
+    const V1: u8 = 1;
+    const V2: u8 = 2;
+    const IDS: usize = 16 * 3;
 
-    fn body(&self) -> [u8; Self::BODY] {
-        let mut body = [0u8; Self::BODY];
-        body[0] = Self::VERSION;
-        body[1..17].copy_from_slice(self.subscriber_id.as_bytes());
-        body[17..33].copy_from_slice(self.list_id.as_bytes());
-        body[33..49].copy_from_slice(self.issue_id.unwrap_or_default().as_bytes());
-        body
+    fn ids(&self) -> [u8; Self::IDS] {
+        let mut ids = [0u8; Self::IDS];
+        ids[..16].copy_from_slice(self.subscriber_id.as_bytes());
+        ids[16..32].copy_from_slice(self.list_id.as_bytes());
+        ids[32..].copy_from_slice(self.issue_id.unwrap_or_default().as_bytes());
+        ids
     }
 
-    pub fn sign(&self, key: &SecretKey) -> String {
-        let body = self.body();
-        let tag = hmac::sign(&key.unsubscribe_key, &body);
-        let mut token = body.to_vec();
+    /// Signs with the ring's current key: version, key id, the ids, then the tag.
+    pub fn sign(&self, ring: &KeyRing) -> String {
+        let key = ring.current();
+        let mut token = vec![Self::V2];
+        token.extend_from_slice(&key.id.0);
+        token.extend_from_slice(&self.ids());
+        let tag = hmac::sign(&key.unsubscribe, &token);
         token.extend_from_slice(tag.as_ref());
         URL_SAFE_NO_PAD.encode(token)
     }
 
-    /// The token's contents, if it was signed with `key` and not changed since.
-    pub fn verify(key: &SecretKey, text: &str) -> Option<Self> {
+    /// The token's contents, if a key of the ring signed it and it is unchanged since.
+    pub fn verify(ring: &KeyRing, text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
-        let (body, tag) = bytes.split_at_checked(Self::BODY)?;
-        if body[0] != Self::VERSION {
-            return None;
-        }
-        hmac::verify(&key.unsubscribe_key, body, tag).ok()?;
-        let id = |range: std::ops::Range<usize>| uuid::Uuid::from_slice(&body[range]).ok();
-        let issue_id = id(33..49)?;
+        let ids = match *bytes.first()? {
+            Self::V1 => {
+                let (body, tag) = bytes.split_at_checked(1 + Self::IDS)?;
+                ring.keys()
+                    .any(|k| hmac::verify(&k.unsubscribe, body, tag).is_ok())
+                    .then(|| &body[1..])?
+            }
+            Self::V2 => {
+                let (body, tag) = bytes.split_at_checked(5 + Self::IDS)?;
+                let key = ring.get(KeyId(body[1..5].try_into().ok()?))?;
+                hmac::verify(&key.unsubscribe, body, tag).ok()?;
+                &body[5..]
+            }
+            _ => return None,
+        };
+        let id = |range: std::ops::Range<usize>| uuid::Uuid::from_slice(&ids[range]).ok();
+        let issue_id = id(32..48)?;
         Some(Self {
-            subscriber_id: id(1..17)?,
-            list_id: id(17..33)?,
+            subscriber_id: id(0..16)?,
+            list_id: id(16..32)?,
             issue_id: (!issue_id.is_nil()).then_some(issue_id),
         })
     }
@@ -223,9 +141,16 @@ impl UnsubscribeToken {
 mod tests {
     use super::*;
 
+    const A: &str = "a secret that is long enough for the test";
+    const B: &str = "another secret, also long enough for it";
+
+    fn random_token() -> ConfirmationToken {
+        ConfirmationToken(random_bytes())
+    }
+
     #[test]
     fn token_round_trips_through_its_text_form() {
-        let token = ConfirmationToken::generate();
+        let token = random_token();
         let text = token.encode();
         assert_eq!(text.len(), 43);
         assert_eq!(ConfirmationToken::parse(&text), Some(token));
@@ -239,71 +164,66 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_unique_and_hashes_differ_from_tokens() {
-        let a = ConfirmationToken::generate();
-        let b = ConfirmationToken::generate();
-        assert_ne!(a, b);
+    fn hashes_differ_from_tokens() {
+        let a = random_token();
         assert_ne!(a.hash().to_vec(), a.0.to_vec());
     }
 
     #[test]
-    fn sealed_token_opens_only_with_the_same_key_and_row() {
-        let key = SecretKey::new("a secret that is long enough for the test");
-        let token = ConfirmationToken::generate();
-        let sealed = key.seal(&token, b"row-1");
-        assert!(!sealed.windows(32).any(|w| w == token.0));
-        assert_eq!(key.open(&sealed, b"row-1").unwrap(), token);
-        assert!(key.open(&sealed, b"row-2").is_err());
-        let other = SecretKey::new("another secret, also long enough for it");
-        assert!(other.open(&sealed, b"row-1").is_err());
-        assert!(key.open(&sealed[..5], b"row-1").is_err());
-    }
-
-    #[test]
-    fn unsubscribe_tokens_verify_only_untouched_and_with_the_key() {
-        let key = SecretKey::new("a secret that is long enough for the test");
+    fn unsubscribe_tokens_verify_only_untouched_and_with_a_key_of_the_ring() {
+        let ring = KeyRing::new(A, &[]);
         let token = UnsubscribeToken {
             subscriber_id: uuid::Uuid::now_v7(),
             list_id: uuid::Uuid::now_v7(),
             issue_id: Some(uuid::Uuid::now_v7()),
         };
-        let text = token.sign(&key);
-        assert_eq!(UnsubscribeToken::verify(&key, &text), Some(token));
+        let text = token.sign(&ring);
+        assert_eq!(UnsubscribeToken::verify(&ring, &text), Some(token));
         let no_issue = UnsubscribeToken {
             issue_id: None,
             ..token
         };
         assert_eq!(
-            UnsubscribeToken::verify(&key, &no_issue.sign(&key)),
+            UnsubscribeToken::verify(&ring, &no_issue.sign(&ring)),
             Some(no_issue)
         );
         // Change one character anywhere and it no longer verifies.
-        for i in [0, 10, text.len() / 2, text.len() - 1] {
+        for i in [0, 3, 10, text.len() / 2, text.len() - 1] {
             let mut tampered = text.clone().into_bytes();
             tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
             let tampered = String::from_utf8(tampered).unwrap();
-            assert_eq!(UnsubscribeToken::verify(&key, &tampered), None, "{i}");
+            assert_eq!(UnsubscribeToken::verify(&ring, &tampered), None, "{i}");
         }
-        let other = SecretKey::new("another secret, also long enough for it");
-        assert_eq!(UnsubscribeToken::verify(&other, &text), None);
-        assert_eq!(UnsubscribeToken::verify(&key, "garbage"), None);
-        assert_eq!(UnsubscribeToken::verify(&key, ""), None);
+        assert_eq!(UnsubscribeToken::verify(&KeyRing::new(B, &[]), &text), None);
+        assert_eq!(UnsubscribeToken::verify(&ring, "garbage"), None);
+        assert_eq!(UnsubscribeToken::verify(&ring, ""), None);
+        // After a rotation the old key still verifies what it signed.
+        let rotated = KeyRing::new(B, &[A.into()]);
+        assert_eq!(UnsubscribeToken::verify(&rotated, &text), Some(token));
+        assert_ne!(token.sign(&rotated), text);
     }
 
     #[test]
-    fn csrf_tokens_belong_to_their_session_and_key() {
-        let key = SecretKey::new("a secret that is long enough for tests");
-        let token = key.csrf_token("session-one");
-        assert!(key.csrf_valid("session-one", &token));
-        assert!(!key.csrf_valid("session-two", &token));
-        assert!(!key.csrf_valid("session-one", "not-a-token"));
-        let other = SecretKey::new("another secret that is long enough");
-        assert!(!other.csrf_valid("session-one", &token));
+    fn version_one_links_from_before_key_rings_still_verify() {
+        let token = UnsubscribeToken {
+            subscriber_id: uuid::Uuid::now_v7(),
+            list_id: uuid::Uuid::now_v7(),
+            issue_id: None,
+        };
+        // As the earlier version signed them: version 1, the ids, and the tag.
+        let mut body = vec![1u8];
+        body.extend_from_slice(&token.ids());
+        let tag = hmac::sign(&crate::keys::Key::new(A).unsubscribe, &body);
+        body.extend_from_slice(tag.as_ref());
+        let text = URL_SAFE_NO_PAD.encode(body);
+        let rotated = KeyRing::new(B, &[A.into()]);
+        assert_eq!(UnsubscribeToken::verify(&rotated, &text), Some(token));
+        assert_eq!(UnsubscribeToken::verify(&KeyRing::new(B, &[]), &text), None);
     }
 
     #[test]
     fn debug_output_hides_secrets() {
-        let token = ConfirmationToken::generate();
+        let token = random_token();
         assert!(!format!("{token:?}").contains(&token.encode()));
     }
 }

@@ -101,8 +101,6 @@ pub struct NewOutboxMail {
     pub recipient: String,
     /// The template's context, as JSON; nothing secret.
     pub payload: String,
-    /// A token sealed with the secret key (see `tokens.rs`).
-    pub sealed_secret: Option<Vec<u8>>,
 }
 
 /// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
@@ -113,7 +111,7 @@ pub const RESEND_CAP: i64 = 3;
 pub struct Invitation {
     pub token_hash: [u8; 32],
     pub token_expires_at: DateTime<Utc>,
-    /// The mail, its token sealed into the row.
+    /// The mail; its token is derived from the key and the mail's id when it is built.
     pub mail: NewOutboxMail,
 }
 
@@ -213,6 +211,7 @@ pub struct OutboxMail {
     pub kind: String,
     pub recipient: String,
     pub payload: String,
+    /// A token sealed by an earlier version, for a mail queued before an upgrade.
     pub sealed_secret: Option<Vec<u8>>,
     /// Including this one.
     pub attempts: i32,
@@ -333,9 +332,13 @@ pub trait Store: Send + Sync + 'static {
             .await?
             .ok_or_else(|| anyhow::anyhow!("The list {DEFAULT_LIST:?} is missing"))
     }
-    /// The stored secret key, or `candidate` stored as it if there is none yet (every
-    /// instance sharing a database ends up with the same one).
-    async fn secret_key(&self, candidate: &str) -> anyhow::Result<String>;
+    /// The secret key an earlier version kept in the database, if it is still there.
+    async fn legacy_secret_key(&self) -> anyhow::Result<Option<String>>;
+    /// Deletes that key so that no trace of it is left in the database files.
+    async fn forget_legacy_secret_key(&self) -> anyhow::Result<()>;
+    /// The ids of every key that has signed here (never the keys themselves).
+    async fn signing_key_ids(&self) -> anyhow::Result<Vec<String>>;
+    async fn record_signing_key_id(&self, id: &str) -> anyhow::Result<()>;
 
     async fn record_signup(&self, signup: &SignupRequest) -> anyhow::Result<SignupOutcome>;
     async fn confirm_subscription(

@@ -35,8 +35,8 @@ macro_rules! signup_writes {
              (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
            VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11)
          )
-         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-         VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
+         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+         VALUES ($12, $13, $14, $1, $18, $3, $3)"
     };
 }
 
@@ -151,19 +151,46 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn secret_key(&self, candidate: &str) -> anyhow::Result<String> {
-        sqlx::query(
-            "INSERT INTO app_settings (key, value) VALUES ('secret_key', $1)
-             ON CONFLICT (key) DO NOTHING",
+    async fn legacy_secret_key(&self) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to look for a secret key in the database")
+    }
+
+    async fn forget_legacy_secret_key(&self) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM app_settings WHERE key = 'secret_key'")
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete the secret key from the database")?;
+        // Rewrites the (tiny) table, so the deleted row's bytes do not linger.
+        sqlx::query("VACUUM FULL app_settings")
+            .execute(&self.pool)
+            .await
+            .context("Failed to vacuum app_settings")?;
+        Ok(())
+    }
+
+    async fn signing_key_ids(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT substr(key, 13) FROM app_settings WHERE key LIKE 'signing_key:%' ORDER BY key",
         )
-        .bind(candidate)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the ids of the signing keys")
+    }
+
+    async fn record_signing_key_id(&self, id: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO app_settings (key, value) VALUES ('signing_key:' || $1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(Utc::now().to_rfc3339())
         .execute(&self.pool)
         .await
-        .context("Failed to store the secret key")?;
-        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
-            .fetch_one(&self.pool)
-            .await
-            .context("Failed to read the secret key")
+        .context("Failed to record the signing key's id")?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -258,7 +285,6 @@ impl Store for PostgresStore {
             .bind(person.organisation.as_ref().map(|o| o.as_str()))
             .bind(person.locality.map(|l| l.slug()))
             .bind(&mail.payload)
-            .bind(mail.sealed_secret.as_deref())
             .execute(&mut *tx)
             .await
             .context("Failed to store the token, consent event and confirmation mail")?;
@@ -354,14 +380,13 @@ impl Store for PostgresStore {
 
     async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO outbox (id, kind, recipient, payload, sealed_secret, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO outbox (id, kind, recipient, payload, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(mail.id)
         .bind(&mail.kind)
         .bind(&mail.recipient)
         .bind(&mail.payload)
-        .bind(mail.sealed_secret.as_deref())
         .bind(now)
         .execute(&self.pool)
         .await
@@ -1179,10 +1204,10 @@ impl Store for PostgresStore {
                    INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
                    SELECT h, s, $2, $3, x FROM UNNEST($6::bytea[], $1::uuid[], $7::timestamptz[]) AS t(h, s, x)
                  )
-                 INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-                 SELECT i, k, r, s, p, sealed, $3, $3
-                 FROM UNNEST($8::uuid[], $9::text[], $10::text[], $1::uuid[], $11::text[], $12::bytea[])
-                   AS t(i, k, r, s, p, sealed)",
+                 INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+                 SELECT i, k, r, s, p, $3, $3
+                 FROM UNNEST($8::uuid[], $9::text[], $10::text[], $1::uuid[], $11::text[])
+                   AS t(i, k, r, s, p)",
             )
             .bind(invited.iter().map(|i| i.0).collect::<Vec<_>>())
             .bind(batch.list_id)
@@ -1195,12 +1220,6 @@ impl Store for PostgresStore {
             .bind(invited.iter().map(|i| i.2.mail.kind.as_str()).collect::<Vec<_>>())
             .bind(invited.iter().map(|i| i.2.mail.recipient.as_str()).collect::<Vec<_>>())
             .bind(invited.iter().map(|i| i.2.mail.payload.as_str()).collect::<Vec<_>>())
-            .bind(
-                invited
-                    .iter()
-                    .map(|i| i.2.mail.sealed_secret.clone())
-                    .collect::<Vec<_>>(),
-            )
             .execute(&mut *tx)
             .await
             .context("Failed to invite the imported people")?;

@@ -40,8 +40,8 @@ macro_rules! signup_writes {
          INSERT INTO consent_events
            (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
          VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11);
-         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-         VALUES ($12, $13, $14, $1, $18, $19, $3, $3)"
+         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+         VALUES ($12, $13, $14, $1, $18, $3, $3)"
     };
 }
 
@@ -126,6 +126,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Deleted rows are overwritten with zeros, not left in free pages.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -238,7 +240,6 @@ async fn record_signup(
         .bind(person.organisation.as_ref().map(|o| o.as_str()))
         .bind(person.locality.map(|l| l.slug()))
         .bind(&mail.payload)
-        .bind(mail.sealed_secret.as_deref())
         .execute(&mut *conn)
         .await
         .context("Failed to store the token, consent event and confirmation mail")?;
@@ -317,8 +318,8 @@ async fn import_person(
              VALUES ($4, $1, $2, 'signup', 'import', $3, $5);
              INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
              VALUES ($6, $1, $2, $3, $7);
-             INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, sealed_secret, next_attempt_at, created_at)
-             VALUES ($8, $9, $10, $1, $11, $12, $3, $3)",
+             INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+             VALUES ($8, $9, $10, $1, $11, $3, $3)",
         ),
         _ => None,
     };
@@ -340,8 +341,7 @@ async fn import_person(
                 .bind(invitation.mail.id)
                 .bind(&invitation.mail.kind)
                 .bind(&invitation.mail.recipient)
-                .bind(&invitation.mail.payload)
-                .bind(invitation.mail.sealed_secret.as_deref());
+                .bind(&invitation.mail.payload);
         }
         query
             .execute(&mut *conn)
@@ -394,19 +394,56 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn secret_key(&self, candidate: &str) -> anyhow::Result<String> {
-        sqlx::query(
-            "INSERT INTO app_settings (key, value) VALUES ('secret_key', $1)
-             ON CONFLICT (key) DO NOTHING",
+    async fn legacy_secret_key(&self) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
+            .fetch_optional(&self.writer)
+            .await
+            .context("Failed to look for a secret key in the database")
+    }
+
+    async fn forget_legacy_secret_key(&self) -> anyhow::Result<()> {
+        // secure_delete zeroes the row's bytes; VACUUM rewrites the file without free
+        // pages, and the checkpoint empties the WAL, so no copy of the key is left.
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .context("Failed to reach SQLite")?;
+        sqlx::query("DELETE FROM app_settings WHERE key = 'secret_key'")
+            .execute(&mut *conn)
+            .await
+            .context("Failed to delete the secret key from the database")?;
+        sqlx::query("VACUUM")
+            .execute(&mut *conn)
+            .await
+            .context("Failed to vacuum the database")?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await
+            .context("Failed to checkpoint the WAL")?;
+        Ok(())
+    }
+
+    async fn signing_key_ids(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT substr(key, 13) FROM app_settings WHERE key LIKE 'signing_key:%' ORDER BY key",
         )
-        .bind(candidate)
+        .fetch_all(&self.writer)
+        .await
+        .context("Failed to read the ids of the signing keys")
+    }
+
+    async fn record_signing_key_id(&self, id: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO app_settings (key, value) VALUES ('signing_key:' || $1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(Utc::now().to_rfc3339())
         .execute(&self.writer)
         .await
-        .context("Failed to store the secret key")?;
-        sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
-            .fetch_one(&self.writer)
-            .await
-            .context("Failed to read the secret key")
+        .context("Failed to record the signing key's id")?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -514,14 +551,13 @@ impl Store for SqliteStore {
 
     async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO outbox (id, kind, recipient, payload, sealed_secret, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO outbox (id, kind, recipient, payload, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(mail.id)
         .bind(&mail.kind)
         .bind(&mail.recipient)
         .bind(&mail.payload)
-        .bind(mail.sealed_secret.as_deref())
         .bind(ms(now))
         .execute(&self.writer)
         .await

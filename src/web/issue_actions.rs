@@ -240,7 +240,6 @@ pub async fn send_test(state: &AppState, id: Uuid, email: &str) -> Result<()> {
                 recipient: email.as_str().to_owned(),
                 payload: serde_json::to_string(&IssueTestPayload { issue_id: id })
                     .map_err(anyhow::Error::from)?,
-                sealed_secret: None,
             },
             Utc::now(),
         )

@@ -27,9 +27,9 @@ use tower_http::trace::TraceLayer;
 pub use error::AppError;
 
 use crate::{
+    keys::KeyRing,
     settings::Settings,
     store::{MailingList, Store},
-    tokens::SecretKey,
 };
 
 /// Everything a handler needs; cheap to clone.
@@ -37,7 +37,7 @@ use crate::{
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
-    pub secret: SecretKey,
+    pub secret: KeyRing,
     pub list: Arc<MailingList>,
     /// Wakes the mail worker when a mail is queued or an issue resumes.
     pub outbox_wake: Arc<Notify>,

@@ -367,7 +367,6 @@ async fn confirm(
                     list_id: state.list.id,
                 })
                 .map_err(anyhow::Error::from)?,
-                sealed_secret: None,
             },
         })
         .await?;

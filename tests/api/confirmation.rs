@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, hex};
+use crate::support::{Backend, SECRET_KEY, TestApp, hex};
 
 on_both_backends!(
     opening_the_link_changes_nothing,
@@ -118,7 +118,9 @@ async fn a_used_link_does_not_resubscribe(backend: Backend) {
 
 async fn unknown_and_garbage_tokens_get_clear_pages(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let unknown = newsletter::tokens::ConfirmationToken::generate().encode();
+    let unknown = newsletter::keys::Key::new(SECRET_KEY)
+        .confirmation_token(b"no such mail")
+        .encode();
 
     let response = app.confirm(&unknown).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);

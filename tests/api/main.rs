@@ -12,6 +12,7 @@ mod archive;
 mod confirmation;
 mod delivery;
 mod dkim;
+mod keys;
 mod migrations;
 mod sending;
 mod signup;

@@ -1,7 +1,7 @@
 //! Leaving: the link's page changes nothing, the button and RFC 8058's one-click POST
 //! unsubscribe (once), the event names the issue, and a changed link is refused.
 
-use newsletter::tokens::{SecretKey, UnsubscribeToken};
+use newsletter::{keys::KeyRing, tokens::UnsubscribeToken};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ async fn subscriber_with_link(app: &TestApp) -> (String, String) {
             .await,
         issue_id: Some(issue_id.parse().unwrap()),
     }
-    .sign(&SecretKey::new(SECRET_KEY));
+    .sign(&KeyRing::new(SECRET_KEY, &[]));
     (format!("/unsubscribe?token={link}"), issue_id)
 }
 

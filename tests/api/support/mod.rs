@@ -183,6 +183,17 @@ impl Inspector {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs `sql` with `$1` bound to `value`.
+    pub async fn execute_with(&self, sql: &'static str, value: &str) {
+        match self {
+            Inspector::Sqlite(pool) => sqlx::query(sql).bind(value).execute(pool).await.map(|_| ()),
+            Inspector::Postgres(pool) => {
+                sqlx::query(sql).bind(value).execute(pool).await.map(|_| ())
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The id that `sql` (with `$1` bound to `key`) selects.
     pub async fn id(&self, sql: &'static str, key: &str) -> uuid::Uuid {
         match self {
@@ -298,7 +309,15 @@ impl TestApp {
         customise: impl FnOnce(&mut Settings),
         smtp_url: &str,
     ) -> Self {
-        let db = TestDatabase::create(&backend).await;
+        Self::spawn_on(TestDatabase::create(&backend).await, customise, smtp_url).await
+    }
+
+    /// Spawns on a database the test has prepared.
+    pub async fn spawn_on(
+        db: TestDatabase,
+        customise: impl FnOnce(&mut Settings),
+        smtp_url: &str,
+    ) -> Self {
         let mut settings = test_settings(&db.url, smtp_url);
         customise(&mut settings);
         let app = Application::build(settings)
@@ -443,15 +462,26 @@ impl TestApp {
     /// Another instance of the app on the same database and SMTP server, as behind a
     /// load balancer; it stops when dropped, or when `stop` is awaited.
     pub async fn another_instance(&self) -> Instance {
-        let settings = test_settings(&self.db.url, &self.smtp().url());
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// Another instance, after `customise` has had its way with its settings.
+    pub async fn another_instance_with(&self, customise: impl FnOnce(&mut Settings)) -> Instance {
+        let mut settings = test_settings(&self.db.url, &self.smtp().url());
+        customise(&mut settings);
         let app = Application::build(settings)
             .await
             .expect("the second instance failed to start");
+        let address = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        Instance { stop, task }
+        Instance {
+            address,
+            stop,
+            task,
+        }
     }
 
     /// Creates an issue through the API (which must answer 201) and returns it.
@@ -531,6 +561,8 @@ impl TestApp {
 
 /// A running instance of the app.
 pub struct Instance {
+    /// Where it listens: `http://127.0.0.1:PORT`.
+    pub address: String,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }

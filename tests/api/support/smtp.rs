@@ -408,4 +408,15 @@ impl ReceivedMail {
             .1
             .to_owned()
     }
+
+    /// The signed token of the first unsubscribe link in the plain-text part.
+    pub fn unsubscribe_token(&self) -> String {
+        let text = self.decoded();
+        let (_, rest) = text
+            .split_once("/unsubscribe?token=")
+            .expect("the mail has no unsubscribe link");
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
 }

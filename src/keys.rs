@@ -1,0 +1,418 @@
+//! The server's secret keys: a ring in which the current key signs and previous keys
+//! still verify, so that rotating a key never breaks a link already in someone's inbox.
+//!
+//! Every key gets a short id (a keyed hash of it, not the key), and what a key makes
+//! names it: unsubscribe links carry the id, queued confirmation mails record it. A
+//! key is never stored in the database; `load` settles where it lives (the
+//! environment or a key file) and moves out a key that an earlier version kept there.
+
+use std::{
+    fmt,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{Context, anyhow, bail};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ring::{aead, hmac};
+
+use crate::{
+    settings::Settings,
+    store::Store,
+    tokens::{ConfirmationToken, random_bytes},
+};
+
+/// The shortest secret accepted, in characters.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// A key's name: the first four bytes of a keyed hash of it, shown as hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; 4]);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+impl KeyId {
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 8 {
+            return None;
+        }
+        let mut id = [0u8; 4];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self(id))
+    }
+}
+
+/// One secret and the purpose-bound keys derived from it.
+pub struct Key {
+    pub id: KeyId,
+    pub(crate) unsubscribe: hmac::Key,
+    confirmation: hmac::Key,
+    csrf: hmac::Key,
+    /// Opens confirmation tokens that earlier versions sealed into outbox rows.
+    legacy_seal: aead::LessSafeKey,
+}
+
+impl Key {
+    pub fn new(secret: &str) -> Self {
+        let derive = |purpose: &[u8]| -> [u8; 32] {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+            hmac::sign(&key, purpose)
+                .as_ref()
+                .try_into()
+                .expect("HMAC-SHA256 is 32 bytes")
+        };
+        let hmac_key = |purpose: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, &derive(purpose));
+        let id = derive(b"newsletter key id v1");
+        let seal = aead::UnboundKey::new(
+            &aead::CHACHA20_POLY1305,
+            &derive(b"newsletter outbox seal v1"),
+        )
+        .expect("a 32-byte ChaCha20-Poly1305 key");
+        Self {
+            id: KeyId(id[..4].try_into().expect("four bytes")),
+            unsubscribe: hmac_key(b"newsletter unsubscribe v1"),
+            confirmation: hmac_key(b"newsletter confirmation v1"),
+            csrf: hmac_key(b"newsletter csrf v1"),
+            legacy_seal: aead::LessSafeKey::new(seal),
+        }
+    }
+
+    /// The confirmation token of the mail `mail_id`: derived, never stored, so the
+    /// database (which keeps only the token's hash) cannot give it back.
+    pub fn confirmation_token(&self, mail_id: &[u8]) -> ConfirmationToken {
+        let tag = hmac::sign(&self.confirmation, mail_id);
+        ConfirmationToken::from_bytes(&tag.as_ref()[..32]).expect("32 bytes")
+    }
+}
+
+/// The keys in use: the first signs, all verify. Cheap to clone.
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: Arc<Vec<Key>>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<KeyId> = self.keys.iter().map(|k| k.id).collect();
+        write!(f, "KeyRing({ids:?})")
+    }
+}
+
+impl KeyRing {
+    /// `current` signs; `previous` only verify. Repeated keys count once.
+    pub fn new(current: &str, previous: &[String]) -> Self {
+        let mut keys = vec![Key::new(current)];
+        for secret in previous {
+            let key = Key::new(secret);
+            if !keys.iter().any(|k| k.id == key.id) {
+                keys.push(key);
+            }
+        }
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// A fresh secret for a new installation: 256 bits, base64url.
+    pub fn generate_text() -> String {
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    }
+
+    pub fn current(&self) -> &Key {
+        &self.keys[0]
+    }
+
+    pub fn get(&self, id: KeyId) -> Option<&Key> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter()
+    }
+
+    /// The CSRF token that goes with a session (or a sign-in form's nonce): forms
+    /// carry it, and only someone who can read the page can copy it.
+    pub fn csrf_token(&self, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.current().csrf, session.as_bytes()))
+    }
+
+    /// Whether `token` is the CSRF token for `session` under any key (in constant time).
+    pub fn csrf_valid(&self, session: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(token).is_ok_and(|tag| {
+            self.keys()
+                .any(|k| hmac::verify(&k.csrf, session.as_bytes(), &tag).is_ok())
+        })
+    }
+
+    /// Opens a token that an earlier version sealed into the outbox row `row_id`.
+    pub fn open_legacy(&self, sealed: &[u8], row_id: &[u8]) -> anyhow::Result<ConfirmationToken> {
+        let (nonce, ciphertext) = sealed
+            .split_at_checked(aead::NONCE_LEN)
+            .context("A sealed token is too short")?;
+        for key in self.keys() {
+            let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+                .map_err(|_| anyhow!("A sealed token has a bad nonce"))?;
+            let mut buffer = ciphertext.to_vec();
+            if let Ok(plain) =
+                key.legacy_seal
+                    .open_in_place(nonce, aead::Aad::from(row_id), &mut buffer)
+            {
+                return ConfirmationToken::from_bytes(plain)
+                    .context("A sealed token has the wrong length");
+            }
+        }
+        bail!("A sealed token opens with none of the configured keys")
+    }
+}
+
+/// What `load` found and did, for the log and for tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KeyReport {
+    /// A key the database held, moved into this file.
+    pub moved_to: Option<PathBuf>,
+    /// A key file made on this start.
+    pub created: Option<PathBuf>,
+    /// Keys that signed links before and are not in the ring: those links fail.
+    pub lost: Vec<String>,
+}
+
+/// Settles the key ring from the settings, the key file and the database, and says
+/// what it did in the log.
+pub async fn load(settings: &Settings, store: &dyn Store) -> anyhow::Result<KeyRing> {
+    let (ring, report) = load_with_report(settings, store).await?;
+    if let Some(path) = &report.created {
+        tracing::info!(path = %path.display(), "Made a new secret key file: keep it, and back it up with the database");
+    }
+    if let Some(path) = &report.moved_to {
+        tracing::warn!(
+            path = %path.display(),
+            "Moved the secret key out of the database into this key file (mode 0600): keep it with the service, not with database backups"
+        );
+    }
+    for id in &report.lost {
+        tracing::warn!(
+            key_id = %id,
+            "Links and tokens made with the key {id} no longer work: every unsubscribe link in mails already sent with it answers 'not valid', and unused confirmation links fail. To keep them working, put that key back in PREVIOUS_SECRET_KEYS or in the key file (one key a line, after the signing key)"
+        );
+    }
+    Ok(ring)
+}
+
+pub async fn load_with_report(
+    settings: &Settings,
+    store: &dyn Store,
+) -> anyhow::Result<(KeyRing, KeyReport)> {
+    let mut report = KeyReport::default();
+    let key_file = settings.key_file();
+    let file = key_file.as_deref();
+    let mut from_file = match file {
+        Some(path) => read_key_file(path)?,
+        None => Vec::new(),
+    };
+    let mut current = settings.secret_key.clone();
+    let mut previous = settings.previous_secret_keys.clone();
+    let signed_before = store.signing_key_ids().await?;
+
+    // A key an earlier version kept in the database moves out once.
+    if let Some(legacy) = store.legacy_secret_key().await? {
+        let known = current.as_ref() == Some(&legacy)
+            || from_file.contains(&legacy)
+            || previous.contains(&legacy);
+        if !known {
+            let Some(path) = file else {
+                bail!(
+                    "The database holds the secret key that signed the links in mails already sent, and there is no key file to move it into. Set SECRET_KEY_FILE to a path the service may write (it moves the key there once, and keeps using it to check old links), then start again."
+                );
+            };
+            append_key(path, &legacy)?;
+            from_file.push(legacy);
+            report.moved_to = Some(path.to_owned());
+        }
+        store.forget_legacy_secret_key().await?;
+    }
+
+    if current.is_none() {
+        current = from_file.first().cloned();
+        if !from_file.is_empty() {
+            from_file.remove(0);
+        }
+    }
+    let current = match current {
+        Some(key) => key,
+        None => {
+            let Some(path) = file else {
+                bail!(
+                    "No secret key: with PostgreSQL, give SECRET_KEY_FILE (or SECRET_KEY). Make one once and keep it: `openssl rand -base64 48 > /etc/newsletter/secret.key && chmod 600 /etc/newsletter/secret.key`, then SECRET_KEY_FILE=/etc/newsletter/secret.key"
+                );
+            };
+            if let Some(id) = signed_before.last() {
+                bail!(
+                    "The key file {} is missing, but this database has links and tokens signed with the key {id}: a new key would break every one of them. Put back the key file (copy it from the first instance, or from a backup), or give the key as SECRET_KEY.",
+                    path.display()
+                );
+            }
+            let key = KeyRing::generate_text();
+            append_key(path, &key)?;
+            report.created = Some(path.to_owned());
+            key
+        }
+    };
+    previous.extend(from_file);
+    for key in std::iter::once(&current).chain(&previous) {
+        if key.len() < MIN_KEY_LEN {
+            bail!("Every secret key must be at least {MIN_KEY_LEN} characters long");
+        }
+    }
+    let ring = KeyRing::new(&current, &previous);
+
+    let ids: Vec<String> = ring.keys().map(|k| k.id.to_string()).collect();
+    report.lost = signed_before
+        .into_iter()
+        .filter(|id| !ids.contains(id))
+        .collect();
+    store
+        .record_signing_key_id(&ring.current().id.to_string())
+        .await?;
+    Ok((ring, report))
+}
+
+/// The keys in a key file, one a line (blank lines and `#` comments aside); none if the
+/// file does not exist yet.
+fn read_key_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("Failed to read the key file {}", path.display()));
+        }
+    };
+    warn_if_readable_by_others(path);
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "The key file can be read by other users: chmod 600 it");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// Adds a key as the file's last line, making the file (mode 0600) if it is new.
+fn append_key(path: &Path, key: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("Failed to open the key file {}", path.display()))?;
+    writeln!(file, "{key}")
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("Failed to write the key file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "a secret that is long enough for the test";
+    const B: &str = "another secret, also long enough for it";
+
+    #[test]
+    fn key_ids_are_stable_distinct_and_round_trip() {
+        assert_eq!(Key::new(A).id, Key::new(A).id);
+        assert_ne!(Key::new(A).id, Key::new(B).id);
+        let id = Key::new(A).id;
+        assert_eq!(KeyId::parse(&id.to_string()), Some(id));
+        assert_eq!(KeyId::parse("xyz"), None);
+        assert!(!id.to_string().contains(A));
+    }
+
+    #[test]
+    fn the_ring_signs_with_the_first_and_verifies_with_all() {
+        let ring = KeyRing::new(B, &[A.into(), B.into()]);
+        assert_eq!(ring.keys().count(), 2);
+        assert_eq!(ring.current().id, Key::new(B).id);
+        let old = KeyRing::new(A, &[]);
+        let token = old.csrf_token("session");
+        assert!(ring.csrf_valid("session", &token));
+        assert!(!KeyRing::new(B, &[]).csrf_valid("session", &token));
+    }
+
+    #[test]
+    fn confirmation_tokens_depend_on_the_key_and_the_mail() {
+        let (a, b) = (Key::new(A), Key::new(B));
+        assert_eq!(a.confirmation_token(b"m1"), a.confirmation_token(b"m1"));
+        assert_ne!(a.confirmation_token(b"m1"), a.confirmation_token(b"m2"));
+        assert_ne!(a.confirmation_token(b"m1"), b.confirmation_token(b"m1"));
+    }
+
+    #[test]
+    fn tokens_sealed_by_the_earlier_version_still_open() {
+        // As the earlier version sealed them: a random nonce, then the ciphertext.
+        let token = Key::new(B).confirmation_token(b"any 32 bytes");
+        let nonce = random_bytes::<{ aead::NONCE_LEN }>();
+        let mut sealed = URL_SAFE_NO_PAD.decode(token.encode()).unwrap();
+        Key::new(A)
+            .legacy_seal
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(b"row-1"),
+                &mut sealed,
+            )
+            .unwrap();
+        let row = [nonce.to_vec(), sealed].concat();
+        let ring = KeyRing::new(B, &[A.into()]);
+        assert_eq!(ring.open_legacy(&row, b"row-1").unwrap(), token);
+        assert!(ring.open_legacy(&row, b"row-2").is_err());
+        assert!(KeyRing::new(B, &[]).open_legacy(&row, b"row-1").is_err());
+        assert!(ring.open_legacy(&row[..5], b"row-1").is_err());
+    }
+
+    #[test]
+    fn key_files_hold_one_key_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        assert!(read_key_file(&path).unwrap().is_empty());
+        append_key(&path, A).unwrap();
+        append_key(&path, B).unwrap();
+        std::fs::write(&path, format!("# made by hand\n{A}\n\n{B}\n")).unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), vec![A, B]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let other = dir.path().join("other.key");
+            append_key(&other, A).unwrap();
+            let mode = std::fs::metadata(&other).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
