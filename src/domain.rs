@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use validator::ValidateEmail;
 
-/// An email address, trimmed, with its domain lower-cased (the local part is left
-/// alone: RFC 5321 lets a mail server treat it as case-sensitive).
+/// An email address, trimmed, with its domain lower-cased; the local part keeps the
+/// case typed, for sending, and `key` compares addresses case-insensitively.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriberEmail(String);
 
@@ -34,6 +34,20 @@ impl SubscriberEmail {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What the address is compared by: one person per mailbox (see `mailbox_key`).
+    pub fn key(&self) -> String {
+        mailbox_key(&self.0)
+    }
+}
+
+/// An address as it is compared: letters lower-cased, so `Jo@example.org` and
+/// `JO@EXAMPLE.org` are one person. ASCII letters only, as SQLite's `lower()` and
+/// PostgreSQL's under the "C" collation do, so the database's unique key agrees.
+/// (Mail servers treat local parts case-insensitively in practice, whatever RFC 5321
+/// allows; sending keeps the form the person typed.)
+pub fn mailbox_key(email: &str) -> String {
+    email.to_ascii_lowercase()
 }
 
 const MAX_TEXT_LEN: usize = 256;

@@ -20,7 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName},
+    domain::{Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName, mailbox_key},
     keys::KeyRing,
     store::{ImportBatch, ImportedPerson, Invitation, RESEND_CAP, Store},
 };
@@ -275,10 +275,10 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
             }
         });
         match verdict {
-            Ok(person) => match seen.get(person.email.as_str()) {
+            Ok(person) => match seen.get(&person.email.key()) {
                 Some(first) => refuse(&mut row, format!("The same address as line {first}.")),
                 None => {
-                    seen.insert(person.email.as_str().to_owned(), line);
+                    seen.insert(person.email.key(), line);
                     row = ImportRow {
                         email: person.email.as_str().to_owned(),
                         name: person.name.as_str().to_owned(),
@@ -423,7 +423,8 @@ pub async fn create(
             .into_iter()
             .collect();
         for row in chunk.iter_mut().filter(|r| r.status == RowStatus::Ready) {
-            let (status, reason) = match statuses.get(&row.email).map(String::as_str) {
+            let (status, reason) = match statuses.get(&mailbox_key(&row.email)).map(String::as_str)
+            {
                 Some("confirmed") => (RowStatus::Unchanged, Some("Already subscribed.")),
                 Some("unsubscribed") => (RowStatus::Refused, Some(UNSUBSCRIBED)),
                 _ => continue,
@@ -554,7 +555,7 @@ mod tests {
              cy@example.org,Cy,,unsubscribed\n\
              di@example.org,Di,,pending\n\
              ed@example.org,Ed,,\n\
-             ed@example.org,Ed again,,\n",
+             ED@Example.org,Ed again,,\n",
         );
         let reasons: Vec<_> = file
             .rows

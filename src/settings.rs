@@ -8,7 +8,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
-use crate::keys::MIN_KEY_LEN;
+use crate::{keys::MIN_KEY_LEN, web::client::Cidr};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -28,6 +28,9 @@ pub struct Settings {
     pub secret_key_file: Option<PathBuf>,
     /// `PREVIOUS_SECRET_KEYS`: keys that no longer sign but still verify.
     pub previous_secret_keys: Vec<String>,
+    /// `TRUSTED_PROXIES`: only from these is a client's address taken from
+    /// `Forwarded` or `X-Forwarded-For` (see `web/client.rs`).
+    pub trusted_proxies: Vec<Cidr>,
     pub confirmation_ttl: Duration,
     /// The longest the scheduler waits before looking for due issues.
     pub scheduler_interval: Duration,
@@ -121,12 +124,7 @@ impl Settings {
             bail!("PUBLIC_URL must start with http:// or https://, not {public_url:?}");
         }
         let secret_key = get("SECRET_KEY").map(|key| key.trim().to_owned());
-        let previous_secret_keys: Vec<String> = get("PREVIOUS_SECRET_KEYS")
-            .unwrap_or_default()
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|key| !key.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let previous_secret_keys = list(get("PREVIOUS_SECRET_KEYS"));
         for (name, key) in secret_key.iter().map(|k| ("SECRET_KEY", k)).chain(
             previous_secret_keys
                 .iter()
@@ -136,6 +134,14 @@ impl Settings {
                 bail!("{name}: every key must be at least {MIN_KEY_LEN} characters long");
             }
         }
+        let trusted_proxies = list(get("TRUSTED_PROXIES"))
+            .iter()
+            .map(|block| {
+                block
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<Cidr>>>()?;
         let defaults = MailSettings::default();
         let number = |key: &str, default: u64| -> anyhow::Result<u64> {
             get(key).map_or(Ok(default), |v| {
@@ -198,6 +204,7 @@ impl Settings {
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,
+            trusted_proxies,
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),
@@ -208,6 +215,16 @@ impl Settings {
             dkim,
         })
     }
+}
+
+/// A setting that lists several values, separated by commas or spaces.
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Settings {
@@ -305,6 +322,10 @@ mod tests {
         assert!(err.to_string().contains("SECRET_KEY"));
         let err = settings(&[("MAIL_CONCURRENCY", "lots")]).unwrap_err();
         assert!(err.to_string().contains("MAIL_CONCURRENCY"));
+        let err = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.org")]).unwrap_err();
+        assert!(err.to_string().contains("TRUSTED_PROXIES"));
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8 ::1")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
         let err = settings(&[("PUBLIC_URL", "news.example.org")]).unwrap_err();
         assert!(err.to_string().contains("PUBLIC_URL"));
     }

@@ -31,6 +31,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "imports",
         include_str!("../../migrations/sqlite/0005_imports.sql"),
     ),
+    (
+        6,
+        "one_person_per_mailbox",
+        include_str!("../../migrations/sqlite/0006_one_person_per_mailbox.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -59,6 +64,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "imports",
         include_str!("../../migrations/postgres/0005_imports.sql"),
+    ),
+    (
+        6,
+        "one_person_per_mailbox",
+        include_str!("../../migrations/postgres/0006_one_person_per_mailbox.sql"),
     ),
 ];
 

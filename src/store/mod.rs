@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 
 use crate::{
     domain::NewSubscriber,
@@ -112,6 +112,8 @@ pub struct Invitation {
     pub token_hash: [u8; 32],
     pub token_expires_at: DateTime<Utc>,
     /// The mail; its token is derived from the key and the mail's id when it is built.
+    /// The store addresses it to the subscriber's address as first typed (one person
+    /// per mailbox), not to `recipient`, which may be another case of it.
     pub mail: NewOutboxMail,
 }
 

@@ -12,6 +12,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+use crate::domain::mailbox_key;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
 use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
 use crate::staff::{Role, StaffUser};
@@ -36,7 +37,7 @@ macro_rules! signup_writes {
            VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11)
          )
          INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-         VALUES ($12, $13, $14, $1, $18, $3, $3)"
+         VALUES ($12, $13, (SELECT email FROM subscribers WHERE id = $1), $1, $18, $3, $3)"
     };
 }
 
@@ -207,7 +208,7 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (email) DO NOTHING",
+             ON CONFLICT (email_key) DO NOTHING",
         )
         .bind(req.new_subscriber_id)
         .bind(person.email.as_str())
@@ -225,7 +226,7 @@ impl Store for PostgresStore {
                 WHERE t.subscriber_id = s.id AND t.list_id = $2 AND t.created_at > $3) AS recent
              FROM subscribers s
              LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
-             WHERE s.email = $1
+             WHERE s.email_key = lower($1 COLLATE \"C\")
              FOR UPDATE OF s",
         )
         .bind(person.email.as_str())
@@ -873,7 +874,8 @@ impl Store for PostgresStore {
             .context("Failed to begin the erasure")?;
         // Rows of recent imports that name them (refused rows included).
         sqlx::query(
-            "DELETE FROM import_rows WHERE email = (SELECT email FROM subscribers WHERE id = $1)",
+            "DELETE FROM import_rows
+             WHERE lower(email COLLATE \"C\") = (SELECT email_key FROM subscribers WHERE id = $1)",
         )
         .bind(id)
         .execute(&mut *tx)
@@ -937,12 +939,12 @@ impl Store for PostgresStore {
         emails: &[String],
     ) -> anyhow::Result<Vec<(String, String)>> {
         sqlx::query_as(
-            "SELECT s.email, sub.status
+            "SELECT s.email_key, sub.status
              FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
-             WHERE sub.list_id = $1 AND s.email = ANY($2)",
+             WHERE sub.list_id = $1 AND s.email_key = ANY($2)",
         )
         .bind(list_id)
-        .bind(emails)
+        .bind(emails.iter().map(|e| mailbox_key(e)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await
         .context("Failed to look up subscriptions")
@@ -1102,7 +1104,7 @@ impl Store for PostgresStore {
              SELECT id, email, name, organisation, locality, $6, $6
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
                AS t(id, email, name, organisation, locality)
-             ON CONFLICT (email) DO NOTHING",
+             ON CONFLICT (email_key) DO NOTHING",
         )
         .bind(people.iter().map(|p| p.new_subscriber_id).collect::<Vec<_>>())
         .bind(&emails)
@@ -1130,16 +1132,16 @@ impl Store for PostgresStore {
         .context("Failed to store the imported subscribers")?;
 
         let found: Vec<(String, Uuid, Option<String>, i64)> = sqlx::query_as(
-            "SELECT s.email, s.id, sub.status,
+            "SELECT s.email_key, s.id, sub.status,
                (SELECT count(*) FROM confirmation_tokens t
                 WHERE t.subscriber_id = s.id AND t.list_id = $2 AND t.created_at > $3) AS recent
              FROM subscribers s
              LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
-             WHERE s.email = ANY($1)
+             WHERE s.email_key = ANY($1)
              ORDER BY s.id
              FOR UPDATE OF s",
         )
-        .bind(&emails)
+        .bind(emails.iter().map(|e| mailbox_key(e)).collect::<Vec<_>>())
         .bind(batch.list_id)
         .bind(batch.now - Duration::hours(24))
         .fetch_all(&mut *tx)
@@ -1154,7 +1156,7 @@ impl Store for PostgresStore {
         let mut outcomes = Vec::with_capacity(people.len());
         for person in people {
             let (subscriber_id, status, recent) = found
-                .get(person.subscriber.email.as_str())
+                .get(&person.subscriber.email.key())
                 .context("An imported subscriber was not stored")?;
             let (outcome, reason) = import::outcome(status.as_deref(), *recent, batch.mode);
             match (outcome, &person.invitation) {
@@ -1205,7 +1207,7 @@ impl Store for PostgresStore {
                    SELECT h, s, $2, $3, x FROM UNNEST($6::bytea[], $1::uuid[], $7::timestamptz[]) AS t(h, s, x)
                  )
                  INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-                 SELECT i, k, r, s, p, $3, $3
+                 SELECT i, k, (SELECT email FROM subscribers WHERE id = s), s, p, $3, $3
                  FROM UNNEST($8::uuid[], $9::text[], $10::text[], $1::uuid[], $11::text[])
                    AS t(i, k, r, s, p)",
             )

@@ -41,7 +41,7 @@ macro_rules! signup_writes {
            (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
          VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11);
          INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-         VALUES ($12, $13, $14, $1, $18, $3, $3)"
+         VALUES ($12, $13, (SELECT email FROM subscribers WHERE id = $1), $1, $18, $3, $3)"
     };
 }
 
@@ -259,13 +259,13 @@ async fn find_or_add_subscriber(
     let row = sqlx::query(
         "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
-         ON CONFLICT (email) DO NOTHING;
+         ON CONFLICT (email_key) DO NOTHING;
          SELECT s.id, sub.status,
            (SELECT count(*) FROM confirmation_tokens t
             WHERE t.subscriber_id = s.id AND t.list_id = $7 AND t.created_at > $8) AS recent
          FROM subscribers s
          LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $7
-         WHERE s.email = $2",
+         WHERE s.email_key = lower($2)",
     )
     .bind(new_id)
     .bind(person.email.as_str())
@@ -319,7 +319,7 @@ async fn import_person(
              INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
              VALUES ($6, $1, $2, $3, $7);
              INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-             VALUES ($8, $9, $10, $1, $11, $3, $3)",
+             VALUES ($8, $9, (SELECT email FROM subscribers WHERE id = $1), $1, $11, $3, $3)",
         ),
         _ => None,
     };
@@ -1056,7 +1056,8 @@ impl Store for SqliteStore {
             .context("Failed to begin the erasure")?;
         // Rows of recent imports that name them (refused rows included).
         sqlx::query(
-            "DELETE FROM import_rows WHERE email = (SELECT email FROM subscribers WHERE id = $1)",
+            "DELETE FROM import_rows
+             WHERE lower(email) = (SELECT email_key FROM subscribers WHERE id = $1)",
         )
         .bind(id)
         .execute(&mut *tx)
@@ -1120,9 +1121,9 @@ impl Store for SqliteStore {
         emails: &[String],
     ) -> anyhow::Result<Vec<(String, String)>> {
         sqlx::query_as(
-            "SELECT s.email, sub.status
+            "SELECT s.email_key, sub.status
              FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
-             WHERE sub.list_id = $1 AND s.email IN (SELECT value FROM json_each($2))",
+             WHERE sub.list_id = $1 AND s.email_key IN (SELECT lower(value) FROM json_each($2))",
         )
         .bind(list_id)
         .bind(serde_json::to_string(emails)?)

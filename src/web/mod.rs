@@ -4,6 +4,7 @@
 pub mod admin;
 mod api;
 mod archive;
+pub mod client;
 mod error;
 mod health;
 mod issue_actions;
@@ -11,12 +12,12 @@ mod pages;
 mod subscriptions;
 mod unsubscribe;
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request},
-    http::{HeaderValue, header, request::Parts},
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderValue, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -24,6 +25,7 @@ use axum::{
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
+pub use client::ClientInfo;
 pub use error::AppError;
 
 use crate::{
@@ -105,27 +107,4 @@ async fn security_headers(req: Request, next: Next) -> Response {
         .entry(header::REFERRER_POLICY)
         .or_insert(HeaderValue::from_static("same-origin"));
     response
-}
-
-/// Who made a request, for the consent ledger.
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect());
-        Ok(Self { ip, user_agent })
-    }
 }

@@ -424,7 +424,7 @@ impl ClientInfo {
     pub(super) fn consent(&self, method: ConsentMethod) -> ConsentContext {
         ConsentContext {
             method,
-            ip: self.ip.clone(),
+            ip: self.ip_text(),
             user_agent: self.user_agent.clone(),
         }
     }

@@ -13,6 +13,7 @@ mod confirmation;
 mod delivery;
 mod dkim;
 mod keys;
+mod mailbox;
 mod migrations;
 mod sending;
 mod signup;

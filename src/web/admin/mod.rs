@@ -381,7 +381,7 @@ async fn login(
     let now = Utc::now();
     let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
     let address_key = format!("address:{email}");
-    let ip_key = format!("ip:{}", client.ip.as_deref().unwrap_or("unknown"));
+    let ip_key = format!("ip:{}", client.network());
     if state.store.login_failures(&address_key, since).await? >= FAILURES_PER_ADDRESS
         || state.store.login_failures(&ip_key, since).await? >= FAILURES_PER_IP
     {
