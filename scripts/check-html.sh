@@ -23,7 +23,7 @@ fi
 
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$WORK" && RUST_LOG=info BIND_ADDRESS=127.0.0.1:$PORT exec "$BIN" serve > "$WORK/log" 2>&1) &
+(cd "$WORK" && RUST_LOG=info SIGNUP_FORM_MIN_SECONDS=0 BIND_ADDRESS=127.0.0.1:$PORT exec "$BIN" serve > "$WORK/log" 2>&1) &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 URL=http://127.0.0.1:$PORT
@@ -32,8 +32,9 @@ for _ in $(seq 1 100); do curl -fs "$URL/health" >/dev/null && break; sleep 0.1;
 mkdir "$WORK/pages"
 cd "$WORK/pages"
 curl -s "$URL/" > signup.html
-curl -s -X POST -d 'email=bad&name=%3Cx%3E&locality=mars' "$URL/subscriptions" > signup-errors.html
-curl -s -X POST -d 'email=check%40example.org&name=Check&consent=yes' "$URL/subscriptions" > check-inbox.html
+form_token() { curl -s "$URL/subscriptions/form-token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["form_token"])'; }
+curl -s -X POST -d "email=bad&name=%3Cx%3E&locality=mars&form_token=$(form_token)" "$URL/subscriptions" > signup-errors.html
+curl -s -X POST -d "email=check%40example.org&name=Check&consent=yes&form_token=$(form_token)" "$URL/subscriptions" > check-inbox.html
 for _ in $(seq 1 100); do ls "$WORK"/outbox/*.eml >/dev/null 2>&1 && break; sleep 0.1; done
 TOKEN=$(grep -o 'token=[A-Za-z0-9_-]\{43\}' "$WORK/log" | head -1 | cut -d= -f2)
 curl -s "$URL/subscriptions/confirm?token=$TOKEN" > confirm.html

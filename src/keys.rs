@@ -59,6 +59,7 @@ impl KeyId {
 pub struct Key {
     pub id: KeyId,
     pub(crate) unsubscribe: hmac::Key,
+    pub(crate) form: hmac::Key,
     confirmation: hmac::Key,
     csrf: hmac::Key,
     /// Opens confirmation tokens that earlier versions sealed into outbox rows.
@@ -84,6 +85,7 @@ impl Key {
         Self {
             id: KeyId(id[..4].try_into().expect("four bytes")),
             unsubscribe: hmac_key(b"newsletter unsubscribe v1"),
+            form: hmac_key(b"newsletter signup form v1"),
             confirmation: hmac_key(b"newsletter confirmation v1"),
             csrf: hmac_key(b"newsletter csrf v1"),
             legacy_seal: aead::LessSafeKey::new(seal),

@@ -1,5 +1,6 @@
 //! `newsletter`: a self-hosted newsletter service. See README.md for the shape of it.
 
+pub mod budgets;
 pub mod dkim;
 pub mod domain;
 pub mod import;

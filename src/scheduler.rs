@@ -37,10 +37,16 @@ impl Scheduler {
         Ok(started)
     }
 
-    /// Deletes what is kept only for a while: the rows of old imports.
+    /// Deletes what is kept only for a while: the rows of old imports, and sign-up
+    /// budgets and used form tokens once no budget or token can need them (two days:
+    /// the dashboard shows the last 24 hours, a form token lives one day).
     pub async fn housekeeping(&self) -> anyhow::Result<()> {
+        let now = Utc::now();
         self.store
-            .delete_import_rows_before(crate::import::report_cutoff(Utc::now()))
+            .delete_import_rows_before(crate::import::report_cutoff(now))
+            .await?;
+        self.store
+            .delete_signup_records_before(now - chrono::TimeDelta::days(2))
             .await
     }
 

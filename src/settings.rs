@@ -8,7 +8,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
-use crate::{keys::MIN_KEY_LEN, web::client::Cidr};
+use crate::{budgets::Budgets, keys::MIN_KEY_LEN, web::client::Cidr};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -31,6 +31,11 @@ pub struct Settings {
     /// `TRUSTED_PROXIES`: only from these is a client's address taken from
     /// `Forwarded` or `X-Forwarded-For` (see `web/client.rs`).
     pub trusted_proxies: Vec<Cidr>,
+    /// `SIGNUP_BUDGET_PER_CLIENT`, `_PER_DOMAIN`, `_TOTAL`: confirmation mails an hour.
+    pub signup_budgets: Budgets,
+    /// `SIGNUP_FORM_MIN_SECONDS`: a sign-up sent sooner after its page was made is
+    /// refused (people take longer; bots do not wait).
+    pub signup_form_min_age: Duration,
     pub confirmation_ttl: Duration,
     /// The longest the scheduler waits before looking for due issues.
     pub scheduler_interval: Duration,
@@ -143,6 +148,7 @@ impl Settings {
             })
             .collect::<anyhow::Result<Vec<Cidr>>>()?;
         let defaults = MailSettings::default();
+        let budgets = Budgets::default();
         let number = |key: &str, default: u64| -> anyhow::Result<u64> {
             get(key).map_or(Ok(default), |v| {
                 v.trim()
@@ -205,6 +211,15 @@ impl Settings {
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,
             trusted_proxies,
+            signup_budgets: Budgets {
+                per_client: number("SIGNUP_BUDGET_PER_CLIENT", budgets.per_client.into())?
+                    .min(u32::MAX.into()) as u32,
+                per_domain: number("SIGNUP_BUDGET_PER_DOMAIN", budgets.per_domain.into())?
+                    .min(u32::MAX.into()) as u32,
+                total: number("SIGNUP_BUDGET_TOTAL", budgets.total.into())?.min(u32::MAX.into())
+                    as u32,
+            },
+            signup_form_min_age: Duration::from_secs(number("SIGNUP_FORM_MIN_SECONDS", 2)?),
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),

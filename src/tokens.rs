@@ -137,6 +137,91 @@ impl UnsubscribeToken {
     }
 }
 
+/// The sign-up form's token: when the page was made, and a random part that makes it
+/// single use (the store records it when the form is sent). Signed, so that a bot must
+/// fetch the page for each sign-up and wait a moment before sending it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormToken {
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub nonce: [u8; 16],
+}
+
+/// Why a sign-up form's token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormTokenProblem {
+    /// No token, or one that we did not make.
+    Missing,
+    /// Sent sooner after the page was made than a person fills it in.
+    TooSoon,
+    /// Older than a day: the page was left open.
+    Expired,
+    /// This form was sent before.
+    Used,
+}
+
+impl FormToken {
+    const VERSION: u8 = 1;
+    const BODY: usize = 1 + 4 + 8 + 16;
+    /// How long a sign-up page's form stays good.
+    pub const LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+    pub fn new(issued_at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            // The token carries milliseconds.
+            issued_at: chrono::DateTime::from_timestamp_millis(issued_at.timestamp_millis())
+                .unwrap_or(issued_at),
+            nonce: random_bytes(),
+        }
+    }
+
+    pub fn sign(&self, ring: &KeyRing) -> String {
+        let key = ring.current();
+        let mut token = vec![Self::VERSION];
+        token.extend_from_slice(&key.id.0);
+        token.extend_from_slice(&self.issued_at.timestamp_millis().to_be_bytes());
+        token.extend_from_slice(&self.nonce);
+        let tag = hmac::sign(&key.form, &token);
+        token.extend_from_slice(tag.as_ref());
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The token, if a key of the ring made it, checked against the clock: not sooner
+    /// than `min_age` after it was made, nor more than a day later.
+    pub fn check(
+        ring: &KeyRing,
+        text: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        min_age: std::time::Duration,
+    ) -> Result<Self, FormTokenProblem> {
+        let token = text
+            .and_then(|text| Self::verify(ring, text))
+            .ok_or(FormTokenProblem::Missing)?;
+        let age = now - token.issued_at;
+        if age < chrono::TimeDelta::from_std(min_age).unwrap_or_default() {
+            return Err(FormTokenProblem::TooSoon);
+        }
+        if age > Self::LIFETIME {
+            return Err(FormTokenProblem::Expired);
+        }
+        Ok(token)
+    }
+
+    fn verify(ring: &KeyRing, text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let (body, tag) = bytes.split_at_checked(Self::BODY)?;
+        if body[0] != Self::VERSION {
+            return None;
+        }
+        let key = ring.get(KeyId(body[1..5].try_into().ok()?))?;
+        hmac::verify(&key.form, body, tag).ok()?;
+        let millis = i64::from_be_bytes(body[5..13].try_into().ok()?);
+        Some(Self {
+            issued_at: chrono::DateTime::from_timestamp_millis(millis)?,
+            nonce: body[13..29].try_into().ok()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +304,41 @@ mod tests {
         let rotated = KeyRing::new(B, &[A.into()]);
         assert_eq!(UnsubscribeToken::verify(&rotated, &text), Some(token));
         assert_eq!(UnsubscribeToken::verify(&KeyRing::new(B, &[]), &text), None);
+    }
+
+    #[test]
+    fn form_tokens_are_refused_too_soon_too_late_or_forged() {
+        let ring = KeyRing::new(A, &[]);
+        let made = chrono::Utc::now();
+        let token = FormToken::new(made);
+        let text = token.sign(&ring);
+        let two = std::time::Duration::from_secs(2);
+        let at = |secs| made + chrono::TimeDelta::seconds(secs);
+        assert_eq!(FormToken::check(&ring, Some(&text), at(3), two), Ok(token));
+        assert_eq!(
+            FormToken::check(&ring, Some(&text), at(1), two),
+            Err(FormTokenProblem::TooSoon)
+        );
+        assert_eq!(
+            FormToken::check(&ring, Some(&text), at(86_401), two),
+            Err(FormTokenProblem::Expired)
+        );
+        assert_eq!(
+            FormToken::check(&KeyRing::new(B, &[]), Some(&text), at(3), two),
+            Err(FormTokenProblem::Missing)
+        );
+        assert_eq!(
+            FormToken::check(&ring, None, at(3), two),
+            Err(FormTokenProblem::Missing)
+        );
+        let mut tampered = text.into_bytes();
+        tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            FormToken::check(&ring, Some(&tampered), at(3), two),
+            Err(FormTokenProblem::Missing)
+        );
+        assert_ne!(FormToken::new(made).nonce, token.nonce);
     }
 
     #[test]

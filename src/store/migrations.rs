@@ -36,6 +36,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "one_person_per_mailbox",
         include_str!("../../migrations/sqlite/0006_one_person_per_mailbox.sql"),
     ),
+    (
+        7,
+        "signup_budgets",
+        include_str!("../../migrations/sqlite/0007_signup_budgets.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -69,6 +74,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "one_person_per_mailbox",
         include_str!("../../migrations/postgres/0006_one_person_per_mailbox.sql"),
+    ),
+    (
+        7,
+        "signup_budgets",
+        include_str!("../../migrations/postgres/0007_signup_budgets.sql"),
     ),
 ];
 

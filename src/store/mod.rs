@@ -16,6 +16,7 @@ use uuid::Uuid;
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 
 use crate::{
+    budgets::{BudgetKeys, BudgetScope, Budgets},
     domain::NewSubscriber,
     import::{ImportRecord, ImportRow, Mode, RowStatus},
     issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
@@ -132,6 +133,11 @@ pub struct SignupRequest {
     pub now: DateTime<Utc>,
     /// At most this many confirmation mails for one subscription in 24 hours.
     pub resend_cap: i64,
+    /// The random part of the sign-up form's token: each works once.
+    pub form_nonce: [u8; 16],
+    /// What this sign-up counts against, and the limits (see `budgets.rs`).
+    pub budget_keys: BudgetKeys,
+    pub budgets: Budgets,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +148,10 @@ pub enum SignupOutcome {
     AlreadyConfirmed,
     /// Pending, but enough confirmation mails went out in the last 24 hours.
     ResendCapReached,
+    /// The form's token was used before: nothing stored.
+    FormTokenUsed,
+    /// A budget on confirmation mails is spent: nothing stored or sent.
+    OverBudget(BudgetScope),
 }
 
 #[derive(Clone, Debug)]
@@ -486,6 +496,13 @@ pub trait Store: Send + Sync + 'static {
     async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool>;
     /// Deletes an import that was never applied, with its rows; false if there is none.
     async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool>;
+    /// Sign-ups turned away by each budget since `since`.
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(BudgetScope, i64)>>;
+    /// Deletes budget counts and used form tokens older than `cutoff`.
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
     /// Deletes the rows of imports made before `cutoff`, and imports never applied.
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
     /// Imports a batch of people (see `import::outcome`) and records each row's outcome.

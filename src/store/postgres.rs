@@ -12,6 +12,8 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+mod budgets;
+
 use crate::domain::mailbox_key;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
 use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
@@ -197,11 +199,20 @@ impl Store for PostgresStore {
     #[tracing::instrument(skip_all)]
     async fn record_signup(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
         let person = &req.subscriber;
+        budgets::ensure_rows(&self.pool, &req.budget_keys).await?;
         let mut tx = self
             .pool
             .begin()
             .await
             .context("Failed to begin the sign-up transaction")?;
+        if !budgets::use_form_token(&mut tx, &req.form_nonce, req.now).await? {
+            tx.commit().await.context("Failed to commit the sign-up")?;
+            return Ok(SignupOutcome::FormTokenUsed);
+        }
+        if let Some(scope) = budgets::overrun(&mut tx, &req.budget_keys, &req.budgets).await? {
+            tx.commit().await.context("Failed to commit the sign-up")?;
+            return Ok(SignupOutcome::OverBudget(scope));
+        }
 
         // Two sign-ups of one new address at once: the second INSERT waits for the
         // first to commit and then does nothing; the row lock below orders the rest.
@@ -289,7 +300,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("Failed to store the token, consent event and confirmation mail")?;
-
+        budgets::count_mail(&mut tx, &req.budget_keys).await?;
         tx.commit().await.context("Failed to commit the sign-up")?;
         Ok(SignupOutcome::ConfirmationQueued)
     }
@@ -1072,6 +1083,17 @@ impl Store for PostgresStore {
             .await
             .context("Failed to discard the import")?;
         Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(crate::budgets::BudgetScope, i64)>> {
+        budgets::refusals(&self.pool, since).await
+    }
+
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+        budgets::delete_before(&self.pool, cutoff).await
     }
 
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {

@@ -19,6 +19,8 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+mod budgets;
+
 use crate::domain::NewSubscriber;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
 use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
@@ -195,6 +197,12 @@ async fn record_signup(
     let now = ms(req.now);
     let person = &req.subscriber;
 
+    if !budgets::use_form_token(conn, &req.form_nonce, req.now).await? {
+        return Ok(SignupOutcome::FormTokenUsed);
+    }
+    if let Some(scope) = budgets::overrun(conn, &req.budget_keys, &req.budgets).await? {
+        return Ok(SignupOutcome::OverBudget(scope));
+    }
     let (subscriber_id, status, recent) =
         find_or_add_subscriber(conn, req.new_subscriber_id, person, req.list_id, now).await?;
 
@@ -243,7 +251,7 @@ async fn record_signup(
         .execute(&mut *conn)
         .await
         .context("Failed to store the token, consent event and confirmation mail")?;
-
+    budgets::count_mail(conn, &req.budget_keys).await?;
     Ok(SignupOutcome::ConfirmationQueued)
 }
 
@@ -1247,6 +1255,17 @@ impl Store for SqliteStore {
             .await
             .context("Failed to discard the import")?;
         Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(crate::budgets::BudgetScope, i64)>> {
+        budgets::refusals(&self.reader, since).await
+    }
+
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+        budgets::delete_before(&self.writer, cutoff).await
     }
 
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {

@@ -29,6 +29,7 @@ use super::{
     pages::{MessagePage, private, render, render_page},
 };
 use crate::{
+    budgets::{BudgetKeys, BudgetScope},
     domain::{
         ConsentWording, FieldError, Locality, NewSubscriber, Organisation, SubscriberEmail,
         SubscriberName,
@@ -38,13 +39,14 @@ use crate::{
         ConfirmOutcome, ConfirmRequest, ConsentContext, ConsentMethod, Invitation, NewOutboxMail,
         RESEND_CAP, SignupOutcome, SignupRequest,
     },
-    tokens::ConfirmationToken,
+    tokens::{ConfirmationToken, FormToken, FormTokenProblem},
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(signup_page))
         .route("/subscriptions", post(subscribe))
+        .route("/subscriptions/form-token", get(form_token))
         .route("/subscriptions/confirm", get(confirm_page).post(confirm))
 }
 
@@ -61,6 +63,9 @@ pub struct SignupForm {
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(skip_serializing)]
     website: Option<String>,
+    /// From the page (or `GET /subscriptions/form-token`): see `tokens::FormToken`.
+    #[serde(skip_serializing)]
+    form_token: Option<String>,
 }
 
 /// `true` in JSON; the checkbox's value (`yes`, or a browser's `on`) in a form.
@@ -199,7 +204,12 @@ struct LocalityOption {
     label: &'static str,
 }
 
-fn signup_form_page(form: &SignupForm, errors: &[FieldError]) -> axum::response::Html<String> {
+/// The form, with a new token of its own (every time it is shown).
+fn signup_form_page(
+    state: &AppState,
+    form: &SignupForm,
+    errors: &[FieldError],
+) -> axum::response::Html<String> {
     let error_map: BTreeMap<&str, &str> = errors
         .iter()
         .map(|e| (e.field, e.message.as_str()))
@@ -226,13 +236,94 @@ fn signup_form_page(form: &SignupForm, errors: &[FieldError]) -> axum::response:
             "error_list": errors,
             "localities": localities,
             "consent_text": ConsentWording::TEXT,
+            "form_token": FormToken::new(Utc::now()).sign(&state.secret),
         }),
     )
 }
 
 #[tracing::instrument(skip_all)]
-async fn signup_page() -> Response {
-    signup_form_page(&SignupForm::default(), &[]).into_response()
+async fn signup_page(State(state): State<AppState>) -> Response {
+    private(signup_form_page(&state, &SignupForm::default(), &[]))
+}
+
+/// A form token for a JSON client, which sends it back as `form_token` with the
+/// sign-up, no sooner than `not_before`.
+#[tracing::instrument(skip_all)]
+async fn form_token(State(state): State<AppState>) -> Response {
+    let now = Utc::now();
+    let not_before =
+        now + chrono::TimeDelta::from_std(state.settings.signup_form_min_age).unwrap_or_default();
+    private(Json(json!({
+        "form_token": FormToken::new(now).sign(&state.secret),
+        "not_before": not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "expires": (now + FormToken::LIFETIME).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })))
+}
+
+/// The words for a form token that was refused.
+fn form_token_error(problem: FormTokenProblem) -> FieldError {
+    let message = match problem {
+        FormTokenProblem::Missing => {
+            "This form could not be checked. Please check your details and send it again."
+        }
+        FormTokenProblem::TooSoon => {
+            "That was sent very quickly after the page opened. Please check your details and send it again."
+        }
+        FormTokenProblem::Expired => {
+            "This page was open for more than a day. Please check your details and send it again."
+        }
+        FormTokenProblem::Used => {
+            "This form was sent already. If you meant to sign up again, check your details and send it again."
+        }
+    };
+    FieldError {
+        field: "form_token",
+        message: message.into(),
+    }
+}
+
+/// Over a budget: 429, with when to try again (the next hour).
+fn over_budget(state: &AppState, scope: BudgetScope, domain: &str, json: bool) -> Response {
+    let now = Utc::now();
+    let next_hour =
+        BudgetKeys::new(String::new(), "", now).window_start + chrono::TimeDelta::hours(1);
+    let retry_after = (next_hour - now).num_seconds().max(1).to_string();
+    let (title, text) = match scope {
+        BudgetScope::Client => (
+            "Too many sign-ups from your network".to_owned(),
+            "We have sent as many confirmation emails as we can for sign-ups from your internet connection this hour. Please try again later.".to_owned(),
+        ),
+        BudgetScope::Domain => (
+            format!("Too many sign-ups for addresses at {domain}"),
+            format!("We have sent as many confirmation emails to addresses at {domain} as we can this hour. Please try again later."),
+        ),
+        BudgetScope::Total => (
+            "Too many sign-ups just now".to_owned(),
+            "We have sent as many confirmation emails as we can this hour. Please try again later.".to_owned(),
+        ),
+    };
+    tracing::warn!(budget = scope.as_str(), "Sign-up refused: over budget");
+    let headers = [(header::RETRY_AFTER, retry_after)];
+    if json {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            Json(json!({ "error": text })),
+        )
+            .into_response()
+    } else {
+        let page = MessagePage::new(
+            &title,
+            &[
+                &text,
+                &format!(
+                    "Nothing was sent, and nothing about you was kept. {} will still be here.",
+                    state.list.name
+                ),
+            ],
+        );
+        (StatusCode::TOO_MANY_REQUESTS, headers, render_page(&page)).into_response()
+    }
 }
 
 #[tracing::instrument(skip_all, fields(json = submission.json))]
@@ -246,19 +337,35 @@ async fn subscribe(
         tracing::info!("Honeypot filled: answered as usual, nothing stored");
         return Ok(pending_response(&state, json));
     }
-    let subscriber = match form.parse() {
-        Ok(subscriber) => subscriber,
-        Err(errors) if json => return Err(AppError::Invalid(errors)),
-        Err(errors) => {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                signup_form_page(&form, &errors),
-            )
-                .into_response());
+    let now = Utc::now();
+    // Every problem at once: the token's, then each field's.
+    let token = FormToken::check(
+        &state.secret,
+        form.form_token.as_deref(),
+        now,
+        state.settings.signup_form_min_age,
+    );
+    let parsed = form.parse();
+    let refuse = |errors: Vec<FieldError>| -> Result<Response, AppError> {
+        if json {
+            return Err(AppError::Invalid(errors));
+        }
+        Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            private(signup_form_page(&state, &form, &errors)),
+        )
+            .into_response())
+    };
+    let (token, subscriber) = match (token, parsed) {
+        (Ok(token), Ok(subscriber)) => (token, subscriber),
+        (token, parsed) => {
+            let mut errors: Vec<FieldError> =
+                token.err().map(form_token_error).into_iter().collect();
+            errors.extend(parsed.err().unwrap_or_default());
+            return refuse(errors);
         }
     };
 
-    let now = Utc::now();
     let request = SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
         event_id: Uuid::now_v7(),
@@ -271,7 +378,6 @@ async fn subscribe(
             now,
             false,
         )?,
-        subscriber,
         consent: client.consent(if json {
             ConsentMethod::Api
         } else {
@@ -281,11 +387,27 @@ async fn subscribe(
         wording_hash: ConsentWording::hash(),
         now,
         resend_cap: RESEND_CAP,
+        form_nonce: token.nonce,
+        budget_keys: BudgetKeys::new(client.network(), subscriber.email.as_str(), now),
+        budgets: state.settings.signup_budgets,
+        subscriber,
     };
     let outcome = state.store.record_signup(&request).await?;
     tracing::info!(?outcome, "Sign-up recorded");
-    if outcome == SignupOutcome::ConfirmationQueued {
-        state.outbox_wake.notify_one();
+    match outcome {
+        SignupOutcome::ConfirmationQueued => state.outbox_wake.notify_one(),
+        SignupOutcome::FormTokenUsed => {
+            return refuse(vec![form_token_error(FormTokenProblem::Used)]);
+        }
+        SignupOutcome::OverBudget(scope) => {
+            return Ok(over_budget(
+                &state,
+                scope,
+                &request.budget_keys.domain,
+                json,
+            ));
+        }
+        SignupOutcome::AlreadyConfirmed | SignupOutcome::ResendCapReached => {}
     }
     Ok(pending_response(&state, json))
 }

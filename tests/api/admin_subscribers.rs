@@ -112,6 +112,7 @@ async fn only_admins_erase_and_erasure_leaves_no_personal_data(backend: Backend)
             ("organisation", "Secret Org Ltd"),
             ("locality", "forest-of-dean"),
             ("consent", "yes"),
+            ("form_token", &app.form_token().await),
         ])
         .send()
         .await

@@ -17,5 +17,6 @@ mod mailbox;
 mod migrations;
 mod sending;
 mod signup;
+mod signup_protection;
 mod staff_api;
 mod unsubscribe;

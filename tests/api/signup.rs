@@ -408,6 +408,7 @@ async fn the_consent_event_records_how_and_what_was_agreed(backend: Backend) {
             ("email", "ledger@example.org"),
             ("name", "Lee"),
             ("consent", "on"),
+            ("form_token", &app.form_token().await),
         ])
         .send()
         .await

@@ -32,6 +32,7 @@ use super::{
     pages::{MessagePage, private, render},
 };
 use crate::{
+    budgets::BudgetScope,
     issues::IssueStatus,
     staff::{self, Role, StaffUser},
     time::uk_date_time,
@@ -478,6 +479,14 @@ struct IssueLine {
     unsubscribed: i64,
 }
 
+/// Sign-ups turned away by the budgets on confirmation mails in the last 24 hours.
+#[derive(Serialize)]
+struct RefusedSignups {
+    client: i64,
+    domain: i64,
+    total: i64,
+}
+
 #[derive(Serialize)]
 struct DashboardView {
     #[serde(flatten)]
@@ -486,6 +495,7 @@ struct DashboardView {
     counts: Vec<(String, i64)>,
     next: Option<IssueLine>,
     recent: Vec<IssueLine>,
+    refused: RefusedSignups,
 }
 
 /// How many issues the dashboard shows.
@@ -532,12 +542,27 @@ async fn dashboard(
     for issue in issues.iter().take(RECENT_ISSUES) {
         recent.push(line(issue, state.store.issue_stats(issue.id).await?));
     }
+    let refused = state
+        .store
+        .budget_refusals(Utc::now() - chrono::TimeDelta::hours(24))
+        .await?;
+    let refused_by = |scope| {
+        refused
+            .iter()
+            .find(|(s, _)| *s == scope)
+            .map_or(0, |(_, n)| *n)
+    };
     let view = DashboardView {
         frame: AdminFrame::of(&staff),
         chart,
         counts,
         next,
         recent,
+        refused: RefusedSignups {
+            client: refused_by(BudgetScope::Client),
+            domain: refused_by(BudgetScope::Domain),
+            total: refused_by(BudgetScope::Total),
+        },
     };
     Ok(render("pages/admin_dashboard.html", "Dashboard", &view).into_response())
 }

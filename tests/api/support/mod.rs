@@ -286,6 +286,14 @@ pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
     settings.bind_address = "127.0.0.1:0".into();
     settings.public_url = "http://newsletter.test".into();
     settings.secret_key = Some(SECRET_KEY.into());
+    // Tests sign up at machine speed, many from one address: the tests of the form
+    // token and of the budgets set their own.
+    settings.signup_form_min_age = Duration::ZERO;
+    settings.signup_budgets = newsletter::budgets::Budgets {
+        per_client: 0,
+        per_domain: 0,
+        total: 0,
+    };
     settings.mail.retry_base = Duration::from_millis(50);
     settings.mail.retry_max = Duration::from_millis(400);
     settings.mail.poll_interval = Duration::from_millis(500);
@@ -346,22 +354,48 @@ impl TestApp {
             .expect("this app has no test SMTP server")
     }
 
+    /// Posts a form. A sign-up (`/subscriptions`) carries a fresh form token, as the
+    /// page gives one, unless the fields have a `form_token` of their own.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields: Vec<(&str, String)> =
+            fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        if path == "/subscriptions" && !fields.iter().any(|(k, _)| *k == "form_token") {
+            fields.push(("form_token", self.form_token().await));
+        }
         self.client
             .post(format!("{}{path}", self.address))
-            .form(fields)
+            .form(&fields)
             .send()
             .await
             .unwrap()
     }
 
+    /// Posts JSON; a sign-up gets a form token as `post_form` gives one.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        let mut body = body.clone();
+        if path == "/subscriptions"
+            && let Some(fields) = body.as_object_mut()
+            && !fields.contains_key("form_token")
+        {
+            fields.insert("form_token".into(), self.form_token().await.into());
+        }
         self.client
             .post(format!("{}{path}", self.address))
-            .json(body)
+            .json(&body)
             .send()
             .await
             .unwrap()
+    }
+
+    /// A sign-up form token from `GET /subscriptions/form-token`.
+    pub async fn form_token(&self) -> String {
+        let answer: serde_json::Value = self
+            .get("/subscriptions/form-token")
+            .await
+            .json()
+            .await
+            .unwrap();
+        answer["form_token"].as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

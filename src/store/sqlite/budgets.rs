@@ -1,0 +1,122 @@
+//! Sign-up budgets and used form tokens, inside the sign-up batch's transaction (one
+//! writer, so reading a count and then adding to it is atomic here).
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::ms;
+use crate::budgets::{BudgetKeys, BudgetScope, Budgets};
+
+/// Marks the form token's random part used; false if it was used before.
+pub(super) async fn use_form_token(
+    conn: &mut SqliteConnection,
+    nonce: &[u8],
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO used_form_tokens (nonce, used_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(nonce)
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await
+    .context("Failed to record the form token")?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// The budget another confirmation mail would overrun, counting the refusal if so.
+pub(super) async fn overrun(
+    conn: &mut SqliteConnection,
+    keys: &BudgetKeys,
+    budgets: &Budgets,
+) -> anyhow::Result<Option<BudgetScope>> {
+    let rows = sqlx::query(
+        "SELECT scope, mails FROM signup_budgets
+         WHERE window_start = $1
+           AND ((scope = 'total' AND key = '') OR (scope = 'domain' AND key = $2)
+                OR (scope = 'client' AND key = $3))",
+    )
+    .bind(ms(keys.window_start))
+    .bind(&keys.domain)
+    .bind(&keys.client)
+    .fetch_all(&mut *conn)
+    .await
+    .context("Failed to read the sign-up budgets")?;
+    let used = rows
+        .iter()
+        .map(|row| {
+            let scope: String = row.try_get("scope")?;
+            let scope = BudgetScope::parse(&scope).context("An unknown budget scope")?;
+            Ok((scope, row.try_get("mails")?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let over = budgets.overrun(&used);
+    if let Some(scope) = over {
+        let key = keys
+            .rows()
+            .into_iter()
+            .find(|(s, _)| *s == scope)
+            .map(|(_, k)| k);
+        sqlx::query(
+            "INSERT INTO signup_budgets (scope, key, window_start, refused) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (scope, key, window_start) DO UPDATE SET refused = refused + 1",
+        )
+        .bind(scope.as_str())
+        .bind(key.unwrap_or_default())
+        .bind(ms(keys.window_start))
+        .execute(&mut *conn)
+        .await
+        .context("Failed to count a refused sign-up")?;
+    }
+    Ok(over)
+}
+
+/// Counts a confirmation mail against each budget.
+pub(super) async fn count_mail(
+    conn: &mut SqliteConnection,
+    keys: &BudgetKeys,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO signup_budgets (scope, key, window_start, mails)
+         VALUES ('total', '', $1, 1), ('domain', $2, $1, 1), ('client', $3, $1, 1)
+         ON CONFLICT (scope, key, window_start) DO UPDATE SET mails = mails + 1",
+    )
+    .bind(ms(keys.window_start))
+    .bind(&keys.domain)
+    .bind(&keys.client)
+    .execute(&mut *conn)
+    .await
+    .context("Failed to count a confirmation mail")?;
+    Ok(())
+}
+
+pub(super) async fn refusals(
+    pool: &SqlitePool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT scope, sum(refused) FROM signup_budgets
+         WHERE window_start >= $1 AND refused > 0 GROUP BY scope",
+    )
+    .bind(ms(since))
+    .fetch_all(pool)
+    .await
+    .context("Failed to read the refused sign-ups")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(scope, n)| Some((BudgetScope::parse(&scope)?, n)))
+        .collect())
+}
+
+pub(super) async fn delete_before(pool: &SqlitePool, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+    sqlx::query(
+        "DELETE FROM signup_budgets WHERE window_start < $1;
+         DELETE FROM used_form_tokens WHERE used_at < $1",
+    )
+    .bind(ms(cutoff))
+    .execute(pool)
+    .await
+    .context("Failed to delete old sign-up budgets")?;
+    Ok(())
+}
