@@ -156,6 +156,9 @@ impl IssueContent {
                 format!("The body must be {MAX_BODY} bytes or fewer."),
             ),
             Some(b) => {
+                if let Some(message) = crate::markdown::link_problem(b) {
+                    problem("body_markdown", message);
+                }
                 let undescribed = crate::markdown::images_without_alt_text(b);
                 if !undescribed.is_empty() {
                     problem(

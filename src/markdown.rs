@@ -2,8 +2,13 @@
 //! (mail clients drop `<style>` blocks, so the CSS is inline from the start), and plain
 //! text from the same events for the text part. Raw HTML in the Markdown is shown as
 //! text, never passed through: a stray tag must not break every recipient's layout.
+//! Links may only go to https, http, mailto and tel addresses (and `#` anchors), images
+//! only come from https or http: `unsafe_links` names the others, so that saving and
+//! scheduling refuse them, and rendering drops any that were stored before.
 
-use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd, html::push_html};
+use pulldown_cmark::{
+    Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html::push_html,
+};
 
 const LINK: &str = "color:#1d4f91;text-decoration:underline;";
 
@@ -35,6 +40,70 @@ fn heading_style(level: HeadingLevel) -> &'static str {
     }
 }
 
+/// A link's address as a browser reads it: entities are decoded by the parser already;
+/// browsers also drop tabs and line breaks anywhere and controls and spaces at the ends.
+fn as_browsers_read(url: &str) -> String {
+    let kept: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    kept.trim_matches(|c: char| c <= ' ').to_owned()
+}
+
+/// Whether a link (or, if `image`, an image) may point at `url`.
+fn allowed(url: &str, image: bool) -> bool {
+    let url = as_browsers_read(url);
+    let scheme = url
+        .find([':', '/', '?', '#'])
+        .filter(|&end| url[end..].starts_with(':'))
+        .map(|end| url[..end].to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https" | "http") => true,
+        Some("mailto" | "tel") => !image,
+        Some(_) => false,
+        // No scheme: only an anchor in the page itself (a relative address leads
+        // nowhere from a mail).
+        None => !image && url.starts_with('#') && url.len() > 1,
+    }
+}
+
+/// An email autolink (`<jo@example.org>`) gives the bare address.
+fn link_target(link_type: LinkType, dest_url: &str) -> String {
+    match link_type {
+        LinkType::Email => format!("mailto:{dest_url}"),
+        _ => dest_url.to_owned(),
+    }
+}
+
+/// Every link and image address the rules refuse, in the order they appear.
+pub fn unsafe_links(markdown: &str) -> Vec<String> {
+    Parser::new_ext(markdown, options())
+        .filter_map(|event| match event {
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            }) => Some((link_target(link_type, &dest_url), false)),
+            Event::Start(Tag::Image { dest_url, .. }) => Some((dest_url.to_string(), true)),
+            _ => None,
+        })
+        .filter(|(url, image)| !allowed(url, *image))
+        .map(|(url, _)| url)
+        .collect()
+}
+
+/// What to tell the writer when `unsafe_links` finds any, quoting them.
+pub fn link_problem(markdown: &str) -> Option<String> {
+    let refused = unsafe_links(markdown);
+    (!refused.is_empty()).then(|| {
+        let quoted: Vec<String> = refused.iter().map(|url| format!("“{url}”")).collect();
+        format!(
+            "Links may only go to https://, http://, mailto: or tel: addresses, and images only come from https:// or http:// addresses. Change or remove: {}.",
+            quoted.join(", ")
+        )
+    })
+}
+
 /// The Markdown as mail-ready HTML.
 pub fn to_html(markdown: &str) -> String {
     let mut events = Vec::new();
@@ -44,6 +113,10 @@ pub fn to_html(markdown: &str) -> String {
             match event {
                 Event::End(TagEnd::Image) => {
                     let (src, alt) = image.take().unwrap();
+                    if !allowed(&src, true) {
+                        events.push(Event::Text(alt.trim().to_owned().into()));
+                        continue;
+                    }
                     events.push(Event::Html(
                         format!(
                             "<img src=\"{}\" alt=\"{}\" style=\"max-width:100%;height:auto;border:0;\">",
@@ -65,17 +138,24 @@ pub fn to_html(markdown: &str) -> String {
                 styled(format!("<{level} style=\"{}\">", heading_style(level)))
             }
             Event::Start(Tag::Link {
-                dest_url, title, ..
+                link_type,
+                dest_url,
+                title,
+                ..
             }) => {
                 let title = if title.is_empty() {
                     String::new()
                 } else {
                     format!(" title=\"{}\"", attribute(&title))
                 };
-                styled(format!(
-                    "<a href=\"{}\"{title} style=\"{LINK}\">",
-                    attribute(&dest_url)
-                ))
+                // A link the rules refuse (stored before they existed) leads nowhere.
+                let target = link_target(link_type, &dest_url);
+                let href = if allowed(&target, false) {
+                    format!(" href=\"{}\"", attribute(&target))
+                } else {
+                    String::new()
+                };
+                styled(format!("<a{href}{title} style=\"{LINK}\">"))
             }
             Event::Start(Tag::Image { dest_url, .. }) => {
                 image = Some((dest_url.to_string(), String::new()));
@@ -165,12 +245,21 @@ pub fn to_text(markdown: &str) -> String {
                 }
             }
             Event::End(TagEnd::Item) if !out.ends_with('\n') => out.push('\n'),
-            Event::Start(Tag::Link { dest_url, .. }) => {
-                links.push(dest_url.to_string());
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            }) => {
+                let target = link_target(link_type, &dest_url);
+                links.push(if allowed(&target, false) {
+                    target
+                } else {
+                    String::new()
+                });
                 link_text_start = out.len();
             }
             Event::End(TagEnd::Link) => {
-                if let Some(url) = links.pop() {
+                if let Some(url) = links.pop().filter(|url| !url.is_empty()) {
                     let text = out[link_text_start..].trim().to_owned();
                     let bare = url.strip_prefix("mailto:").unwrap_or(&url);
                     if text != url && text != bare {
@@ -289,5 +378,39 @@ Contact <b>us</b> at <mailto:news@example.org>.\n";
             vec!["a.jpg", "b.jpg"]
         );
         assert!(images_without_alt_text(SAMPLE).is_empty());
+    }
+
+    #[test]
+    fn only_web_mail_and_phone_links_are_allowed() {
+        let dangerous = [
+            "[a](javascript:alert(1))",
+            "[a](JaVaScRiPt:alert(1))",
+            "[a](javascript&#58;alert(1))",
+            "[a](java&#9;script:alert(1))",
+            "[a](%20javascript:alert(1))",
+            "<javascript:alert(1)>",
+            "[a](vbscript:msgbox)",
+            "[a](data:text/html;base64,PHNjcmlwdD4=)",
+            "[a](file:///etc/passwd)",
+            "[a](relative/page)",
+            "[a]()",
+            "![a pixel](javascript:alert(1))",
+            "![a picture](data:image/svg+xml;base64,PHN2Zz4=)",
+            "![a picture](mailto:jo@example.org)",
+            "[a][r]\n\n[r]: javascript:alert(1)",
+        ];
+        for markdown in dangerous {
+            assert_eq!(unsafe_links(markdown).len(), 1, "{markdown:?} was allowed");
+            // Stored before the rules, it still renders with no live address.
+            let html = to_html(markdown);
+            assert!(!html.contains("href=") && !html.contains("src="), "{html}");
+        }
+        let fine = "[a](https://example.org) [b](HTTP://example.org) [c](mailto:jo@example.org) \
+            [d](tel:+441452000000) [e](#top) <https://example.org/x> <jo@example.org> \
+            ![f](https://example.org/a.jpg)";
+        assert!(unsafe_links(fine).is_empty(), "{:?}", unsafe_links(fine));
+        let html = to_html(fine);
+        assert!(html.contains("href=\"mailto:jo@example.org\""), "{html}");
+        assert!(html.contains("href=\"#top\""));
     }
 }

@@ -134,6 +134,13 @@ pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)
 #[tracing::instrument(skip_all, fields(issue = %id))]
 pub async fn schedule(state: &AppState, id: Uuid, send_at: DateTime<Utc>) -> Result<Issue> {
     let issue = issue(state, id).await?;
+    // Content saved before the link rules existed is checked again before it goes out.
+    if let Some(message) = crate::markdown::link_problem(&issue.body_markdown) {
+        return Err(ActionError::Invalid(vec![FieldError {
+            field: "body_markdown",
+            message,
+        }]));
+    }
     compose(state, &issue).await?;
     let scheduled = change_status(
         state,

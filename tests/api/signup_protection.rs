@@ -17,6 +17,7 @@ on_both_backends!(
     budgets_hold_across_instances,
     the_client_address_comes_from_proxy_headers_only_behind_a_trusted_proxy,
     the_form_token_is_needed_used_once_and_not_sent_too_soon,
+    pages_carry_a_permissions_policy_and_hsts_when_served_over_https,
 );
 
 async fn spawn(backend: Backend, customise: impl FnOnce(&mut Settings)) -> TestApp {
@@ -324,4 +325,26 @@ async fn the_form_token_is_needed_used_once_and_not_sent_too_soon(backend: Backe
     let not_before: chrono::DateTime<Utc> =
         fetched["not_before"].as_str().unwrap().parse().unwrap();
     assert!(not_before > Utc::now());
+}
+
+async fn pages_carry_a_permissions_policy_and_hsts_when_served_over_https(backend: Backend) {
+    let plain = spawn(backend.clone(), |_| {}).await;
+    let page = plain.get("/").await;
+    assert!(
+        page.headers()["permissions-policy"]
+            .to_str()
+            .unwrap()
+            .contains("camera=()")
+    );
+    assert!(page.headers().get("strict-transport-security").is_none());
+
+    let https = spawn(backend, |s| {
+        s.public_url = "https://news.example.org".into()
+    })
+    .await;
+    let page = https.get("/").await;
+    assert_eq!(
+        page.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
 }

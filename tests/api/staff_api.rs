@@ -16,6 +16,7 @@ on_both_backends!(
     an_issue_that_has_gone_out_cannot_be_changed,
     the_preview_is_the_mail_a_recipient_sees,
     an_image_without_a_description_is_refused,
+    dangerous_links_are_refused_at_save_and_schedule_and_never_rendered,
     a_test_copy_goes_to_one_address_marked_as_a_test,
 );
 
@@ -382,6 +383,78 @@ async fn an_image_without_a_description_is_refused(backend: Backend) {
             .unwrap()
             .contains("https://example.org/a.jpg")
     );
+}
+
+async fn dangerous_links_are_refused_at_save_and_schedule_and_never_rendered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    for body in [
+        "[Open](JaVaScRiPt:alert(1))",
+        "[Open](javascript&#58;alert(1))",
+        "<javascript:alert(1)>",
+        "![A chart](data:image/svg+xml;base64,PHN2Zz4=)",
+    ] {
+        let response = app
+            .api(Method::POST, "/api/issues", &token)
+            .json(&json!({"subject": "Links", "body_markdown": body}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let answer: Value = response.json().await.unwrap();
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("“") && message.contains(":"), "{message}");
+    }
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Links", "body_markdown": "[Safe](https://example.org)"}),
+        )
+        .await;
+    let id = issue["id"].as_str().unwrap();
+    let patched = app
+        .api(Method::PATCH, &format!("/api/issues/{id}"), &token)
+        .json(&json!({"body_markdown": "[Open](vbscript:msgbox)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(patched.text().await.unwrap().contains("vbscript:msgbox"));
+
+    // Content stored before the rules existed: refused at schedule, inert in previews.
+    app.db
+        .inspect()
+        .await
+        .execute("UPDATE issues SET body_markdown = '[Open](javascript:alert(1)) and [ok](https://example.org)'")
+        .await;
+    let scheduled = app
+        .api(Method::POST, &format!("/api/issues/{id}/schedule"), &token)
+        .json(&json!({"send_at": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scheduled.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        scheduled
+            .text()
+            .await
+            .unwrap()
+            .contains("javascript:alert(1)")
+    );
+    let preview = app
+        .api(Method::GET, &format!("/api/issues/{id}/preview"), &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!preview.contains("href=\"javascript"), "{preview}");
+    assert!(preview.contains("href=\"https://example.org\""));
 }
 
 async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
