@@ -3,6 +3,7 @@
 //! Editors write, preview and schedule issues; admins may also manage users, tokens,
 //! imports and erasure.
 
+use anyhow::Context;
 use argon2::{
     Argon2,
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
@@ -80,6 +81,61 @@ pub fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not anyone's password at all").expect("hashing works"))
 }
 
+/// Bounds the password checks in flight. Each takes a core and about 19 MiB for a
+/// fraction of a second: unbounded, 64 sign-ins at once would take a gigabyte. A check
+/// that cannot start within `wait` is refused, so the caller can say "try again".
+#[derive(Clone, Debug)]
+pub struct PasswordChecks {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+/// Too many password checks are waiting already.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl PasswordChecks {
+    pub fn new(at_once: usize, wait: std::time::Duration) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(at_once.max(1))),
+            wait,
+        }
+    }
+
+    /// As many at once as the machine has cores; a check waits at most five seconds.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self::new(cores, std::time::Duration::from_secs(5))
+    }
+
+    /// Whether `password` matches `hash`; with no hash (an unknown address), as slow as
+    /// a wrong password, so that timing does not tell who has an account.
+    pub async fn matches(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> anyhow::Result<Result<bool, Busy>> {
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await
+        else {
+            return Ok(Err(Busy));
+        };
+        let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match hash {
+                Some(hash) => password_matches(&password, &hash),
+                None => {
+                    password_matches(&password, dummy_hash());
+                    false
+                }
+            }
+        })
+        .await
+        .context("A password check panicked")?;
+        Ok(Ok(matches))
+    }
+}
+
 /// A normalised sign-in address: trimmed and lower-case.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -97,6 +153,22 @@ mod tests {
         assert!(!password_matches("correct horse battery stapler", &hash));
         assert!(!password_matches("anything", "not a hash"));
         assert_ne!(hash, hash_password("correct horse battery staple").unwrap());
+    }
+
+    #[tokio::test]
+    async fn password_checks_wait_their_turn_and_give_up_when_busy() {
+        let checks = PasswordChecks::new(1, std::time::Duration::from_millis(20));
+        let hash = hash_password("correct horse battery staple").unwrap();
+        let right = checks.matches("correct horse battery staple".into(), Some(hash.clone()));
+        assert_eq!(right.await.unwrap(), Ok(true));
+        assert_eq!(checks.matches("x".into(), None).await.unwrap(), Ok(false));
+        // The one permit is taken: the next check gives up after its wait.
+        let held = checks.permits.clone().acquire_owned().await.unwrap();
+        assert_eq!(
+            checks.matches("x".into(), Some(hash)).await.unwrap(),
+            Err(Busy)
+        );
+        drop(held);
     }
 
     #[test]

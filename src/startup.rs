@@ -57,6 +57,7 @@ impl Application {
             list,
             outbox_wake,
             scheduler_wake: scheduler.wake.clone(),
+            password_checks: crate::staff::PasswordChecks::for_this_machine(),
         };
         Ok(Self {
             listener,

@@ -5,8 +5,8 @@ CREATE TABLE signup_budgets (
     scope        TEXT NOT NULL CHECK (scope IN ('client', 'domain', 'total')),
     key          TEXT NOT NULL,
     window_start TIMESTAMPTZ NOT NULL,
-    mails        INTEGER NOT NULL DEFAULT 0,
-    refused      INTEGER NOT NULL DEFAULT 0,
+    mails        BIGINT NOT NULL DEFAULT 0,
+    refused      BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, key, window_start)
 );
 

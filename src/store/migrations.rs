@@ -41,6 +41,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "signup_budgets",
         include_str!("../../migrations/sqlite/0007_signup_budgets.sql"),
     ),
+    (
+        8,
+        "login_attempts",
+        include_str!("../../migrations/sqlite/0008_login_attempts.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -79,6 +84,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "signup_budgets",
         include_str!("../../migrations/postgres/0007_signup_budgets.sql"),
+    ),
+    (
+        8,
+        "login_attempts",
+        include_str!("../../migrations/postgres/0008_login_attempts.sql"),
     ),
 ];
 

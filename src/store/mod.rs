@@ -104,6 +104,23 @@ pub struct NewOutboxMail {
     pub payload: String,
 }
 
+/// A sign-in attempt to count: its keys (who, from where) with the most failures each
+/// may have since `since`.
+#[derive(Clone, Debug)]
+pub struct LoginAttempt<'a> {
+    pub id: Uuid,
+    pub limits: &'a [(String, i64)],
+    pub since: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginAdmission {
+    Admitted,
+    /// A key has had too many failures: the password is not checked.
+    Throttled,
+}
+
 /// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
 pub const RESEND_CAP: i64 = 3;
 
@@ -421,13 +438,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<StaffUser>>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()>;
-    /// Counts a failed login under each key (the address tried, the client's IP).
-    async fn record_login_failure(&self, keys: &[String], now: DateTime<Utc>)
-    -> anyhow::Result<()>;
-    /// Failed logins under `key` since `since`.
-    async fn login_failures(&self, key: &str, since: DateTime<Utc>) -> anyhow::Result<i64>;
-    /// Forgets the failed logins under `key` (after a successful one).
-    async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()>;
+    /// Counts a sign-in attempt under each of its keys, unless a key has reached its
+    /// limit: in one step, before the password is checked, so that parallel attempts
+    /// cannot outrun the limits. An attempt counts as failed until it is forgotten.
+    async fn admit_login(&self, attempt: &LoginAttempt<'_>) -> anyhow::Result<LoginAdmission>;
+    /// Takes back an attempt that succeeded (or was never checked), and forgets every
+    /// failure under the keys `clear`.
+    async fn forget_login_attempt(&self, id: Uuid, clear: &[String]) -> anyhow::Result<()>;
 
     /// How many of the list's subscribers are in each status (pending, confirmed,
     /// unsubscribed), in that order.

@@ -13,6 +13,7 @@ use sqlx::{
 use uuid::Uuid;
 
 mod budgets;
+mod logins;
 
 use crate::domain::mailbox_key;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
@@ -704,44 +705,15 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn record_login_failure(
+    async fn admit_login(
         &self,
-        keys: &[String],
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        for key in keys {
-            sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
-                .bind(key)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .context("Failed to count a failed login")?;
-        }
-        // Only the last few minutes count; a day is kept, and older failures go.
-        sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
-            .bind(now - chrono::Duration::days(1))
-            .execute(&self.pool)
-            .await
-            .context("Failed to forget old failed logins")?;
-        Ok(())
+        attempt: &super::LoginAttempt<'_>,
+    ) -> anyhow::Result<super::LoginAdmission> {
+        logins::admit(&self.pool, attempt).await
     }
 
-    async fn login_failures(&self, key: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE key = $1 AND failed_at > $2")
-            .bind(key)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await
-            .context("Failed to count failed logins")
-    }
-
-    async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .context("Failed to clear failed logins")?;
-        Ok(())
+    async fn forget_login_attempt(&self, id: Uuid, clear: &[String]) -> anyhow::Result<()> {
+        logins::forget(&self.pool, id, clear).await
     }
 
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>> {

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 mod budgets;
+mod logins;
 
 use crate::domain::NewSubscriber;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
@@ -883,44 +884,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_login_failure(
+    async fn admit_login(
         &self,
-        keys: &[String],
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        for key in keys {
-            sqlx::query("INSERT INTO login_failures (key, failed_at) VALUES ($1, $2)")
-                .bind(key)
-                .bind(ms(now))
-                .execute(&self.writer)
-                .await
-                .context("Failed to count a failed login")?;
-        }
-        // Only the last few minutes count; a day is kept, and older failures go.
-        sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
-            .bind(ms(now - chrono::Duration::days(1)))
-            .execute(&self.writer)
-            .await
-            .context("Failed to forget old failed logins")?;
-        Ok(())
+        attempt: &super::LoginAttempt<'_>,
+    ) -> anyhow::Result<super::LoginAdmission> {
+        logins::admit(&self.writer, attempt).await
     }
 
-    async fn login_failures(&self, key: &str, since: DateTime<Utc>) -> anyhow::Result<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE key = $1 AND failed_at > $2")
-            .bind(key)
-            .bind(ms(since))
-            .fetch_one(&self.reader)
-            .await
-            .context("Failed to count failed logins")
-    }
-
-    async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(key)
-            .execute(&self.writer)
-            .await
-            .context("Failed to clear failed logins")?;
-        Ok(())
+    async fn forget_login_attempt(&self, id: Uuid, clear: &[String]) -> anyhow::Result<()> {
+        logins::forget(&self.writer, id, clear).await
     }
 
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>> {

@@ -45,6 +45,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Wakes the scheduler when an issue is scheduled.
     pub scheduler_wake: Arc<Notify>,
+    /// Bounds the staff password checks running at once.
+    pub password_checks: crate::staff::PasswordChecks,
 }
 
 /// Form bodies are small; anything bigger is not a sign-up.

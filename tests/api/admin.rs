@@ -15,6 +15,7 @@ on_both_backends!(
     every_staff_page_sends_strangers_to_sign_in,
     forms_without_the_csrf_token_are_refused,
     repeated_wrong_passwords_make_sign_in_wait,
+    parallel_wrong_passwords_are_checked_five_times_and_others_still_sign_in,
     cookies_are_secure_when_the_site_is_https,
     an_expired_session_ends_and_is_cleared_away,
 );
@@ -247,6 +248,49 @@ async fn repeated_wrong_passwords_make_sign_in_wait(backend: Backend) {
             .unwrap()
             .contains("Too many failed attempts")
     );
+}
+
+async fn parallel_wrong_passwords_are_checked_five_times_and_others_still_sign_in(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(
+        backend,
+        |s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()],
+        "smtp://127.0.0.1:9",
+    )
+    .await;
+    staff(&app, "editor@example.org").await;
+    let guesses = (0..64).map(|_| {
+        app.sign_in_from(
+            "editor@example.org",
+            "a wrong guess at it",
+            Some("198.51.100.9"),
+        )
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let count = |status| answers.iter().filter(|a| a.status() == status).count();
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED),
+        5,
+        "checked against the password"
+    );
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 59);
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM login_failures WHERE key LIKE 'pair:%'")
+            .await,
+        5
+    );
+    // The guesser is held up; the person, from their own network, is not.
+    let guesser = app
+        .sign_in_from("editor@example.org", PASSWORD, Some("198.51.100.9"))
+        .await;
+    assert_eq!(guesser.status(), StatusCode::TOO_MANY_REQUESTS);
+    let person = app
+        .sign_in_from("editor@example.org", PASSWORD, Some("203.0.113.20"))
+        .await;
+    assert_eq!(person.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&person, "nl_session").is_some());
 }
 
 async fn cookies_are_secure_when_the_site_is_https(backend: Backend) {

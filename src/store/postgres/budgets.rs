@@ -62,7 +62,7 @@ pub(super) async fn overrun(
             .map(|(_, k)| k);
         sqlx::query(
             "INSERT INTO signup_budgets (scope, key, window_start, refused) VALUES ($1, $2, $3, 1)
-             ON CONFLICT (scope, key, window_start) DO UPDATE SET refused = refused + 1",
+             ON CONFLICT (scope, key, window_start) DO UPDATE SET refused = signup_budgets.refused + 1",
         )
         .bind(scope.as_str())
         .bind(key.unwrap_or_default())
@@ -79,7 +79,7 @@ pub(super) async fn count_mail(conn: &mut PgConnection, keys: &BudgetKeys) -> an
     sqlx::query(
         "INSERT INTO signup_budgets (scope, key, window_start, mails)
          VALUES ('total', '', $1, 1), ('domain', $2, $1, 1), ('client', $3, $1, 1)
-         ON CONFLICT (scope, key, window_start) DO UPDATE SET mails = mails + 1",
+         ON CONFLICT (scope, key, window_start) DO UPDATE SET mails = signup_budgets.mails + 1",
     )
     .bind(keys.window_start)
     .bind(&keys.domain)

@@ -35,6 +35,7 @@ use crate::{
     budgets::BudgetScope,
     issues::IssueStatus,
     staff::{self, Role, StaffUser},
+    store::{LoginAdmission, LoginAttempt},
     time::uk_date_time,
     tokens::{self, sha256},
 };
@@ -45,9 +46,10 @@ const LOGIN_COOKIE: &str = "nl_login";
 const SESSION_HOURS: i64 = 12;
 /// Failed sign-ins counted over this many minutes...
 const FAILURE_WINDOW_MINUTES: i64 = 15;
-/// ...and how many an address, or an IP, may have before sign-in waits.
-const FAILURES_PER_ADDRESS: i64 = 5;
-const FAILURES_PER_IP: i64 = 20;
+/// ...and how many each key may have before sign-in waits.
+const FAILURES_PER_ADDRESS_AND_CLIENT: i64 = 5;
+const FAILURES_PER_CLIENT: i64 = 20;
+const FAILURES_PER_ADDRESS: i64 = 50;
 
 /// The signed-in staff member, put in the request by `require_staff`.
 #[derive(Clone)]
@@ -380,12 +382,23 @@ async fn login(
     }
 
     let now = Utc::now();
-    let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
-    let address_key = format!("address:{email}");
-    let ip_key = format!("ip:{}", client.network());
-    if state.store.login_failures(&address_key, since).await? >= FAILURES_PER_ADDRESS
-        || state.store.login_failures(&ip_key, since).await? >= FAILURES_PER_IP
-    {
+    // Per address and client: the limit a guesser meets. Per client: one client trying
+    // many addresses. Per address from anywhere, higher: guessing spread over many
+    // clients, without letting someone elsewhere lock the person out at five.
+    let network = client.network();
+    let pair_key = format!("pair:{email}|{network}");
+    let limits = [
+        (pair_key.clone(), FAILURES_PER_ADDRESS_AND_CLIENT),
+        (format!("ip:{network}"), FAILURES_PER_CLIENT),
+        (format!("address:{email}"), FAILURES_PER_ADDRESS),
+    ];
+    let attempt = LoginAttempt {
+        id: uuid::Uuid::now_v7(),
+        limits: &limits,
+        since: now - Duration::minutes(FAILURE_WINDOW_MINUTES),
+        now,
+    };
+    if state.store.admit_login(&attempt).await? == LoginAdmission::Throttled {
         tracing::warn!("Sign-in refused: too many failed attempts");
         return Ok(again(
             StatusCode::TOO_MANY_REQUESTS,
@@ -396,25 +409,20 @@ async fn login(
     }
 
     let found = state.store.staff_login(&email).await?;
-    let password = form.password;
-    let (user, matches) = tokio::task::spawn_blocking(move || match found {
-        Some((user, hash)) => {
-            let matches = staff::password_matches(&password, &hash);
-            (Some(user), matches)
-        }
-        None => {
-            // As slow as a wrong password, so timing does not tell who has an account.
-            staff::password_matches(&password, staff::dummy_hash());
-            (None, false)
-        }
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
+    let (user, hash) = found.unzip();
+    let Ok(matches) = state.password_checks.matches(form.password, hash).await? else {
+        // Not checked, so not a failure.
+        state.store.forget_login_attempt(attempt.id, &[]).await?;
+        tracing::warn!("Sign-in deferred: too many password checks at once");
+        let mut busy = again(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many people are signing in at once. Please try again in a few seconds.",
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return Ok(busy);
+    };
     let Some(user) = user.filter(|_| matches) else {
-        state
-            .store
-            .record_login_failure(&[address_key, ip_key], now)
-            .await?;
         tracing::info!("Sign-in refused: wrong address or password");
         return Ok(again(
             StatusCode::UNAUTHORIZED,
@@ -422,7 +430,10 @@ async fn login(
         ));
     };
 
-    state.store.clear_login_failures(&address_key).await?;
+    state
+        .store
+        .forget_login_attempt(attempt.id, &[pair_key])
+        .await?;
     let session = tokens::generate_api_token();
     state
         .store

@@ -62,12 +62,25 @@ impl TestApp {
 
     /// Fills in the sign-in form as a browser would; returns the answer.
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.sign_in_from(email, password, None).await
+    }
+
+    /// Signs in through a proxy that says the client is `forwarded_for`.
+    pub async fn sign_in_from(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: Option<&str>,
+    ) -> reqwest::Response {
         let form = self.get("/admin/login").await;
         assert_eq!(form.status(), StatusCode::OK);
         let (nonce, _) = set_cookie(&form, "nl_login").expect("the form sets its nonce cookie");
         let csrf = csrf_in(&form.text().await.unwrap());
-        self.client
-            .post(format!("{}/admin/login", self.address))
+        let mut request = self.client.post(format!("{}/admin/login", self.address));
+        if let Some(client) = forwarded_for {
+            request = request.header("x-forwarded-for", client);
+        }
+        request
             .header(header::COOKIE, format!("nl_login={nonce}"))
             .form(&[("email", email), ("password", password), ("csrf", &csrf)])
             .send()
