@@ -96,20 +96,22 @@ PY
   local peak_rss; peak_rss=$(hwm_kb "$pid")
   local locked; locked=$(grep -ci "database is locked" "$log" || true)
   local errors; errors=$(grep -c " ERROR " "$log" || true)
-  local mails
+  # Confirmation mails that got out, and sign-ups the budgets turned away (429).
+  local count="SELECT (SELECT count(*) FROM outbox WHERE kind = 'confirmation') || ' ' || (SELECT coalesce(sum(refused), 0) FROM signup_budgets)"
+  local mails refused
   if [ "$backend" = postgres ]; then
-    mails=$(psql "$url" -Atc "SELECT count(*) FROM outbox WHERE kind = 'confirmation'")
+    read -r mails refused < <(psql "$url" -Atc "$count")
   else
-    mails=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM outbox WHERE kind = ?", ("confirmation",)).fetchone()[0])' "$WORK/bench.db")
+    read -r mails refused < <(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$WORK/bench.db" "$count")
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if [ "$backend" = postgres ]; then
     psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS newsletter_bench WITH (FORCE)"
   fi
   awk -v b="$backend" -v r="${result#RESULT }" -v idle="$idle_rss" -v peak="$peak_rss" \
-    -v locked="$locked" -v errors="$errors" -v mails="$mails" 'BEGIN {
-      printf "%-8s %s confirmation_mails=%s idle_rss_mb=%.1f peak_rss_mb=%.1f database_locked=%s logged_errors=%s\n",
-        b, r, mails, idle / 1024, peak / 1024, locked, errors }'
+    -v locked="$locked" -v errors="$errors" -v mails="$mails" -v refused="$refused" 'BEGIN {
+      printf "%-8s %s confirmation_mails=%s over_budget=%s idle_rss_mb=%.1f peak_rss_mb=%.1f database_locked=%s logged_errors=%s\n",
+        b, r, mails, refused, idle / 1024, peak / 1024, locked, errors }'
 }
 
 echo "newsletter sign-up benchmark ($MODE): $CONNECTIONS clients, ${DURATION}s, $(nproc) cores, $(date -u +%FT%TZ)"

@@ -28,6 +28,17 @@ impl SubscriberEmail {
         {
             return Err("Enter an email address in the form name@example.org.".into());
         }
+        // `jo@[127.0.0.1]` is legal, and no person's newsletter address.
+        if domain.starts_with('[') || domain.parse::<std::net::IpAddr>().is_ok() {
+            return Err(
+                "Enter an email address with a domain name, such as name@example.org.".into(),
+            );
+        }
+        if domain.split('.').any(mixes_scripts) {
+            return Err(format!(
+                "The domain {domain} mixes letters from different alphabets (such as a Cyrillic \u{201c}\u{430}\u{201d} among Latin letters), which is how look-alike addresses are made. Check the address and type it again."
+            ));
+        }
         Ok(Self(email))
     }
 
@@ -48,6 +59,26 @@ impl SubscriberEmail {
 /// allows; sending keeps the form the person typed.)
 pub fn mailbox_key(email: &str) -> String {
     email.to_ascii_lowercase()
+}
+
+/// The alphabet a letter belongs to, for the look-alike check: Latin, Greek, Cyrillic,
+/// or another (digits and hyphens belong to none).
+fn script(c: char) -> Option<u8> {
+    match c {
+        'a'..='z' | 'A'..='Z' | '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' => Some(0),
+        '\u{370}'..='\u{3ff}' | '\u{1f00}'..='\u{1fff}' => Some(1),
+        '\u{400}'..='\u{52f}' => Some(2),
+        c if c.is_alphabetic() => Some(3),
+        _ => None,
+    }
+}
+
+/// Whether a domain label mixes alphabets, as `exаmple` (with a Cyrillic `а`) does.
+fn mixes_scripts(label: &str) -> bool {
+    let mut scripts = label.chars().filter_map(script);
+    scripts
+        .next()
+        .is_some_and(|first| scripts.any(|s| s != first))
 }
 
 const MAX_TEXT_LEN: usize = 256;
@@ -217,11 +248,25 @@ mod tests {
             "jo bloggs@example.org",
             "jo@example.org\r\nBcc: x@y.z",
             "jo@gmail",
+            "d1@[127.0.0.1]",
+            "d1@[IPv6:::1]",
+            "d1@127.0.0.1",
+            "jo@ex\u{430}mple.org",
+            "jo@\u{440}aypal.com",
         ] {
             assert!(SubscriberEmail::parse(raw).is_err(), "{raw:?} was accepted");
         }
         let long = format!("{}@example.org", "a".repeat(250));
         assert!(SubscriberEmail::parse(&long).is_err());
+    }
+
+    #[test]
+    fn domains_in_one_alphabet_are_fine_and_mixed_ones_are_explained() {
+        assert!(SubscriberEmail::parse("jo@bücher.de").is_ok());
+        assert!(SubscriberEmail::parse("jo@пример.рф").is_ok());
+        assert!(SubscriberEmail::parse("jo@xn--e1afmkfd.xn--p1ai").is_ok());
+        let err = SubscriberEmail::parse("jo@ex\u{430}mple.org").unwrap_err();
+        assert!(err.contains("different alphabets"), "{err}");
     }
 
     #[test]

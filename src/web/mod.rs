@@ -7,6 +7,7 @@ mod archive;
 pub mod client;
 mod error;
 mod health;
+mod input;
 mod issue_actions;
 mod pages;
 mod subscriptions;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(input::refuse_bad_text))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

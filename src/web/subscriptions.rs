@@ -166,7 +166,11 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
         if json {
             let Json(form) =
                 Json::<SignupForm>::from_request(req, state)

@@ -9,6 +9,7 @@ mod admin_imports;
 mod admin_issues;
 mod admin_subscribers;
 mod archive;
+mod bad_input;
 mod confirmation;
 mod delivery;
 mod dkim;

@@ -252,11 +252,6 @@ fn bad_sign_ups() -> Vec<(&'static str, Fields, &'static str)> {
             "name",
         ),
         (
-            "control character in name",
-            good(&[("name", "Jo\u{0}".into())]),
-            "name",
-        ),
-        (
             "organisation too long",
             good(&[("organisation", "o".repeat(257))]),
             "organisation",

@@ -277,6 +277,13 @@ pub async fn schedule_issue(
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<IssueView>, AppError> {
+    // RFC 3339 has four-digit years; chrono would take `+12345-01-01T00:00:00Z`.
+    if !(0..=9999).contains(&chrono::Datelike::year(&body.send_at)) {
+        return Err(AppError::Invalid(vec![crate::domain::FieldError {
+            field: "send_at",
+            message: "Give a time in RFC 3339, with a year from 0000 to 9999.".into(),
+        }]));
+    }
     Ok(Json(
         actions::schedule(&state, id, body.send_at.to_utc())
             .await?

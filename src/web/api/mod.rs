@@ -7,7 +7,7 @@ mod issues;
 
 use axum::{
     Json, Router,
-    extract::{FromRequest, Request, State, rejection::JsonRejection},
+    extract::{DefaultBodyLimit, FromRequest, Request, State, rejection::JsonRejection},
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -70,7 +70,12 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
         )
         .route_layer(middleware::from_fn_with_state(state, require_token))
+        // An issue's body may hold 200 KB of Markdown, written as JSON.
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
 }
+
+/// The largest JSON body the API reads: an issue at its largest, escaped, with room.
+pub const API_BODY_LIMIT: usize = 512 * 1024;
 
 /// Lets a request through only with a live API token.
 async fn require_token(
@@ -82,8 +87,10 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        // The scheme's name is case-insensitive (RFC 9110): `bearer` works too.
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
         return Err(AppError::Unauthorized(

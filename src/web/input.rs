@@ -1,0 +1,162 @@
+//! One check of every request's text, before any handler sees it: the query string,
+//! form bodies and JSON bodies must be UTF-8 without control characters (line breaks
+//! and tabs aside). A NUL would make PostgreSQL fail the statement, invalid UTF-8
+//! would be stored as replacement characters, and neither is anything a person types:
+//! the answer is a 422 that names the field.
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::Request,
+    http::{StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use percent_encoding::percent_decode;
+
+use super::{AppError, api::API_BODY_LIMIT, pages::MessagePage};
+
+/// What is wrong with a field's text, if anything.
+fn text_problem(text: &str) -> Option<&'static str> {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .then_some("contains a control character (such as NUL), which is not text")
+}
+
+/// The first field of `name=value&...` whose name or value is not clean text.
+fn form_problem(encoded: &[u8]) -> Option<(String, &'static str)> {
+    for pair in encoded.split(|b| *b == b'&') {
+        let mut halves = pair.splitn(2, |b| *b == b'=');
+        let decode = |part: &[u8]| {
+            let spaced: Vec<u8> = part
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            percent_decode(&spaced).collect::<Vec<u8>>()
+        };
+        let name = decode(halves.next().unwrap_or_default());
+        let value = decode(halves.next().unwrap_or_default());
+        let shown = String::from_utf8_lossy(&name)
+            .chars()
+            .take(64)
+            .collect::<String>();
+        for part in [&name, &value] {
+            match std::str::from_utf8(part) {
+                Err(_) => return Some((shown, "is not valid UTF-8 text")),
+                Ok(text) => {
+                    if let Some(problem) = text_problem(text) {
+                        return Some((shown, problem));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The first string in a JSON document (or key) that is not clean text, by its path.
+fn json_problem(value: &serde_json::Value, path: &str) -> Option<(String, &'static str)> {
+    match value {
+        serde_json::Value::String(text) => text_problem(text).map(|p| (path.to_owned(), p)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| json_problem(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            text_problem(key)
+                .map(|p| (here.clone(), p))
+                .or_else(|| json_problem(item, &here))
+        }),
+        _ => None,
+    }
+}
+
+fn refuse(json: bool, field: &str, problem: &str) -> AppError {
+    let message = format!("The field “{field}” {problem}. Remove it and send the form again.");
+    if json {
+        return AppError::json(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
+    AppError::page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        MessagePage::new("We could not read that form", &[&message]),
+    )
+}
+
+/// The middleware: every route goes through it.
+pub async fn refuse_bad_text(req: Request, next: Next) -> Result<Response, AppError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let json = content_type.starts_with("application/json");
+    if let Some((field, problem)) = req.uri().query().and_then(|q| form_problem(q.as_bytes())) {
+        return Err(refuse(json, &field, problem));
+    }
+    let form = content_type.starts_with("application/x-www-form-urlencoded");
+    if !(json || form) {
+        return Ok(next.run(req).await);
+    }
+    let (parts, body) = req.into_parts();
+    // Each route's own limit applies again when its handler reads the body.
+    let Ok(bytes) = to_bytes(body, API_BODY_LIMIT).await else {
+        let message = "The request is too large.";
+        return Err(if json {
+            AppError::json(StatusCode::PAYLOAD_TOO_LARGE, message)
+        } else {
+            AppError::page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                MessagePage::new("That form is too large", &[message]),
+            )
+        });
+    };
+    let problem = if json {
+        // Broken JSON is the handler's to answer (400), with serde's words.
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|value| json_problem(&value, ""))
+    } else {
+        form_problem(&bytes)
+    };
+    if let Some((field, problem)) = problem {
+        tracing::info!(field, "Refused a request: {problem}");
+        return Err(refuse(json, &field, problem));
+    }
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_with_nul_or_bad_utf8_name_the_field() {
+        assert_eq!(form_problem(b"email=jo%40example.org&name=Jo+Bloggs"), None);
+        assert_eq!(form_problem(b"body=line+one%0D%0Aline+two%09tab"), None);
+        assert_eq!(form_problem(b"email=a&name=J%00o").unwrap().0, "name");
+        assert_eq!(
+            form_problem(b"name=%FF%FE").unwrap().1,
+            "is not valid UTF-8 text"
+        );
+        assert_eq!(form_problem(b"na%01me=x").unwrap().0, "na\u{1}me");
+        assert_eq!(
+            form_problem(b"x=%C2%85"),
+            Some(("x".into(), text_problem("\u{85}").unwrap()))
+        );
+    }
+
+    #[test]
+    fn json_strings_are_checked_everywhere() {
+        let ok = serde_json::json!({"subject": "Hi", "body_markdown": "a\nb\tc"});
+        assert_eq!(json_problem(&ok, ""), None);
+        let bad = serde_json::json!({"subject": "Hi", "list": {"tags": ["ok", "b\u{0}d"]}});
+        assert_eq!(json_problem(&bad, "").unwrap().0, "list.tags[1]");
+    }
+}
