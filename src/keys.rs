@@ -262,7 +262,7 @@ pub async fn load_with_report(
             };
             if let Some(id) = signed_before.last() {
                 bail!(
-                    "The key file {} is missing, but this database has links and tokens signed with the key {id}: a new key would break every one of them. Put back the key file (copy it from the first instance, or from a backup), or give the key as SECRET_KEY.",
+                    "The key file {} is missing, but this database has links and tokens signed with the key {id}: a new key would break every one of them. Put back the key file (from a backup, or from another instance on this database), or give the key as SECRET_KEY.",
                     path.display()
                 );
             }

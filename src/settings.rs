@@ -37,6 +37,8 @@ pub struct Settings {
     /// refused (people take longer; bots do not wait).
     pub signup_form_min_age: Duration,
     pub confirmation_ttl: Duration,
+    /// `SHUTDOWN_GRACE_SECONDS`: how long work in flight may take after SIGTERM.
+    pub shutdown_grace: Duration,
     /// The longest the scheduler waits before looking for due issues.
     pub scheduler_interval: Duration,
     pub mail: MailSettings,
@@ -220,6 +222,7 @@ impl Settings {
                     as u32,
             },
             signup_form_min_age: Duration::from_secs(number("SIGNUP_FORM_MIN_SECONDS", 2)?),
+            shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 30)?),
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),

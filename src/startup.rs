@@ -73,11 +73,20 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets the worker finish its batch.
+    /// Serves until `shutdown` completes; then the worker finishes its batch and
+    /// requests in flight finish, for at most `SHUTDOWN_GRACE_SECONDS`. Past that it
+    /// returns anyway: rows claimed and not recorded are under a lease, and another
+    /// start takes them up when it runs out.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let grace = self.state.settings.shutdown_grace;
+        let (asked_tx, asked) = watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = asked_tx.send(true);
+        };
         let (stop_worker, worker_stopped) = watch::channel(false);
         let worker = self
             .state
@@ -88,17 +97,37 @@ impl Application {
         let scheduler = tokio::spawn(self.scheduler.run_until_stopped(worker_stopped));
         let store = self.state.store.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("The HTTP server failed");
-        let _ = stop_worker.send(true);
-        if let Some(worker) = worker {
-            worker.await.context("The mail worker panicked")?;
+        let work = async {
+            let served = axum::serve(self.listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("The HTTP server failed");
+            let _ = stop_worker.send(true);
+            if let Some(worker) = worker {
+                worker.await.context("The mail worker panicked")?;
+            }
+            scheduler.await.context("The scheduler panicked")?;
+            store.close().await;
+            served
+        };
+        let grace_over = async {
+            let mut asked = asked.clone();
+            if asked.wait_for(|asked| *asked).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tracing::info!(grace_seconds = grace.as_secs(), "Shutting down");
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = work => result,
+            () = grace_over => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "The shutdown grace period is over: stopping with work in flight (claimed mail is leased, and taken up again after a restart)"
+                );
+                Ok(())
+            }
         }
-        scheduler.await.context("The scheduler panicked")?;
-        store.close().await;
-        served
     }
 }
 

@@ -5,9 +5,11 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use std::str::FromStr;
+
 use sqlx::{
     Postgres, Row,
-    postgres::{PgArguments, PgPool, PgPoolOptions, PgRow},
+    postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow},
     query::Query,
 };
 use uuid::Uuid;
@@ -112,10 +114,19 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        // A second line behind finishing every request (web/mod.rs): a session left
+        // inside a transaction is ended by the server, and no statement waits on a
+        // lock for long, so one stuck connection cannot stall the mail worker.
+        let options = PgConnectOptions::from_str(url)
+            .context("Failed to parse the PostgreSQL DATABASE_URL")?
+            .options([
+                ("idle_in_transaction_session_timeout", "60s"),
+                ("lock_timeout", "30s"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
             .context("Failed to connect to PostgreSQL")?;
         Ok(Self { pool })

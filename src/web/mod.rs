@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(favicon))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(input::refuse_bad_text))
+        .layer(middleware::from_fn(finish_even_if_the_client_leaves))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
@@ -80,6 +81,20 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Runs the rest of the request in a task of its own, so that a client that hangs up
+/// does not cancel the handler halfway through a transaction (a cancelled `begin()`
+/// can leave a pooled PostgreSQL connection inside a transaction, holding locks: sqlx
+/// issues #4385 and #4393). What was started is finished; the answer is dropped.
+async fn finish_even_if_the_client_leaves(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "A request handler panicked");
+            AppError::Internal(anyhow::anyhow!("A request handler panicked")).into_response()
+        }
+    }
 }
 
 /// The site's icon: an envelope in the brand's blue. Browsers that ask for

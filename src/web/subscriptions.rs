@@ -292,18 +292,26 @@ fn over_budget(state: &AppState, scope: BudgetScope, domain: &str, json: bool) -
     let next_hour =
         BudgetKeys::new(String::new(), "", now).window_start + chrono::TimeDelta::hours(1);
     let retry_after = (next_hour - now).num_seconds().max(1).to_string();
+    let again = format!(
+        "Please try again after {}.",
+        crate::time::uk_date_time(next_hour)
+    );
     let (title, text) = match scope {
         BudgetScope::Client => (
             "Too many sign-ups from your network".to_owned(),
-            "We have sent as many confirmation emails as we can for sign-ups from your internet connection this hour. Please try again later.".to_owned(),
+            format!(
+                "We have sent as many confirmation emails as we can for sign-ups from your internet connection this hour. {again}"
+            ),
         ),
         BudgetScope::Domain => (
             format!("Too many sign-ups for addresses at {domain}"),
-            format!("We have sent as many confirmation emails to addresses at {domain} as we can this hour. Please try again later."),
+            format!(
+                "We have sent as many confirmation emails to addresses at {domain} as we can this hour. {again}"
+            ),
         ),
         BudgetScope::Total => (
             "Too many sign-ups just now".to_owned(),
-            "We have sent as many confirmation emails as we can this hour. Please try again later.".to_owned(),
+            format!("We have sent as many confirmation emails as we can this hour. {again}"),
         ),
     };
     tracing::warn!(budget = scope.as_str(), "Sign-up refused: over budget");
@@ -397,7 +405,7 @@ async fn subscribe(
         subscriber,
     };
     let outcome = state.store.record_signup(&request).await?;
-    tracing::info!(?outcome, "Sign-up recorded");
+    tracing::info!(?outcome, "Sign-up handled");
     match outcome {
         SignupOutcome::ConfirmationQueued => state.outbox_wake.notify_one(),
         SignupOutcome::FormTokenUsed => {

@@ -12,6 +12,7 @@ mod archive;
 mod bad_input;
 mod confirmation;
 mod delivery;
+mod disconnects;
 mod dkim;
 mod keys;
 mod mailbox;
