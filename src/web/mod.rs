@@ -88,7 +88,8 @@ pub fn router(state: AppState) -> Router {
 /// can leave a pooled PostgreSQL connection inside a transaction, holding locks: sqlx
 /// issues #4385 and #4393). What was started is finished; the answer is dropped.
 async fn finish_even_if_the_client_leaves(req: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+    use tracing::Instrument;
+    match tokio::spawn(next.run(req).in_current_span()).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "A request handler panicked");

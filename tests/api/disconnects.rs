@@ -14,6 +14,18 @@ on_both_backends!(clients_that_hang_up_stall_nothing_and_sigterm_ends_the_servic
 const SIGN_UPS: usize = 150;
 const GRACE_SECONDS: u64 = 2;
 
+async fn form_token(client: &reqwest::Client, base: &str) -> String {
+    let answer: serde_json::Value = client
+        .get(format!("{base}/subscriptions/form-token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["form_token"].as_str().unwrap().to_owned()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -53,15 +65,7 @@ async fn clients_that_hang_up_stall_nothing_and_sigterm_ends_the_service(backend
     // (from at once to 20 milliseconds), without reading the answer.
     let mut tokens = Vec::new();
     for _ in 0..SIGN_UPS {
-        let answer: serde_json::Value = client
-            .get(format!("{base}/subscriptions/form-token"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tokens.push(answer["form_token"].as_str().unwrap().to_owned());
+        tokens.push(form_token(&client, &base).await);
     }
     let mut clients = tokio::task::JoinSet::new();
     let mut seed: u64 = 0x5eed;
@@ -90,14 +94,7 @@ async fn clients_that_hang_up_stall_nothing_and_sigterm_ends_the_service(backend
 
     // People who wait for their answer are served as ever.
     for n in 0..5 {
-        let token: serde_json::Value = client
-            .get(format!("{base}/subscriptions/form-token"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = form_token(&client, &base).await;
         let email = format!("stayer{n}@example.org");
         let answer = client
             .post(format!("{base}/subscriptions"))
@@ -105,7 +102,7 @@ async fn clients_that_hang_up_stall_nothing_and_sigterm_ends_the_service(backend
                 ("email", email.as_str()),
                 ("name", "Stayer"),
                 ("consent", "yes"),
-                ("form_token", token["form_token"].as_str().unwrap()),
+                ("form_token", token.as_str()),
             ])
             .send()
             .await
