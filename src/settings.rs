@@ -37,6 +37,11 @@ pub struct Settings {
     /// refused (people take longer; bots do not wait).
     pub signup_form_min_age: Duration,
     pub confirmation_ttl: Duration,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`: the longest a client may take to send a
+    /// request's headers, or leave a kept-alive connection idle.
+    pub http_header_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: connections open at once, at most.
+    pub http_max_connections: usize,
     /// `SHUTDOWN_GRACE_SECONDS`: how long work in flight may take after SIGTERM.
     pub shutdown_grace: Duration,
     /// The longest the scheduler waits before looking for due issues.
@@ -223,6 +228,10 @@ impl Settings {
             },
             signup_form_min_age: Duration::from_secs(number("SIGNUP_FORM_MIN_SECONDS", 2)?),
             shutdown_grace: Duration::from_secs(number("SHUTDOWN_GRACE_SECONDS", 30)?),
+            http_header_timeout: Duration::from_secs(
+                number("HTTP_HEADER_TIMEOUT_SECONDS", 10)?.max(1),
+            ),
+            http_max_connections: number("HTTP_MAX_CONNECTIONS", 1024)?.max(1) as usize,
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),

@@ -16,7 +16,10 @@ use crate::{
     scheduler::Scheduler,
     settings::Settings,
     store::{self, Store},
-    web::{AppState, router},
+    web::{
+        AppState, router,
+        server::{self, HttpLimits},
+    },
 };
 
 pub struct Application {
@@ -96,19 +99,20 @@ impl Application {
             .then(|| tokio::spawn(self.worker.run_until_stopped(worker_stopped.clone())));
         let scheduler = tokio::spawn(self.scheduler.run_until_stopped(worker_stopped));
         let store = self.state.store.clone();
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = HttpLimits {
+            header_read_timeout: self.state.settings.http_header_timeout,
+            max_connections: self.state.settings.http_max_connections,
+        };
+        let app = router(self.state);
         let work = async {
-            let served = axum::serve(self.listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("The HTTP server failed");
+            server::serve(self.listener, app, limits, shutdown).await;
             let _ = stop_worker.send(true);
             if let Some(worker) = worker {
                 worker.await.context("The mail worker panicked")?;
             }
             scheduler.await.context("The scheduler panicked")?;
             store.close().await;
-            served
+            Ok(())
         };
         let grace_over = async {
             let mut asked = asked.clone();

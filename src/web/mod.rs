@@ -10,6 +10,7 @@ mod health;
 mod input;
 mod issue_actions;
 mod pages;
+pub mod server;
 mod subscriptions;
 mod unsubscribe;
 

@@ -20,5 +20,6 @@ mod migrations;
 mod sending;
 mod signup;
 mod signup_protection;
+mod slow_clients;
 mod staff_api;
 mod unsubscribe;
