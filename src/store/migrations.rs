@@ -46,6 +46,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "login_attempts",
         include_str!("../../migrations/sqlite/0008_login_attempts.sql"),
     ),
+    (
+        9,
+        "test_copy_requester",
+        include_str!("../../migrations/sqlite/0009_test_copy_requester.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -89,6 +94,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "login_attempts",
         include_str!("../../migrations/postgres/0008_login_attempts.sql"),
+    ),
+    (
+        9,
+        "test_copy_requester",
+        include_str!("../../migrations/postgres/0009_test_copy_requester.sql"),
     ),
 ];
 

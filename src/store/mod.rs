@@ -374,8 +374,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         confirm: &ConfirmRequest,
     ) -> anyhow::Result<ConfirmOutcome>;
-    /// Puts one mail in the outbox (for no subscriber in particular: a test copy).
-    async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Puts a test copy in the outbox for `requested_by`, unless they have asked for
+    /// `limit` since `since` already: false then, and nothing is queued.
+    async fn queue_test_copy(
+        &self,
+        mail: &NewOutboxMail,
+        requested_by: &str,
+        limit: i64,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
     /// Ends a subscription and records who asked, how, and from which issue.
     async fn unsubscribe(&self, request: &UnsubscribeRequest)
     -> anyhow::Result<UnsubscribeOutcome>;

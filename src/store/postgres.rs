@@ -402,20 +402,31 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
-    async fn queue_mail(&self, mail: &NewOutboxMail, now: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, recipient, payload, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
+    async fn queue_test_copy(
+        &self,
+        mail: &NewOutboxMail,
+        requested_by: &str,
+        limit: i64,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let queued = sqlx::query(
+            "INSERT INTO outbox (id, kind, recipient, payload, requested_by, next_attempt_at, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $6
+             WHERE (SELECT count(*) FROM outbox WHERE requested_by = $5 AND created_at > $7) < $8",
         )
         .bind(mail.id)
         .bind(&mail.kind)
         .bind(&mail.recipient)
         .bind(&mail.payload)
+        .bind(requested_by)
         .bind(now)
+        .bind(since)
+        .bind(limit)
         .execute(&self.pool)
         .await
-        .context("Failed to queue the mail")?;
-        Ok(())
+        .context("Failed to queue the test copy")?;
+        Ok(queued.rows_affected() == 1)
     }
 
     #[tracing::instrument(skip_all)]

@@ -28,6 +28,9 @@ pub enum ActionError {
     /// The issue's template does not render with its content.
     #[error("{0}")]
     Unrenderable(String),
+    /// Too many of these lately.
+    #[error("{0}")]
+    Limited(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -42,6 +45,7 @@ impl From<ActionError> for AppError {
             ActionError::Unrenderable(reason) => {
                 AppError::json(StatusCode::UNPROCESSABLE_ENTITY, reason)
             }
+            ActionError::Limited(reason) => AppError::json(StatusCode::TOO_MANY_REQUESTS, reason),
             ActionError::Internal(err) => AppError::Internal(err),
         }
     }
@@ -227,9 +231,14 @@ async fn change_status(
     }
 }
 
-/// Queues one copy marked as a test to `email`.
+/// Test copies an hour, at most, for each API token and each staff member: enough to
+/// check an issue many times over, and too few to mail strangers with.
+pub const TEST_COPIES_PER_HOUR: i64 = 30;
+
+/// Queues one copy marked as a test to `email`, asked for by `requested_by`
+/// (`token:NAME` or `staff:ID`).
 #[tracing::instrument(skip_all, fields(issue = %id))]
-pub async fn send_test(state: &AppState, id: Uuid, email: &str) -> Result<()> {
+pub async fn send_test(state: &AppState, id: Uuid, email: &str, requested_by: &str) -> Result<()> {
     let email = SubscriberEmail::parse(email).map_err(|message| {
         ActionError::Invalid(vec![FieldError {
             field: "email",
@@ -238,9 +247,10 @@ pub async fn send_test(state: &AppState, id: Uuid, email: &str) -> Result<()> {
     })?;
     let issue = issue(state, id).await?;
     compose(state, &issue).await?;
-    state
+    let now = Utc::now();
+    let queued = state
         .store
-        .queue_mail(
+        .queue_test_copy(
             &NewOutboxMail {
                 id: Uuid::now_v7(),
                 kind: ISSUE_TEST.into(),
@@ -248,9 +258,17 @@ pub async fn send_test(state: &AppState, id: Uuid, email: &str) -> Result<()> {
                 payload: serde_json::to_string(&IssueTestPayload { issue_id: id })
                     .map_err(anyhow::Error::from)?,
             },
-            Utc::now(),
+            requested_by,
+            TEST_COPIES_PER_HOUR,
+            now - chrono::TimeDelta::hours(1),
+            now,
         )
         .await?;
+    if !queued {
+        return Err(ActionError::Limited(format!(
+            "You have sent {TEST_COPIES_PER_HOUR} test copies in the last hour, the most there may be. Try again later."
+        )));
+    }
     state.outbox_wake.notify_one();
     Ok(())
 }

@@ -8,7 +8,7 @@ pub mod client;
 mod error;
 mod health;
 mod input;
-mod issue_actions;
+pub mod issue_actions;
 mod pages;
 pub mod server;
 mod subscriptions;

@@ -18,6 +18,7 @@ on_both_backends!(
     an_image_without_a_description_is_refused,
     dangerous_links_are_refused_at_save_and_schedule_and_never_rendered,
     a_test_copy_goes_to_one_address_marked_as_a_test,
+    test_copies_are_limited_per_token,
 );
 
 /// Every (method, path) the spec lists, with `{id}` filled in, plus the spec itself.
@@ -509,4 +510,43 @@ async fn a_test_copy_goes_to_one_address_marked_as_a_test(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+async fn test_copies_are_limited_per_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.api_token("ci").await;
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Draft", "body_markdown": "Nearly."}),
+        )
+        .await;
+    let id = issue["id"].as_str().unwrap();
+    let send = |token: String, n: usize| {
+        app.api(Method::POST, &format!("/api/issues/{id}/test"), &token)
+            .json(&json!({ "email": format!("someone{n}@example.org") }))
+            .send()
+    };
+    let limit = newsletter::web::issue_actions::TEST_COPIES_PER_HOUR as usize;
+    for n in 0..limit {
+        assert_eq!(
+            send(token.clone(), n).await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let refused = send(token.clone(), limit).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.text().await.unwrap().contains("test copies"));
+    // Another token has its own allowance.
+    let other = app.api_token("another").await;
+    assert_eq!(
+        send(other, 99).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'issue_test'")
+            .await,
+        limit as i64 + 1
+    );
 }

@@ -397,6 +397,10 @@ async fn refused(
             view.problem = Some(reason);
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        ActionError::Limited(reason) => {
+            view.problem = Some(reason);
+            StatusCode::TOO_MANY_REQUESTS
+        }
         other => return Err(page_error(other)),
     };
     Ok(issue_page(status, &view))
@@ -476,7 +480,8 @@ async fn send_test(
     PageIssueId(id): PageIssueId,
     Form(form): Form<TestForm>,
 ) -> Result<Response, AppError> {
-    match actions::send_test(&state, id, &form.email).await {
+    let requested_by = format!("staff:{}", staff.user.id);
+    match actions::send_test(&state, id, &form.email, &requested_by).await {
         Ok(()) => Ok(done(id, "test")),
         Err(err) => refused(&state, &staff, id, err, None).await,
     }

@@ -390,15 +390,17 @@ pub struct QueuedBody {
         (status = 401, description = "No valid API token", body = ErrorBody),
         (status = 404, description = "No such issue", body = ErrorBody),
         (status = 422, description = "A bad address, or the template does not render", body = InvalidBody),
+        (status = 429, description = "Too many test copies from this token in the last hour", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
 pub async fn send_test(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::ApiCaller>,
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<TestBody>,
 ) -> Result<Response, AppError> {
-    actions::send_test(&state, id, &body.email).await?;
+    actions::send_test(&state, id, &body.email, &format!("token:{}", caller.0)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(QueuedBody {

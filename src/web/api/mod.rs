@@ -77,10 +77,14 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// The largest JSON body the API reads: an issue at its largest, escaped, with room.
 pub const API_BODY_LIMIT: usize = 512 * 1024;
 
-/// Lets a request through only with a live API token.
+/// The name of the API token a request came with.
+#[derive(Clone, Debug)]
+pub struct ApiCaller(pub String);
+
+/// Lets a request through only with a live API token, and says whose it is.
 async fn require_token(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
     let token = req
@@ -104,6 +108,7 @@ async fn require_token(
     {
         Some(name) => {
             tracing::debug!(token = %name, "API request");
+            req.extensions_mut().insert(ApiCaller(name));
             Ok(next.run(req).await)
         }
         None => Err(AppError::Unauthorized(
