@@ -16,6 +16,7 @@ on_both_backends!(
     a_scheduled_time_is_uk_time,
     a_send_in_progress_shows_its_progress_and_pauses,
     refusals_are_explained_on_the_page,
+    test_copies_are_limited_per_staff_member,
 );
 
 /// Writes an issue through the editor; returns its page's path.
@@ -341,4 +342,46 @@ async fn refusals_are_explained_on_the_page(backend: Backend) {
             "{path}"
         );
     }
+}
+
+async fn test_copies_are_limited_per_staff_member(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let staff = app.staff("editor@example.org", "editor").await;
+    let issue = write_issue(&app, &staff, "Winter news").await;
+    let limit = newsletter::web::issue_actions::TEST_COPIES_PER_HOUR;
+    for _ in 0..limit {
+        let sent = app
+            .staff_post(
+                &staff,
+                &format!("{issue}/test"),
+                &[("email", "editor@example.org")],
+            )
+            .await;
+        assert_eq!(location(&sent), format!("{issue}?done=test"));
+    }
+    let refused = app
+        .staff_post(
+            &staff,
+            &format!("{issue}/test"),
+            &[("email", "editor@example.org")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("test copies in the last hour")
+    );
+    // Someone else on the team is not held up.
+    let other = app.staff("colleague@example.org", "editor").await;
+    let sent = app
+        .staff_post(
+            &other,
+            &format!("{issue}/test"),
+            &[("email", "colleague@example.org")],
+        )
+        .await;
+    assert_eq!(location(&sent), format!("{issue}?done=test"));
 }
