@@ -6,11 +6,11 @@ use std::str::FromStr;
 
 use newsletter::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 use reqwest::StatusCode;
-use sqlx::{Connection, postgres::PgConnection, sqlite::SqliteConnectOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, TestDatabase, wait_until};
+use crate::support::{Backend, Inspector, TestApp, TestDatabase, wait_until};
 
 on_both_backends!(
     case_variants_of_one_mailbox_are_one_person,
@@ -154,15 +154,11 @@ async fn case_duplicates_stored_before_merge_into_one_person(backend: Backend) {
         ),
         ids[2],
     ));
-    for (sql, id) in &statements {
-        // SQLite keeps ids as bytes: the event ids are written as text there, which is
-        // fine for this test (nothing reads them by id).
-        match &backend {
-            Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&db.url).unwrap();
-                let mut conn = sqlx::SqliteConnection::connect_with(&options)
-                    .await
-                    .unwrap();
+    // SQLite keeps ids as bytes: the event ids are written as text there, which is fine
+    // for this test (nothing reads them by id).
+    macro_rules! run_all {
+        ($pool:expr) => {
+            for (sql, id) in &statements {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind(list);
@@ -170,24 +166,15 @@ async fn case_duplicates_stored_before_merge_into_one_person(backend: Backend) {
                     query = query.bind(vec![7u8; 32]);
                 }
                 query
-                    .execute(&mut conn)
+                    .execute($pool)
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
             }
-            Backend::Postgres(_) => {
-                let mut conn = PgConnection::connect(&db.url).await.unwrap();
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(id)
-                    .bind(list);
-                if sql.contains("$3") {
-                    query = query.bind(vec![7u8; 32]);
-                }
-                query
-                    .execute(&mut conn)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-        }
+        };
+    }
+    match db.inspect().await {
+        Inspector::Sqlite(pool) => run_all!(&pool),
+        Inspector::Postgres(pool) => run_all!(&pool),
     }
 
     // The upgrade: the service's own migrations, as at its next start.
