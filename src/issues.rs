@@ -108,20 +108,23 @@ pub struct IssueContent {
     pub template: Option<String>,
 }
 
-const MAX_SUBJECT: usize = 200;
-const MAX_PREHEADER: usize = 250;
-const MAX_BODY: usize = 200_000;
+/// The longest each field may be, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts), before any trimming: the API's schema says the same.
+pub const MAX_SUBJECT: usize = 200;
+pub const MAX_PREHEADER: usize = 250;
+pub const MAX_BODY: usize = 200_000;
 
 impl IssueContent {
     /// Checks the fields that are present; `complete` also requires subject and body.
     pub fn check(self, complete: bool) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut problem =
-            |field: &'static str, message: String| errors.push(FieldError { field, message });
-        let subject = self.subject.map(|s| s.trim().to_owned());
-        match &subject {
+            |field: &'static str, message: String| errors.push(FieldError::new(field, message));
+        match &self.subject {
             None if complete => problem("subject", "Give the issue a subject.".into()),
-            Some(s) if s.is_empty() => problem("subject", "Give the issue a subject.".into()),
+            Some(s) if s.trim().is_empty() => {
+                problem("subject", "Give the issue a subject.".into())
+            }
             Some(s) if s.chars().count() > MAX_SUBJECT => problem(
                 "subject",
                 format!("The subject must be {MAX_SUBJECT} characters or fewer."),
@@ -132,8 +135,7 @@ impl IssueContent {
             ),
             _ => {}
         }
-        let preheader = self.preheader.map(|p| p.trim().to_owned());
-        if let Some(p) = &preheader {
+        if let Some(p) = &self.preheader {
             if p.chars().count() > MAX_PREHEADER {
                 problem(
                     "preheader",
@@ -151,9 +153,9 @@ impl IssueContent {
             Some(b) if b.trim().is_empty() => {
                 problem("body_markdown", "Write the body of the issue.".into())
             }
-            Some(b) if b.len() > MAX_BODY => problem(
+            Some(b) if b.chars().count() > MAX_BODY => problem(
                 "body_markdown",
-                format!("The body must be {MAX_BODY} bytes or fewer."),
+                format!("The body must be {MAX_BODY} characters or fewer."),
             ),
             Some(b) => {
                 if let Some(message) = crate::markdown::link_problem(b) {
@@ -182,8 +184,8 @@ impl IssueContent {
         }
         if errors.is_empty() {
             Ok(Self {
-                subject,
-                preheader,
+                subject: self.subject.map(|s| s.trim().to_owned()),
+                preheader: self.preheader.map(|p| p.trim().to_owned()),
                 ..self
             })
         } else {
@@ -217,7 +219,10 @@ mod tests {
     #[test]
     fn a_complete_issue_needs_subject_and_body() {
         let fields = |r: Result<IssueContent, Vec<FieldError>>| {
-            r.unwrap_err().iter().map(|e| e.field).collect::<Vec<_>>()
+            r.unwrap_err()
+                .iter()
+                .map(|e| e.field.clone())
+                .collect::<Vec<_>>()
         };
         assert_eq!(
             fields(IssueContent::default().check(true)),

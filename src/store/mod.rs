@@ -356,6 +356,8 @@ pub trait Store: Send + Sync + 'static {
     /// A round trip to the database, for `/health`.
     async fn ping(&self) -> anyhow::Result<()>;
     async fn list_by_slug(&self, slug: &str) -> anyhow::Result<Option<MailingList>>;
+    /// Every list's slug, in order.
+    async fn list_slugs(&self) -> anyhow::Result<Vec<String>>;
     async fn default_list(&self) -> anyhow::Result<MailingList> {
         self.list_by_slug(DEFAULT_LIST)
             .await?

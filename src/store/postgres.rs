@@ -166,6 +166,13 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn list_slugs(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT slug FROM lists ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to load the lists")
+    }
+
     async fn legacy_secret_key(&self) -> anyhow::Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM app_settings WHERE key = 'secret_key'")
             .fetch_optional(&self.pool)

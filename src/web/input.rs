@@ -7,13 +7,15 @@
 use axum::{
     body::{Body, to_bytes},
     extract::Request,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     middleware::Next,
     response::Response,
 };
 use percent_encoding::percent_decode;
 
-use super::{AppError, api::API_BODY_LIMIT, pages::MessagePage};
+use crate::domain::FieldError;
+
+use super::{AppError, BODY_LIMIT, admin::LOGIN_PATH as ADMIN_LOGIN, pages::MessagePage};
 
 /// What is wrong with a field's text, if anything.
 fn text_problem(text: &str) -> Option<&'static str> {
@@ -75,10 +77,11 @@ fn json_problem(value: &serde_json::Value, path: &str) -> Option<(String, &'stat
     }
 }
 
-fn refuse(json: bool, field: &str, problem: &str) -> AppError {
+/// The refusal: a 422 that names the field, as JSON or as a page.
+fn refuse(json: bool, field: String, problem: &str) -> AppError {
     let message = format!("The field “{field}” {problem}. Remove it and send the form again.");
     if json {
-        return AppError::json(StatusCode::UNPROCESSABLE_ENTITY, message);
+        return AppError::Invalid(vec![FieldError::new(field, message)]);
     }
     AppError::page(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,47 +89,76 @@ fn refuse(json: bool, field: &str, problem: &str) -> AppError {
     )
 }
 
-/// The middleware: every route goes through it.
-pub async fn refuse_bad_text(req: Request, next: Next) -> Result<Response, AppError> {
-    let content_type = req
-        .headers()
+fn content_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_ascii_lowercase();
-    let json = content_type.starts_with("application/json");
-    if let Some((field, problem)) = req.uri().query().and_then(|q| form_problem(q.as_bytes())) {
-        return Err(refuse(json, &field, problem));
+        .to_ascii_lowercase()
+}
+
+/// Checks a body already read: JSON (by its strings and keys) or a form; other kinds of
+/// body (uploads) are their handlers' to read.
+pub fn check_body(headers: &HeaderMap, bytes: &[u8], json_answer: bool) -> Result<(), AppError> {
+    let content_type = content_type(headers);
+    let problem = if content_type.starts_with("application/json") {
+        // Broken JSON is the handler's to answer (400), with serde's words.
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|value| json_problem(&value, ""))
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        form_problem(bytes)
+    } else {
+        None
+    };
+    match problem {
+        Some((field, problem)) => {
+            tracing::info!(field, "Refused a request: {problem}");
+            Err(refuse(json_answer, field, problem))
+        }
+        None => Ok(()),
     }
-    let form = content_type.starts_with("application/x-www-form-urlencoded");
-    if !(json || form) {
+}
+
+/// Whether a request's body is checked after its credentials, by `ApiJson` (the API)
+/// and `require_staff` (the pages behind the sign-in), with the larger limit staff
+/// need, rather than here: so that no one without credentials can make the service
+/// hold more than a public form's worth of body.
+fn checked_after_credentials(path: &str) -> bool {
+    path.starts_with("/api/") || (path.starts_with("/admin/") && path != ADMIN_LOGIN)
+}
+
+/// The middleware: every route goes through it. Query strings are checked here for
+/// every route, and bodies for every route but those `checked_after_credentials`.
+pub async fn refuse_bad_text(req: Request, next: Next) -> Result<Response, AppError> {
+    let content_type = content_type(req.headers());
+    let path = req.uri().path();
+    // The API answers in JSON whatever was sent; elsewhere JSON bodies get JSON.
+    let json_answer = content_type.starts_with("application/json") || path.starts_with("/api/");
+    if let Some((field, problem)) = req.uri().query().and_then(|q| form_problem(q.as_bytes())) {
+        return Err(refuse(json_answer, field, problem));
+    }
+    let readable = content_type.starts_with("application/json")
+        || content_type.starts_with("application/x-www-form-urlencoded");
+    if !readable || checked_after_credentials(path) {
         return Ok(next.run(req).await);
     }
     let (parts, body) = req.into_parts();
-    // Each route's own limit applies again when its handler reads the body.
-    let Ok(bytes) = to_bytes(body, API_BODY_LIMIT).await else {
-        let message = "The request is too large.";
-        return Err(if json {
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        let message = format!(
+            "The request is larger than this address accepts ({} KiB).",
+            BODY_LIMIT / 1024
+        );
+        return Err(if json_answer {
             AppError::json(StatusCode::PAYLOAD_TOO_LARGE, message)
         } else {
             AppError::page(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                MessagePage::new("That form is too large", &[message]),
+                MessagePage::new("That form is too large", &[&message]),
             )
         });
     };
-    let problem = if json {
-        // Broken JSON is the handler's to answer (400), with serde's words.
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|value| json_problem(&value, ""))
-    } else {
-        form_problem(&bytes)
-    };
-    if let Some((field, problem)) = problem {
-        tracing::info!(field, "Refused a request: {problem}");
-        return Err(refuse(json, &field, problem));
-    }
+    check_body(&parts.headers, &bytes, json_answer)?;
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)

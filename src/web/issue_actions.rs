@@ -73,10 +73,10 @@ pub async fn create(
         (content, list) => {
             let mut errors = content.err().unwrap_or_default();
             if list.is_none() {
-                errors.push(FieldError {
-                    field: "list",
-                    message: format!("There is no list called {slug:?}."),
-                });
+                errors.push(FieldError::new(
+                    "list",
+                    format!("There is no list called {slug:?}."),
+                ));
             }
             return Err(ActionError::Invalid(errors));
         }
@@ -140,10 +140,10 @@ pub async fn schedule(state: &AppState, id: Uuid, send_at: DateTime<Utc>) -> Res
     let issue = issue(state, id).await?;
     // Content saved before the link rules existed is checked again before it goes out.
     if let Some(message) = crate::markdown::link_problem(&issue.body_markdown) {
-        return Err(ActionError::Invalid(vec![FieldError {
-            field: "body_markdown",
+        return Err(ActionError::Invalid(vec![FieldError::new(
+            "body_markdown",
             message,
-        }]));
+        )]));
     }
     compose(state, &issue).await?;
     let scheduled = change_status(
@@ -239,12 +239,8 @@ pub const TEST_COPIES_PER_HOUR: i64 = 30;
 /// (`token:NAME` or `staff:ID`).
 #[tracing::instrument(skip_all, fields(issue = %id))]
 pub async fn send_test(state: &AppState, id: Uuid, email: &str, requested_by: &str) -> Result<()> {
-    let email = SubscriberEmail::parse(email).map_err(|message| {
-        ActionError::Invalid(vec![FieldError {
-            field: "email",
-            message,
-        }])
-    })?;
+    let email = SubscriberEmail::parse(email)
+        .map_err(|message| ActionError::Invalid(vec![FieldError::new("email", message)]))?;
     let issue = issue(state, id).await?;
     compose(state, &issue).await?;
     let now = Utc::now();

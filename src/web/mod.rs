@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 pub use client::ClientInfo;
-pub use error::AppError;
+pub use error::{AppError, ErrorBody};
 
 use crate::{
     keys::KeyRing,
@@ -51,8 +51,14 @@ pub struct AppState {
     pub password_checks: crate::staff::PasswordChecks,
 }
 
-/// Form bodies are small; anything bigger is not a sign-up.
+/// Public form bodies are small; anything bigger is not a sign-up.
 const BODY_LIMIT: usize = 16 * 1024;
+
+/// What staff send (the API's JSON, the staff pages' forms) may hold an issue at its
+/// largest, 200,000 characters, however it is encoded: 12 bytes a character at worst (a
+/// JSON escape pair such as `\ud83d\ude00`, or a 4-byte character percent-encoded).
+/// Read only once the sender's credentials have been checked.
+pub const STAFF_BODY_LIMIT: usize = 3 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -105,7 +105,7 @@ impl SignupForm {
             result: Result<T, String>,
         ) -> Option<T> {
             result
-                .map_err(|message| errors.push(FieldError { field, message }))
+                .map_err(|message| errors.push(FieldError::new(field, message)))
                 .ok()
         }
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
@@ -216,7 +216,7 @@ fn signup_form_page(
 ) -> axum::response::Html<String> {
     let error_map: BTreeMap<&str, &str> = errors
         .iter()
-        .map(|e| (e.field, e.message.as_str()))
+        .map(|e| (e.field.as_ref(), e.message.as_str()))
         .collect();
     let localities: Vec<LocalityOption> = Locality::ALL
         .iter()
@@ -280,10 +280,7 @@ fn form_token_error(problem: FormTokenProblem) -> FieldError {
             "This form was sent already. If you meant to sign up again, check your details and send it again."
         }
     };
-    FieldError {
-        field: "form_token",
-        message: message.into(),
-    }
+    FieldError::new("form_token", message)
 }
 
 /// Over a budget: 429, with when to try again (the next hour).

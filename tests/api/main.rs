@@ -8,6 +8,7 @@ mod admin_access;
 mod admin_imports;
 mod admin_issues;
 mod admin_subscribers;
+mod api_spec;
 mod archive;
 mod bad_input;
 mod confirmation;

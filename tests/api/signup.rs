@@ -306,7 +306,13 @@ async fn each_bad_field_is_a_422_naming_it_and_nothing_is_stored(backend: Backen
             "json: {case}"
         );
         let answer: Value = response.json().await.unwrap();
-        assert_eq!(answer["status"], "invalid", "json: {case}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains(answer["errors"][0]["message"].as_str().unwrap()),
+            "json: {case}"
+        );
         let named: Vec<&str> = answer["errors"]
             .as_array()
             .unwrap()

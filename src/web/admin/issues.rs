@@ -188,7 +188,7 @@ struct IssueView {
     when: String,
     form: IssueForm,
     templates: &'static [&'static str],
-    errors: BTreeMap<&'static str, String>,
+    errors: BTreeMap<String, String>,
     error_list: Vec<FieldError>,
     /// A refusal, or a template that does not render.
     problem: Option<String>,
@@ -239,7 +239,7 @@ impl IssueView {
     fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors
             .iter()
-            .map(|e| (e.field, e.message.clone()))
+            .map(|e| (e.field.to_string(), e.message.clone()))
             .collect();
         self.error_list = errors;
         self
@@ -497,10 +497,7 @@ async fn schedule(
     let send_at = match from_uk_form(&form.date, &form.time) {
         Ok(send_at) => send_at,
         Err(message) => {
-            let err = ActionError::Invalid(vec![FieldError {
-                field: "send_date",
-                message,
-            }]);
+            let err = ActionError::Invalid(vec![FieldError::new("send_date", message)]);
             return refused(&state, &staff, id, err, None).await;
         }
     };

@@ -18,7 +18,7 @@ mod subscribers;
 use axum::{
     Extension, Form, Router,
     body::{Body, to_bytes},
-    extract::{Request, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
@@ -40,6 +40,8 @@ use crate::{
     tokens::{self, sha256},
 };
 
+/// The one page under `/admin` that needs no session.
+pub const LOGIN_PATH: &str = "/admin/login";
 const SESSION_COOKIE: &str = "nl_session";
 const LOGIN_COOKIE: &str = "nl_login";
 /// A session lasts a working day.
@@ -103,9 +105,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fold(Router::new(), |router, (path, route)| {
             router.route(path, route)
         })
-        .route_layer(middleware::from_fn_with_state(state, require_staff));
+        .route_layer(middleware::from_fn_with_state(state, require_staff))
+        // `require_staff` has read the body, within its own limits; the handlers read it
+        // again from memory.
+        .layer(DefaultBodyLimit::max(super::STAFF_BODY_LIMIT));
     Router::new()
-        .route("/admin/login", get(login_page).post(login))
+        .route(LOGIN_PATH, get(login_page).post(login))
         .merge(protected)
 }
 
@@ -129,7 +134,7 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
         let limit = if multipart.is_some() {
             IMPORT_LIMIT
         } else {
-            super::BODY_LIMIT
+            super::STAFF_BODY_LIMIT
         };
         let Ok(bytes) = to_bytes(body, limit).await else {
             return AppError::page(
@@ -144,6 +149,9 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
             )
             .into_response();
         };
+        if let Err(refused) = super::input::check_body(&parts.headers, &bytes, false) {
+            return refused.into_response();
+        }
         let sent = match multipart {
             Some(content_type) => match FormParts::read(&content_type, bytes.clone()).await {
                 Ok(form) => {

@@ -13,10 +13,37 @@ use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
-    issues::{Issue, IssueContent, IssueStatus},
+    domain::FieldError,
+    issues::{Issue, IssueContent, IssueStatus, MAX_BODY, MAX_PREHEADER, MAX_SUBJECT},
     store::IssueStats,
-    web::{AppError, AppState, issue_actions as actions},
+    web::{AppError, AppState, ErrorBody, issue_actions as actions},
 };
+
+/// What the text check and `IssueContent::check` accept, as JSON Schema: one line has
+/// no control character at all; text may have tabs and line breaks; "filled" means more
+/// than white space. (The `\uXXXX` escapes are the regular expression's own.)
+pub fn text_rules(spec: &mut serde_json::Value) {
+    const LINE: &str = r"[^\u0000-\u001F\u007F-\u009F]";
+    const LINE_INK: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
+    const TEXT: &str = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+    const TEXT_INK: &str = r"[^\s\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+    let filled_line = format!("^{LINE}*{LINE_INK}{LINE}*$");
+    let filled_text = format!("^{TEXT}*{TEXT_INK}{TEXT}*$");
+    let one_line = format!("^{LINE}*$");
+    let fields = [
+        ("subject", 1, MAX_SUBJECT, &filled_line),
+        ("preheader", 0, MAX_PREHEADER, &one_line),
+        ("body_markdown", 1, MAX_BODY, &filled_text),
+    ];
+    for schema in ["NewIssueBody", "IssueChangesBody"] {
+        for (field, min, max, pattern) in fields {
+            let property = &mut spec["components"]["schemas"][schema]["properties"][field];
+            property["minLength"] = min.into();
+            property["maxLength"] = max.into();
+            property["pattern"] = pattern.as_str().into();
+        }
+    }
+}
 
 /// An issue as the API shows it.
 #[derive(Serialize, ToSchema)]
@@ -55,15 +82,23 @@ impl From<Issue> for IssueView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIssueBody {
+    /// One line.
+    #[schema(required = true, value_type = String)]
     subject: Option<String>,
+    /// One line shown after the subject in an inbox; may be empty.
     #[serde(default)]
     preheader: Option<String>,
+    /// Markdown. Links may be `https:`, `http:`, `mailto:` or `tel:`, and every image
+    /// needs a description: `![what it shows](address)`.
+    #[schema(required = true, value_type = String)]
     body_markdown: Option<String>,
+    /// One of the templates (see the enum).
     template: Option<String>,
+    /// The slug of one of the lists (see the enum).
     list: Option<String>,
 }
 
-/// The fields to change; those left out stay as they are.
+/// The fields to change; those left out (or null) stay as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueChangesBody {
@@ -71,25 +106,6 @@ pub struct IssueChangesBody {
     preheader: Option<String>,
     body_markdown: Option<String>,
     template: Option<String>,
-}
-
-/// `{"error": "..."}`
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    error: String,
-}
-
-/// `{"status": "invalid", "errors": [{"field": "...", "message": "..."}]}`
-#[derive(Serialize, ToSchema)]
-pub struct InvalidBody {
-    status: String,
-    errors: Vec<FieldErrorBody>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FieldErrorBody {
-    field: String,
-    message: String,
 }
 
 /// The `{id}` of an issue; one that is not a UUID names no issue.
@@ -112,8 +128,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IssueId {
     request_body = NewIssueBody,
     responses(
         (status = 201, description = "Created, as a draft", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 422, description = "A field's problem", body = InvalidBody),
+        (status = 422, description = "A field's problem", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -139,7 +154,6 @@ pub async fn create_issue(
     path = "/api/issues",
     responses(
         (status = 200, description = "Every issue, newest first", body = Vec<IssueView>),
-        (status = 401, description = "No valid API token", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -154,8 +168,6 @@ pub async fn list_issues(State(state): State<AppState>) -> Result<Json<Vec<Issue
     params(("id" = Uuid, Path, description = "The issue's id")),
     responses(
         (status = 200, body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -173,10 +185,8 @@ pub async fn get_issue(
     request_body = IssueChangesBody,
     responses(
         (status = 200, description = "Changed", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
         (status = 409, description = "The issue is no longer draft or scheduled", body = ErrorBody),
-        (status = 422, description = "A field's problem", body = InvalidBody),
+        (status = 422, description = "A field's problem", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -198,6 +208,7 @@ pub async fn update_issue(
 #[into_params(parameter_in = Query)]
 pub struct PreviewParams {
     /// `html` (the default) or `text`: which part of the mail to show.
+    #[param(inline)]
     format: Option<PreviewFormat>,
 }
 
@@ -213,9 +224,10 @@ pub enum PreviewFormat {
     path = "/api/issues/{id}/preview",
     params(("id" = Uuid, Path, description = "The issue's id"), PreviewParams),
     responses(
-        (status = 200, description = "The mail as a recipient sees it", content_type = "text/html", body = String),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 200, description = "The mail as a recipient sees it: its HTML, or with `format=text` its plain text", content(
+            (String = "text/html"),
+            (String = "text/plain"),
+        )),
         (status = 422, description = "Unknown format, or the template does not render", body = ErrorBody),
     )
 )]
@@ -249,13 +261,14 @@ pub async fn preview_issue(
     })
 }
 
-/// When to send: RFC 3339 with an offset (`2026-12-01T09:00:00Z`, or
-/// `2026-07-01T09:00:00+01:00` for 9 a.m. in London in summer). A time in the past
-/// means now.
+/// When to send.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
-    send_at: DateTime<chrono::FixedOffset>,
+    /// RFC 3339 with an offset (`2026-12-01T09:00:00Z`, or `2026-07-01T09:00:00+01:00`
+    /// for 9 a.m. in London in summer). A time in the past means now.
+    #[schema(value_type = String, format = DateTime)]
+    send_at: String,
 }
 
 #[utoipa::path(
@@ -265,8 +278,6 @@ pub struct ScheduleBody {
     request_body = ScheduleBody,
     responses(
         (status = 200, description = "Scheduled", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
         (status = 409, description = "Not a draft or scheduled issue", body = ErrorBody),
         (status = 422, description = "A bad time, or the template does not render", body = ErrorBody),
     )
@@ -277,15 +288,16 @@ pub async fn schedule_issue(
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<IssueView>, AppError> {
-    // RFC 3339 has four-digit years; chrono would take `+12345-01-01T00:00:00Z`.
-    if !(0..=9999).contains(&chrono::Datelike::year(&body.send_at)) {
-        return Err(AppError::Invalid(vec![crate::domain::FieldError {
-            field: "send_at",
-            message: "Give a time in RFC 3339, with a year from 0000 to 9999.".into(),
-        }]));
-    }
+    // RFC 3339 only (years 0000 to 9999): chrono's own parsing would also take
+    // `+12345-01-01T00:00:00Z`.
+    let send_at = DateTime::parse_from_rfc3339(&body.send_at).map_err(|_| {
+        AppError::Invalid(vec![FieldError::new(
+            "send_at",
+            "Give a time in RFC 3339, such as 2026-12-01T09:00:00Z, with a year from 0000 to 9999.",
+        )])
+    })?;
     Ok(Json(
-        actions::schedule(&state, id, body.send_at.to_utc())
+        actions::schedule(&state, id, send_at.to_utc())
             .await?
             .into(),
     ))
@@ -297,8 +309,6 @@ pub async fn schedule_issue(
     params(("id" = Uuid, Path, description = "The issue's id")),
     responses(
         (status = 200, description = "Cancelled for good: no more copies go out", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
         (status = 409, description = "Already sent or cancelled", body = ErrorBody),
     )
 )]
@@ -316,8 +326,6 @@ pub async fn cancel_issue(
     params(("id" = Uuid, Path, description = "The issue's id")),
     responses(
         (status = 200, description = "Paused: no new copies go out until it resumes", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
         (status = 409, description = "Not sending", body = ErrorBody),
     )
 )]
@@ -335,8 +343,6 @@ pub async fn pause_issue(
     params(("id" = Uuid, Path, description = "The issue's id")),
     responses(
         (status = 200, description = "Sending again, to those not yet sent to", body = IssueView),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
         (status = 409, description = "Not paused", body = ErrorBody),
     )
 )]
@@ -354,8 +360,6 @@ pub async fn resume_issue(
     params(("id" = Uuid, Path, description = "The issue's id")),
     responses(
         (status = 200, body = IssueStats),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -371,6 +375,8 @@ pub async fn issue_stats(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestBody {
+    /// An address with a domain name (not an IP address), in one alphabet.
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
@@ -387,9 +393,7 @@ pub struct QueuedBody {
     request_body = TestBody,
     responses(
         (status = 202, description = "A copy marked [Test] is on its way", body = QueuedBody),
-        (status = 401, description = "No valid API token", body = ErrorBody),
-        (status = 404, description = "No such issue", body = ErrorBody),
-        (status = 422, description = "A bad address, or the template does not render", body = InvalidBody),
+        (status = 422, description = "A bad address, or the template does not render", body = ErrorBody),
         (status = 429, description = "Too many test copies from this token in the last hour", body = ErrorBody),
     )
 )]

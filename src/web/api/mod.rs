@@ -1,12 +1,15 @@
 //! The staff JSON API under `/api`: every route needs `Authorization: Bearer <token>`
 //! (tokens come from `newsletter admin create-token`). Routes are registered through
 //! `OpenApiRouter`, which builds `GET /api/openapi.json` from the same handlers, so
-//! the spec cannot drift from the code.
+//! the spec cannot drift from the code. What every route can answer (401, and 400, 404,
+//! 413, 415, 422 where they apply) is added to the spec in one place, `common_answers`,
+//! and every error, axum's own included, is an `ErrorBody`.
 
 mod issues;
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
+    body::Bytes,
     extract::{DefaultBodyLimit, FromRequest, Request, State, rejection::JsonRejection},
     http::{StatusCode, header},
     middleware::{self, Next},
@@ -14,14 +17,17 @@ use axum::{
     routing::get,
 };
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AppError, AppState};
-use crate::tokens::sha256;
+use std::sync::Arc;
+
+use super::{AppError, AppState, ErrorBody, STAFF_BODY_LIMIT};
+use crate::{issues::TEMPLATES, tokens::sha256};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -61,21 +67,136 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(issues::issue_stats))
         .routes(routes!(issues::send_test))
         .split_for_parts();
-    let spec = spec
-        .to_json()
-        .expect("the OpenAPI document serialises to JSON");
+    let spec = finished(spec);
     router
-        .route(
-            "/api/openapi.json",
-            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
-        )
+        .route("/api/openapi.json", get(openapi_json))
+        .layer(Extension(Arc::new(spec)))
         .route_layer(middleware::from_fn_with_state(state, require_token))
-        // An issue's body may hold 200 KB of Markdown, written as JSON.
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn(errors_as_json))
+        .layer(DefaultBodyLimit::max(STAFF_BODY_LIMIT))
 }
 
-/// The largest JSON body the API reads: an issue at its largest, escaped, with room.
-pub const API_BODY_LIMIT: usize = 512 * 1024;
+/// The spec, with the lists there are now as the values `list` may take.
+async fn openapi_json(
+    State(state): State<AppState>,
+    Extension(spec): Extension<Arc<Value>>,
+) -> Result<Json<Value>, AppError> {
+    let mut spec = Value::clone(&spec);
+    spec["components"]["schemas"]["NewIssueBody"]["properties"]["list"]["enum"] =
+        or_null(state.store.list_slugs().await?);
+    Ok(Json(spec))
+}
+
+/// The values a field may take; `null`, as the field may be, means the default.
+fn or_null<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Value {
+    let mut values: Vec<Value> = values.into_iter().map(|v| json!(v)).collect();
+    values.push(Value::Null);
+    Value::Array(values)
+}
+
+/// The generated spec as served: the answers every route can give, the templates there
+/// are, and links from a new issue to what can be done with it (for clients that
+/// follow links, such as schemathesis's stateful tests).
+fn finished(spec: utoipa::openapi::OpenApi) -> Value {
+    let mut spec = serde_json::to_value(spec).expect("the OpenAPI document is JSON");
+    issues::text_rules(&mut spec);
+    for schema in ["NewIssueBody", "IssueChangesBody"] {
+        spec["components"]["schemas"][schema]["properties"]["template"]["enum"] =
+            or_null(TEMPLATES);
+    }
+    let mut links = serde_json::Map::new();
+    let paths = spec["paths"].as_object_mut().expect("the spec has paths");
+    for (path, item) in paths.iter_mut() {
+        let item = item.as_object_mut().expect("a path item is an object");
+        for (method, operation) in item.iter_mut() {
+            common_answers(path, operation);
+            if path.contains("{id}") {
+                let id = operation["operationId"].clone();
+                links.insert(
+                    format!("{method}_{}", id.as_str().unwrap_or(method)),
+                    json!({"operationId": id, "parameters": {"id": "$response.body#/id"}}),
+                );
+            }
+        }
+    }
+    spec["paths"]["/api/issues"]["post"]["responses"]["201"]["links"] = Value::Object(links);
+    spec
+}
+
+/// Adds to one operation what every route of its kind can answer, where the route has
+/// not said it more precisely itself.
+fn common_answers(path: &str, operation: &mut Value) {
+    let takes_body = operation.get("requestBody").is_some();
+    let answers = [
+        (true, "401", "No valid API token."),
+        (
+            true,
+            "422",
+            "A field's problem (also a control character in any text, query string included).",
+        ),
+        (
+            path.contains("{id}"),
+            "404",
+            "No such issue (an id that is not a UUID names none).",
+        ),
+        (takes_body, "400", "The body is not JSON."),
+        (
+            takes_body,
+            "413",
+            "The body is larger than 3 MiB (an issue at its largest fits, however it is escaped).",
+        ),
+        (
+            takes_body,
+            "415",
+            "The body is not sent as application/json.",
+        ),
+    ];
+    let responses = operation["responses"]
+        .as_object_mut()
+        .expect("an operation has responses");
+    for (applies, status, description) in answers {
+        if applies && !responses.contains_key(status) {
+            responses.insert(
+                status.into(),
+                json!({
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                }),
+            );
+        }
+    }
+}
+
+/// Every error from the API is JSON in one shape, even those axum answers itself (405,
+/// a body limit) and a 500's page.
+async fn errors_as_json(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "This address does not answer that method.".into(),
+        s if s.is_server_error() => {
+            "Something went wrong on our side; it has been logged. Try again in a few minutes."
+                .into()
+        }
+        s => s.canonical_reason().unwrap_or("Refused").to_owned() + ".",
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&ErrorBody::new(message)).expect("an error body is JSON");
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
 
 /// The name of the API token a request came with.
 #[derive(Clone, Debug)]
@@ -117,16 +238,44 @@ async fn require_token(
     }
 }
 
-/// `Json<T>` whose rejections are `AppError`s: 400 for broken JSON, 415 without a JSON
-/// content type, 422 for a body of the wrong shape.
+/// `Json<T>` whose rejections are `AppError`s: 415 without a JSON content type, 413
+/// over the limit, 422 for a control character in any string (the text check, after the
+/// token), 400 for broken JSON, 422 for a body of the wrong shape.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
-            .await
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if essence != "application/json" {
+            return Err(AppError::json(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the body as JSON, with Content-Type: application/json.",
+            ));
+        }
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                return AppError::json(
+                    status,
+                    format!(
+                        "The body is larger than the API accepts ({} MiB).",
+                        STAFF_BODY_LIMIT / (1024 * 1024)
+                    ),
+                );
+            }
+            AppError::json(status, rejection.body_text())
+        })?;
+        super::input::check_body(&headers, &bytes, true)?;
+        Json::<T>::from_bytes(&bytes)
             .map(|Json(value)| ApiJson(value))
             .map_err(|rejection: JsonRejection| {
                 AppError::json(rejection.status(), rejection.body_text())
