@@ -53,7 +53,7 @@ for backend in $BACKENDS; do
   for _ in $(seq 1 100); do curl -fs "$url/health" >/dev/null && break; sleep 0.1; done
 
   printf '\n==> schemathesis on %s (%s examples an operation)\n' "$backend" "$EXAMPLES"
-  if ! "$ST_DIR/bin/st" run "$url/api/openapi.json" \
+  if ! "$ST_DIR/bin/st" --config-file scripts/schemathesis.toml run "$url/api/openapi.json" \
       --checks all \
       --header "Authorization: Bearer $token" \
       --max-examples "$EXAMPLES" \

@@ -99,7 +99,7 @@ run() {
   local size; size=$(( $(api "http://127.0.0.1:$port/api/issues/$id/preview" | wc -c) \
     + $(api "http://127.0.0.1:$port/api/issues/$id/preview?format=text" | wc -c) + 1200 ))
   local start; start=$(now_ms)
-  api -d '{"send_at": "2020-01-01T00:00:00Z"}' "http://127.0.0.1:$port/api/issues/$id/schedule" >/dev/null
+  api -d '{"send_at": "now"}' "http://127.0.0.1:$port/api/issues/$id/schedule" >/dev/null
   until api "http://127.0.0.1:$port/api/issues/$id" | grep -q '"status":"sent"'; do sleep 0.2; done
   local elapsed=$(( $(now_ms) - start ))
   local stats; stats=$(api "http://127.0.0.1:$port/api/issues/$id/stats")

@@ -47,7 +47,7 @@ API_TOKEN=$(cd "$WORK" && "$BIN" admin create-token check 2>/dev/null | tail -1)
 api() { curl -sf -H "Authorization: Bearer $API_TOKEN" -H 'content-type: application/json' "$@"; }
 ISSUE=$(api -d '{"subject": "HTML check", "preheader": "Checking", "body_markdown": "## News\n\nA [link](https://example.org/) and ![A photo](https://example.org/a.jpg)\n\n- one\n- two\n"}' \
   "$URL/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-api -d '{"send_at": "2020-01-01T00:00:00Z"}' "$URL/api/issues/$ISSUE/schedule" >/dev/null
+api -d '{"send_at": "now"}' "$URL/api/issues/$ISSUE/schedule" >/dev/null
 for _ in $(seq 1 100); do
   api "$URL/api/issues/$ISSUE" | grep -q '"status":"sent"' && break
   sleep 0.1
@@ -75,8 +75,13 @@ CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-issue-new.html | head -1 | cut 
 curl -s -b "$JAR" -d "csrf=$CSRF&subject=&body_markdown=" "$URL/admin/issues" > admin-issue-errors.html
 DRAFT=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' \
   -d "csrf=$CSRF&subject=A+draft&preheader=&body_markdown=Hello+**there**.&template=standard" "$URL/admin/issues")
+DRAFT=${DRAFT%%\?*}
 curl -s -b "$JAR" "$DRAFT" > admin-issue-draft.html
 curl -s -b "$JAR" "$DRAFT/preview" > admin-issue-preview.html
+curl -s -b "$JAR" -d "csrf=$CSRF&date=2020-01-01&time=09:00" "$DRAFT/schedule" > admin-issue-time-passed.html
+grep -q 'That time has passed' admin-issue-time-passed.html || { echo "a past time was not refused" >&2; exit 1; }
+curl -s -b "$JAR" -d "csrf=$CSRF" "$DRAFT/send-now" > admin-issue-send-now.html
+grep -q 'Yes, send it now to' admin-issue-send-now.html || { echo "Send now did not ask" >&2; exit 1; }
 curl -s -b "$JAR" "$URL/admin/issues/$ISSUE" > admin-issue-sent.html
 curl -s -b "$JAR" "$URL/admin/subscribers?q=check" > admin-subscribers.html
 SUBSCRIBER=$(grep -o 'href="/admin/subscribers/[0-9a-f-]*"' admin-subscribers.html | head -1 | cut -d'"' -f2)

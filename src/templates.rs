@@ -49,6 +49,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_subscriber.html"),
     ),
     (
+        "pages/admin_send_now.html",
+        include_str!("pages/admin_send_now.html"),
+    ),
+    (
         "pages/admin_users.html",
         include_str!("pages/admin_users.html"),
     ),

@@ -133,11 +133,15 @@ pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)
     )))
 }
 
-/// Schedules a draft (or moves a scheduled issue); a time in the past means now. A
-/// template that does not render is refused here, not found out halfway through.
-#[tracing::instrument(skip_all, fields(issue = %id))]
-pub async fn schedule(state: &AppState, id: Uuid, send_at: DateTime<Utc>) -> Result<Issue> {
+/// The issue, if it may be scheduled or sent now: a draft or a scheduled issue whose
+/// content is fit to go.
+pub async fn sendable(state: &AppState, id: Uuid) -> Result<Issue> {
     let issue = issue(state, id).await?;
+    if !issue.status.is_editable() {
+        return Err(ActionError::Conflict(
+            "This issue cannot be sent again: only a draft or scheduled issue can be sent.".into(),
+        ));
+    }
     // Content saved before the link rules existed is checked again before it goes out.
     if let Some(message) = crate::markdown::link_problem(&issue.body_markdown) {
         return Err(ActionError::Invalid(vec![FieldError::new(
@@ -146,12 +150,61 @@ pub async fn schedule(state: &AppState, id: Uuid, send_at: DateTime<Utc>) -> Res
         )]));
     }
     compose(state, &issue).await?;
+    Ok(issue)
+}
+
+/// Whom an issue would go to if it went now: its list's name, and how many people on it
+/// have confirmed.
+pub async fn audience(state: &AppState, issue: &Issue) -> anyhow::Result<(String, i64)> {
+    let list = state
+        .store
+        .list_by_slug(&issue.list_slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
+    let confirmed = state
+        .store
+        .subscriber_counts(list.id)
+        .await?
+        .into_iter()
+        .find(|(status, _)| status == "confirmed")
+        .map_or(0, |(_, count)| count);
+    Ok((list.name, confirmed))
+}
+
+/// When staff want an issue to go.
+#[derive(Clone, Copy, Debug)]
+pub enum SendAt {
+    /// At once: only when asked for in so many words (`"now"`, or the Send now button).
+    Now,
+    /// At a time to come; one that has passed is refused, never taken to mean now.
+    At(DateTime<Utc>),
+}
+
+/// Schedules a draft (or moves a scheduled issue), or sends it now. A template that does
+/// not render is refused here, not found out halfway through.
+#[tracing::instrument(skip_all, fields(issue = %id))]
+pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue> {
+    let now = Utc::now();
+    let send_at = match when {
+        SendAt::Now => now,
+        SendAt::At(at) if at <= now => {
+            return Err(ActionError::Invalid(vec![FieldError::new(
+                "send_at",
+                format!(
+                    "That time has passed: {}. Choose a time to come, or send it now.",
+                    crate::time::uk_date_time(at)
+                ),
+            )]));
+        }
+        SendAt::At(at) => at,
+    };
+    sendable(state, id).await?;
     let scheduled = change_status(
         state,
         id,
         &[IssueStatus::Draft, IssueStatus::Scheduled],
         IssueStatus::Scheduled,
-        Some(send_at.max(Utc::now())),
+        Some(send_at),
         "only a draft or scheduled issue can be scheduled.",
     )
     .await?;

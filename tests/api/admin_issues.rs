@@ -39,6 +39,21 @@ async fn write_issue(app: &TestApp, staff: &StaffSession, subject: &str) -> Stri
     location.trim_end_matches("?done=saved").to_owned()
 }
 
+/// Presses Send now, and says yes when asked.
+async fn send_now(app: &TestApp, staff: &StaffSession, issue: &str) -> reqwest::Response {
+    let path = format!("{issue}/send-now");
+    let question = app.staff_post(staff, &path, &[]).await;
+    assert_eq!(question.status(), StatusCode::OK);
+    assert!(
+        question
+            .text()
+            .await
+            .unwrap()
+            .contains("Yes, send it now to")
+    );
+    app.staff_post(staff, &path, &[("confirm", "yes")]).await
+}
+
 async fn page(app: &TestApp, staff: &StaffSession, path: &str) -> String {
     let response = app.staff_get(staff, path).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -120,14 +135,8 @@ async fn an_editor_writes_previews_tests_and_sends_an_issue(backend: Backend) {
         .await;
     assert!(copy.decoded().contains("Hello again."));
 
-    let scheduled = app
-        .staff_post(
-            &staff,
-            &format!("{issue}/schedule"),
-            &[("date", "2020-01-01"), ("time", "09:00")],
-        )
-        .await;
-    assert_eq!(location(&scheduled), format!("{issue}?done=scheduled"));
+    let scheduled = send_now(&app, &staff, &issue).await;
+    assert_eq!(location(&scheduled), format!("{issue}?done=sending"));
     let copy = app
         .smtp()
         .wait_for_mail_to("reader@example.org", "Winter news, edited")
@@ -252,12 +261,7 @@ async fn a_send_in_progress_shows_its_progress_and_pauses(backend: Backend) {
     }
     let staff = app.staff("editor@example.org", "editor").await;
     let issue = write_issue(&app, &staff, "Slowly").await;
-    app.staff_post(
-        &staff,
-        &format!("{issue}/schedule"),
-        &[("date", "2020-01-01"), ("time", "09:00")],
-    )
-    .await;
+    send_now(&app, &staff, &issue).await;
     app.smtp().wait_for_subject("Slowly", 1).await;
 
     let html = page(&app, &staff, &issue).await;

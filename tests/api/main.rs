@@ -19,6 +19,7 @@ mod keys;
 mod mailbox;
 mod migrations;
 mod sending;
+mod sending_by_accident;
 mod signup;
 mod signup_protection;
 mod slow_clients;

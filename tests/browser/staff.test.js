@@ -116,13 +116,21 @@ test("staff write, preview, schedule and watch an issue go out", async () => {
   assert.match(await preview.locator("body").innerText(), /Hello everyone, from the partnership\./);
   assert.equal(await preview.locator("strong").innerText(), "everyone");
 
+  // A time that has passed is refused, never taken to mean now.
   await page.getByLabel("Date").fill("2020-01-01");
   await page.getByLabel("Time").fill("09:00");
   await page.getByRole("button", { name: "Schedule" }).click();
-  await page.waitForURL(/done=scheduled/);
+  assert.match(await page.getByRole("alert").innerText(), /That time has passed/);
 
-  // The scheduler starts it at once (a past time means now). Copies go at two a
-  // second, so the send takes seconds: the bar is there, and moves by itself.
+  // Send now asks once more, saying how many people it goes to.
+  await page.getByRole("button", { name: "Send now…" }).click();
+  const question = page.getByRole("heading", { level: 1 });
+  assert.equal(await question.innerText(), "Send “Winter 2026” now?");
+  await page.getByRole("button", { name: `Yes, send it now to ${READERS} people` }).click();
+  await page.waitForURL(/done=sending/);
+
+  // Copies go at two a second, so the send takes seconds: the bar is there, and moves
+  // by itself.
   await page.reload();
   const bar = page.locator("progress#progress");
   assert.equal(await bar.getAttribute("max"), String(READERS));

@@ -21,7 +21,7 @@ use crate::{
     domain::FieldError,
     issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, TEMPLATES},
     store::IssueStats,
-    time::{from_uk_form, uk_date, uk_date_time, uk_form_parts},
+    time::{uk_date, uk_date_time, uk_form_parts},
     web::{
         AppError, AppState,
         issue_actions::{self as actions, ActionError, PREVIEW_POLICY},
@@ -44,16 +44,29 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/issues/{id}/preview", get(preview)),
         ("/admin/issues/{id}/progress", get(progress)),
         ("/admin/issues/{id}/test", post(send_test)),
-        ("/admin/issues/{id}/schedule", post(schedule)),
-        ("/admin/issues/{id}/cancel", post(cancel)),
-        ("/admin/issues/{id}/pause", post(pause)),
-        ("/admin/issues/{id}/resume", post(resume)),
+        (
+            "/admin/issues/{id}/schedule",
+            post(super::issue_status::schedule),
+        ),
+        (
+            "/admin/issues/{id}/send-now",
+            post(super::issue_status::send_now),
+        ),
+        (
+            "/admin/issues/{id}/cancel",
+            post(super::issue_status::cancel),
+        ),
+        ("/admin/issues/{id}/pause", post(super::issue_status::pause)),
+        (
+            "/admin/issues/{id}/resume",
+            post(super::issue_status::resume),
+        ),
         ("/admin/progress.js", get(progress_script)),
     ]
 }
 
 /// The `{id}` of an issue page; one that is not a UUID names no issue.
-pub struct PageIssueId(Uuid);
+pub struct PageIssueId(pub Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for PageIssueId {
     type Rejection = AppError;
@@ -136,7 +149,7 @@ async fn list(
 
 /// The editor's fields, as typed.
 #[derive(Deserialize, Serialize, Default, Clone)]
-struct IssueForm {
+pub(super) struct IssueForm {
     #[serde(default)]
     subject: String,
     #[serde(default)]
@@ -335,7 +348,7 @@ async fn create(
 }
 
 /// Back to the issue's page, saying what was done.
-fn done(id: Uuid, what: &str) -> Response {
+pub(super) fn done(id: Uuid, what: &str) -> Response {
     Redirect::to(&format!("/admin/issues/{id}?done={what}")).into_response()
 }
 
@@ -349,6 +362,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "saved" => "Saved.",
         "test" => "A test copy is on its way to you.",
         "scheduled" => "Scheduled.",
+        "sending" => "Sending now.",
         "cancelled" => "Cancelled: no more copies will go out.",
         "paused" => "Paused: no more copies go out until you resume.",
         "resumed" => "Sending again.",
@@ -370,7 +384,7 @@ async fn show(
 }
 
 /// Shows the issue page again with what went wrong, and the fields as typed.
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     staff: &Staff,
     id: Uuid,
@@ -483,67 +497,6 @@ async fn send_test(
     let requested_by = format!("staff:{}", staff.user.id);
     match actions::send_test(&state, id, &form.email, &requested_by).await {
         Ok(()) => Ok(done(id, "test")),
-        Err(err) => refused(&state, &staff, id, err, None).await,
-    }
-}
-
-#[tracing::instrument(skip_all)]
-async fn schedule(
-    State(state): State<AppState>,
-    Extension(staff): Extension<Staff>,
-    PageIssueId(id): PageIssueId,
-    Form(form): Form<ScheduleFields>,
-) -> Result<Response, AppError> {
-    let send_at = match from_uk_form(&form.date, &form.time) {
-        Ok(send_at) => send_at,
-        Err(message) => {
-            let err = ActionError::Invalid(vec![FieldError::new("send_date", message)]);
-            return refused(&state, &staff, id, err, None).await;
-        }
-    };
-    match actions::schedule(&state, id, send_at).await {
-        Ok(_) => Ok(done(id, "scheduled")),
-        Err(err) => refused(&state, &staff, id, err, None).await,
-    }
-}
-
-#[derive(Deserialize)]
-struct ScheduleFields {
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    time: String,
-}
-
-async fn cancel(
-    State(state): State<AppState>,
-    Extension(staff): Extension<Staff>,
-    PageIssueId(id): PageIssueId,
-) -> Result<Response, AppError> {
-    match actions::cancel(&state, id).await {
-        Ok(_) => Ok(done(id, "cancelled")),
-        Err(err) => refused(&state, &staff, id, err, None).await,
-    }
-}
-
-async fn pause(
-    State(state): State<AppState>,
-    Extension(staff): Extension<Staff>,
-    PageIssueId(id): PageIssueId,
-) -> Result<Response, AppError> {
-    match actions::pause(&state, id).await {
-        Ok(_) => Ok(done(id, "paused")),
-        Err(err) => refused(&state, &staff, id, err, None).await,
-    }
-}
-
-async fn resume(
-    State(state): State<AppState>,
-    Extension(staff): Extension<Staff>,
-    PageIssueId(id): PageIssueId,
-) -> Result<Response, AppError> {
-    match actions::resume(&state, id).await {
-        Ok(_) => Ok(done(id, "resumed")),
         Err(err) => refused(&state, &staff, id, err, None).await,
     }
 }

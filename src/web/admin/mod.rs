@@ -12,6 +12,7 @@
 mod access;
 mod chart;
 mod imports;
+mod issue_status;
 mod issues;
 mod subscribers;
 

@@ -19,10 +19,11 @@ use crate::{
     web::{AppError, AppState, ErrorBody, issue_actions as actions},
 };
 
-/// What the text check and `IssueContent::check` accept, as JSON Schema: one line has
+/// What the server accepts that the derived schemas cannot say: `send_at` is `"now"` or
+/// a date-time; and what the text check and `IssueContent::check` accept: one line has
 /// no control character at all; text may have tabs and line breaks; "filled" means more
 /// than white space. (The `\uXXXX` escapes are the regular expression's own.)
-pub fn text_rules(spec: &mut serde_json::Value) {
+pub fn rules(spec: &mut serde_json::Value) {
     const LINE: &str = r"[^\u0000-\u001F\u007F-\u009F]";
     const LINE_INK: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
     const TEXT: &str = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
@@ -35,6 +36,12 @@ pub fn text_rules(spec: &mut serde_json::Value) {
         ("preheader", 0, MAX_PREHEADER, &one_line),
         ("body_markdown", 1, MAX_BODY, &filled_text),
     ];
+    let send_at = &mut spec["components"]["schemas"]["ScheduleBody"]["properties"]["send_at"];
+    send_at["anyOf"] = serde_json::json!([
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "enum": ["now"]},
+    ]);
+    send_at.as_object_mut().map(|fields| fields.remove("type"));
     for schema in ["NewIssueBody", "IssueChangesBody"] {
         for (field, min, max, pattern) in fields {
             let property = &mut spec["components"]["schemas"][schema]["properties"][field];
@@ -265,9 +272,9 @@ pub async fn preview_issue(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
-    /// RFC 3339 with an offset (`2026-12-01T09:00:00Z`, or `2026-07-01T09:00:00+01:00`
-    /// for 9 a.m. in London in summer). A time in the past means now.
-    #[schema(value_type = String, format = DateTime)]
+    /// `"now"` to send at once, or a time to come in RFC 3339 with an offset
+    /// (`2027-03-02T09:00:00Z`, or `2027-07-01T09:00:00+01:00` for 9 a.m. in London in
+    /// summer). A time that has passed is refused (422): it never means now.
     send_at: String,
 }
 
@@ -290,17 +297,20 @@ pub async fn schedule_issue(
 ) -> Result<Json<IssueView>, AppError> {
     // RFC 3339 only (years 0000 to 9999): chrono's own parsing would also take
     // `+12345-01-01T00:00:00Z`.
-    let send_at = DateTime::parse_from_rfc3339(&body.send_at).map_err(|_| {
-        AppError::Invalid(vec![FieldError::new(
-            "send_at",
-            "Give a time in RFC 3339, such as 2026-12-01T09:00:00Z, with a year from 0000 to 9999.",
-        )])
-    })?;
-    Ok(Json(
-        actions::schedule(&state, id, send_at.to_utc())
-            .await?
-            .into(),
-    ))
+    let when = match body.send_at.as_str() {
+        "now" => actions::SendAt::Now,
+        text => actions::SendAt::At(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    AppError::Invalid(vec![FieldError::new(
+                        "send_at",
+                        "Give \"now\", or a time in RFC 3339 such as 2027-03-02T09:00:00Z.",
+                    )])
+                })?
+                .to_utc(),
+        ),
+    };
+    Ok(Json(actions::schedule(&state, id, when).await?.into()))
 }
 
 #[utoipa::path(

@@ -99,7 +99,7 @@ fn or_null<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Value {
 /// follow links, such as schemathesis's stateful tests).
 fn finished(spec: utoipa::openapi::OpenApi) -> Value {
     let mut spec = serde_json::to_value(spec).expect("the OpenAPI document is JSON");
-    issues::text_rules(&mut spec);
+    issues::rules(&mut spec);
     for schema in ["NewIssueBody", "IssueChangesBody"] {
         spec["components"]["schemas"][schema]["properties"]["template"]["enum"] =
             or_null(TEMPLATES);

@@ -549,7 +549,7 @@ impl TestApp {
                 &format!("/api/issues/{id}/schedule"),
                 token,
             )
-            .json(&serde_json::json!({"send_at": "2020-01-01T00:00:00Z"}))
+            .json(&serde_json::json!({"send_at": "now"}))
             .send()
             .await
             .unwrap();

@@ -1,0 +1,133 @@
+//! What changes an issue's status from its page: schedule, send now (after one more
+//! question that says how many people it goes to), cancel, pause and resume. The rules
+//! are in `issue_actions`, shared with the API.
+
+use axum::{
+    Extension, Form,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AdminFrame, Staff,
+    issues::{PageIssueId, done, refused},
+};
+use crate::{
+    domain::FieldError,
+    time::from_uk_form,
+    web::{
+        AppError, AppState,
+        issue_actions::{self as actions, ActionError, SendAt},
+        pages::render,
+    },
+};
+
+#[tracing::instrument(skip_all)]
+pub async fn schedule(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Form(form): Form<ScheduleFields>,
+) -> Result<Response, AppError> {
+    let send_at = match from_uk_form(&form.date, &form.time) {
+        Ok(send_at) => send_at,
+        Err(message) => {
+            let err = ActionError::Invalid(vec![FieldError::new("send_at", message)]);
+            return refused(&state, &staff, id, err, None).await;
+        }
+    };
+    match actions::schedule(&state, id, SendAt::At(send_at)).await {
+        Ok(_) => Ok(done(id, "scheduled")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleFields {
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+}
+
+#[derive(Deserialize)]
+pub struct SendNowFields {
+    /// `yes` once the person has seen how many people it goes to.
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Serialize)]
+struct SendNowView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    id: uuid::Uuid,
+    subject: String,
+    list: String,
+    recipients: i64,
+}
+
+/// Send now: the first press shows how many people the issue will go to and asks once
+/// more; only the answer to that sends it.
+#[tracing::instrument(skip_all)]
+pub async fn send_now(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+    Form(form): Form<SendNowFields>,
+) -> Result<Response, AppError> {
+    if form.confirm == "yes" {
+        return match actions::schedule(&state, id, SendAt::Now).await {
+            Ok(_) => Ok(done(id, "sending")),
+            Err(err) => refused(&state, &staff, id, err, None).await,
+        };
+    }
+    let issue = match actions::sendable(&state, id).await {
+        Ok(issue) => issue,
+        Err(err) => return refused(&state, &staff, id, err, None).await,
+    };
+    let (list, recipients) = actions::audience(&state, &issue).await?;
+    let view = SendNowView {
+        frame: AdminFrame::of(&staff),
+        id,
+        subject: issue.subject,
+        list,
+        recipients,
+    };
+    let title = format!("Send \u{201c}{}\u{201d} now?", view.subject);
+    Ok(render("pages/admin_send_now.html", &title, &view).into_response())
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::cancel(&state, id).await {
+        Ok(_) => Ok(done(id, "cancelled")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::pause(&state, id).await {
+        Ok(_) => Ok(done(id, "paused")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::resume(&state, id).await {
+        Ok(_) => Ok(done(id, "resumed")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}

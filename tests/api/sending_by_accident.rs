@@ -1,0 +1,120 @@
+//! Nothing goes to everyone by accident: a time that has passed is refused (it once
+//! meant "now", and a pasted example went to every subscriber), "now" must be said in
+//! so many words, and the staff UI's Send now asks once more, saying to how many.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, staff::location};
+
+on_both_backends!(
+    a_time_that_has_passed_is_refused_and_now_must_be_said,
+    send_now_in_the_staff_ui_asks_once_more_with_the_count,
+);
+
+async fn a_time_that_has_passed_is_refused_and_now_must_be_said(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_subscriber("reader@example.org").await;
+    let token = app.api_token("ci").await;
+    let issue = app
+        .create_issue(
+            &token,
+            json!({"subject": "Placeholder", "body_markdown": "B"}),
+        )
+        .await;
+    let id = issue["id"].as_str().unwrap();
+    let schedule = |send_at: &'static str| {
+        app.api(Method::POST, &format!("/api/issues/{id}/schedule"), &token)
+            .json(&json!({ "send_at": send_at }))
+            .send()
+    };
+
+    let passed = schedule("2026-12-01T09:00:00Z").await.unwrap();
+    assert_eq!(passed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = passed.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "send_at");
+    assert!(
+        body["error"].as_str().unwrap().contains("has passed"),
+        "{body}"
+    );
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts("SELECT status FROM issues").await,
+        [Some("draft".to_owned())],
+        "a refused time changes nothing"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM deliveries").await, 0);
+
+    let later = schedule("2099-03-02T09:00:00Z").await.unwrap();
+    assert_eq!(later.status(), StatusCode::OK);
+    assert_eq!(later.json::<Value>().await.unwrap()["status"], "scheduled");
+
+    let now = schedule("now").await.unwrap();
+    assert_eq!(now.status(), StatusCode::OK);
+    app.smtp().wait_for_subject("Placeholder", 1).await;
+}
+
+async fn send_now_in_the_staff_ui_asks_once_more_with_the_count(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for who in ["a", "b", "c"] {
+        app.confirmed_subscriber(&format!("{who}@example.org"))
+            .await;
+    }
+    // Someone who has not confirmed is not counted, and gets nothing.
+    app.sign_up("pending@example.org").await;
+    let staff = app.staff("editor@example.org", "editor").await;
+    let saved = app
+        .staff_post(
+            &staff,
+            "/admin/issues",
+            &[
+                ("subject", "Winter news"),
+                ("preheader", ""),
+                ("body_markdown", "Hello."),
+                ("template", "standard"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let issue = location(&saved).trim_end_matches("?done=saved").to_owned();
+
+    let passed = app
+        .staff_post(
+            &staff,
+            &format!("{issue}/schedule"),
+            &[("date", "2020-01-01"), ("time", "09:00")],
+        )
+        .await;
+    assert_eq!(passed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = passed.text().await.unwrap();
+    assert!(page.contains("That time has passed"), "{page}");
+    assert!(page.contains(r#"id="send_at-error""#));
+
+    let question = app
+        .staff_post(&staff, &format!("{issue}/send-now"), &[])
+        .await;
+    assert_eq!(question.status(), StatusCode::OK);
+    let page = question.text().await.unwrap();
+    assert!(page.contains("Yes, send it now to 3 people"), "{page}");
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts("SELECT status FROM issues").await,
+        [Some("draft".to_owned())],
+        "asking is not sending"
+    );
+
+    let sent = app
+        .staff_post(&staff, &format!("{issue}/send-now"), &[("confirm", "yes")])
+        .await;
+    assert_eq!(location(&sent), format!("{issue}?done=sending"));
+    let copies = app.smtp().wait_for_subject("Winter news", 3).await;
+    assert!(copies.iter().all(|m| m.to != ["pending@example.org"]));
+
+    // Once it has gone, Send now is refused with the reason.
+    let again = app
+        .staff_post(&staff, &format!("{issue}/send-now"), &[])
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert!(again.text().await.unwrap().contains("cannot be sent again"));
+}
