@@ -91,6 +91,7 @@ mod tests {
             finished_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            withdrawn: None,
         }
     }
 

@@ -50,6 +50,16 @@ impl IssueStatus {
     pub fn is_editable(self) -> bool {
         matches!(self, IssueStatus::Draft | IssueStatus::Scheduled)
     }
+
+    /// Only a draft can be deleted: anything later has been, or is being, sent.
+    pub fn is_deletable(self) -> bool {
+        self == IssueStatus::Draft
+    }
+
+    /// Only a sent issue is in the public archive, to be withdrawn from it or put back.
+    pub fn is_archived(self) -> bool {
+        self == IssueStatus::Sent
+    }
 }
 
 /// The issue templates staff can choose from (`email_templates/issue_*`).
@@ -70,6 +80,16 @@ pub struct Issue {
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set while a sent issue is kept out of the public archive and feed.
+    pub withdrawn: Option<Withdrawal>,
+}
+
+/// Who took a sent issue out of the public archive, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Withdrawal {
+    pub at: DateTime<Utc>,
+    /// The staff member's address, or `API token "NAME"`.
+    pub by: String,
 }
 
 impl Issue {
@@ -197,10 +217,29 @@ impl IssueContent {
 /// What became of a change to an issue (its content, or its status).
 #[derive(Debug)]
 pub enum IssueChange {
-    Changed(Issue),
+    Changed(Box<Issue>),
     NotFound,
     /// Not allowed from the status the issue is in.
     Refused(IssueStatus),
+}
+
+/// What became of a request to delete a draft.
+#[derive(Debug)]
+pub enum DraftDeletion {
+    Deleted,
+    NotFound,
+    /// Not a draft (any more).
+    Refused(IssueStatus),
+}
+
+/// Taking a sent issue out of the public archive, or putting it back, by whom and when.
+#[derive(Debug)]
+pub struct ArchiveChange<'a> {
+    pub id: Uuid,
+    pub issue_id: Uuid,
+    pub withdraw: bool,
+    pub by: &'a str,
+    pub at: DateTime<Utc>,
 }
 
 #[cfg(test)]
@@ -263,6 +302,7 @@ mod tests {
             finished_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            withdrawn: None,
         };
         assert_eq!(
             issue.slug(),

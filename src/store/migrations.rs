@@ -51,6 +51,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "test_copy_requester",
         include_str!("../../migrations/sqlite/0009_test_copy_requester.sql"),
     ),
+    (
+        10,
+        "archive_withdrawal",
+        include_str!("../../migrations/sqlite/0010_archive_withdrawal.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -99,6 +104,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "test_copy_requester",
         include_str!("../../migrations/postgres/0009_test_copy_requester.sql"),
+    ),
+    (
+        10,
+        "archive_withdrawal",
+        include_str!("../../migrations/postgres/0010_archive_withdrawal.sql"),
     ),
 ];
 

@@ -19,7 +19,9 @@ use crate::{
     budgets::{BudgetKeys, BudgetScope, Budgets},
     domain::NewSubscriber,
     import::{ImportRecord, ImportRow, Mode, RowStatus},
-    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
+    issues::{
+        ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus, NewIssue,
+    },
     staff::StaffUser,
     tokens::UnsubscribeToken,
 };
@@ -563,6 +565,11 @@ pub trait Store: Send + Sync + 'static {
         send_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssueChange>;
+    /// Deletes a draft; anything later is refused.
+    async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion>;
+    /// Withdraws a sent issue from the public archive or puts it back, and records who
+    /// did it and when (only when that changes anything).
+    async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange>;
     /// Starts every scheduled issue that is due: one conditional update moves it to
     /// `sending` (so one instance wins), and in the same transaction one delivery per
     /// confirmed subscriber is inserted. Returns how many issues started.

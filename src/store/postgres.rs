@@ -15,11 +15,15 @@ use sqlx::{
 use uuid::Uuid;
 
 mod budgets;
+mod issue_archive;
 mod logins;
 
 use crate::domain::mailbox_key;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
-use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
+use crate::issues::{
+    ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
+    NewIssue, Withdrawal,
+};
 use crate::staff::{Role, StaffUser};
 
 use super::{
@@ -58,7 +62,8 @@ macro_rules! import_select {
 macro_rules! issue_columns {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
-                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at"
+                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
+                i.withdrawn_at, i.withdrawn_by"
     };
 }
 
@@ -105,6 +110,13 @@ fn issue_from_row(row: &PgRow) -> anyhow::Result<Issue> {
         finished_at: row.try_get("finished_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        withdrawn: match row.try_get::<Option<DateTime<Utc>>, _>("withdrawn_at")? {
+            Some(at) => Some(Withdrawal {
+                at,
+                by: row.try_get("withdrawn_by")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -1367,8 +1379,16 @@ impl Store for PostgresStore {
         Ok(match self.issue(id).await? {
             None => IssueChange::NotFound,
             Some(issue) if updated.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(issue),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
         })
+    }
+
+    async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion> {
+        issue_archive::delete_draft(self, id).await
+    }
+
+    async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange> {
+        issue_archive::change(self, change).await
     }
 
     async fn transition_issue(
@@ -1417,7 +1437,7 @@ impl Store for PostgresStore {
         Ok(match self.issue(id).await? {
             None => IssueChange::NotFound,
             Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(issue),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
         })
     }
 

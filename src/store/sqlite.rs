@@ -20,11 +20,15 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 mod budgets;
+mod issue_archive;
 mod logins;
 
 use crate::domain::NewSubscriber;
 use crate::import::{self, ImportRecord, ImportRow, RowStatus};
-use crate::issues::{DEFAULT_TEMPLATE, Issue, IssueChange, IssueContent, IssueStatus, NewIssue};
+use crate::issues::{
+    ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
+    NewIssue, Withdrawal,
+};
 use crate::staff::{Role, StaffUser};
 
 use super::{
@@ -60,7 +64,8 @@ macro_rules! import_select {
 macro_rules! issue_select {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
-                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at
+                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
+                i.withdrawn_at, i.withdrawn_by
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -95,6 +100,13 @@ fn issue_from_row(row: &SqliteRow) -> anyhow::Result<Issue> {
         finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
         created_at: from_ms(row.try_get("created_at")?),
         updated_at: from_ms(row.try_get("updated_at")?),
+        withdrawn: match row.try_get::<Option<i64>, _>("withdrawn_at")? {
+            Some(at) => Some(Withdrawal {
+                at: from_ms(at),
+                by: row.try_get("withdrawn_by")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -1378,8 +1390,16 @@ impl Store for SqliteStore {
         Ok(match self.issue(id).await? {
             None => IssueChange::NotFound,
             Some(issue) if updated.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(issue),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
         })
+    }
+
+    async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion> {
+        issue_archive::delete_draft(self, id).await
+    }
+
+    async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange> {
+        issue_archive::change(self, change).await
     }
 
     async fn transition_issue(
@@ -1428,7 +1448,7 @@ impl Store for SqliteStore {
         Ok(match self.issue(id).await? {
             None => IssueChange::NotFound,
             Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(issue),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
         })
     }
 

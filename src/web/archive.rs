@@ -15,12 +15,7 @@ use super::{
     AppError, AppState,
     pages::{MessagePage, SITE_NAME, render},
 };
-use crate::{
-    issues::{Issue, IssueStatus},
-    markdown,
-    templates::templates,
-    time::uk_date,
-};
+use crate::{issues::Issue, markdown, templates::templates, time::uk_date};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,7 +32,7 @@ async fn sent_issues(state: &AppState) -> Result<Vec<Issue>, AppError> {
         .issues()
         .await?
         .into_iter()
-        .filter(|i| i.status == IssueStatus::Sent)
+        .filter(|i| i.status.is_archived() && i.withdrawn.is_none())
         .collect();
     issues.sort_by_key(|i| std::cmp::Reverse(i.finished_at));
     Ok(issues)

@@ -10,7 +10,9 @@ use super::{AppError, AppState};
 use crate::{
     domain::{FieldError, SubscriberEmail},
     issue_mail::ComposedIssue,
-    issues::{Issue, IssueChange, IssueContent, IssueStatus, NewIssue},
+    issues::{
+        ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus, NewIssue,
+    },
     outbox::{ISSUE_TEST, IssueTestPayload},
     store::{DEFAULT_LIST, NewOutboxMail},
 };
@@ -99,7 +101,7 @@ pub async fn create(
 pub async fn update(state: &AppState, id: Uuid, changes: IssueContent) -> Result<Issue> {
     let changes = changes.check(false).map_err(ActionError::Invalid)?;
     match state.store.update_issue(id, &changes, Utc::now()).await? {
-        IssueChange::Changed(issue) => Ok(issue),
+        IssueChange::Changed(issue) => Ok(*issue),
         IssueChange::NotFound => Err(ActionError::NotFound),
         IssueChange::Refused(status) => Err(ActionError::Conflict(format!(
             "This issue is {}: only a draft or scheduled issue can be changed.",
@@ -212,6 +214,46 @@ pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue>
     Ok(scheduled)
 }
 
+/// Deletes a draft. Anything that has gone further is kept, for the record: cancel it,
+/// or withdraw a sent issue from the archive.
+#[tracing::instrument(skip_all, fields(issue = %id))]
+pub async fn delete(state: &AppState, id: Uuid) -> Result<()> {
+    match state.store.delete_draft(id).await? {
+        DraftDeletion::Deleted => Ok(()),
+        DraftDeletion::NotFound => Err(ActionError::NotFound),
+        DraftDeletion::Refused(status) => Err(ActionError::Conflict(format!(
+            "Only a draft can be deleted, and this issue is {}. {}",
+            status.as_str(),
+            if status.is_archived() {
+                "You can withdraw it from the archive instead."
+            } else {
+                "You can cancel it instead."
+            }
+        ))),
+    }
+}
+
+/// Takes a sent issue out of the public archive and its feed (`withdraw`), or puts it
+/// back; `by` says who, for the record.
+#[tracing::instrument(skip_all, fields(issue = %id, withdraw))]
+pub async fn change_archive(state: &AppState, id: Uuid, withdraw: bool, by: &str) -> Result<Issue> {
+    let change = ArchiveChange {
+        id: Uuid::now_v7(),
+        issue_id: id,
+        withdraw,
+        by,
+        at: Utc::now(),
+    };
+    match state.store.change_archive(&change).await? {
+        IssueChange::Changed(issue) => Ok(*issue),
+        IssueChange::NotFound => Err(ActionError::NotFound),
+        IssueChange::Refused(status) => Err(ActionError::Conflict(format!(
+            "Only a sent issue is in the archive, and this issue is {}.",
+            status.as_str()
+        ))),
+    }
+}
+
 /// Stops an issue for good; copies not yet sent are cancelled.
 pub async fn cancel(state: &AppState, id: Uuid) -> Result<Issue> {
     change_status(
@@ -274,7 +316,7 @@ async fn change_status(
     {
         IssueChange::Changed(issue) => {
             tracing::info!(issue = %id, status = to.as_str(), "Issue status changed");
-            Ok(issue)
+            Ok(*issue)
         }
         IssueChange::NotFound => Err(ActionError::NotFound),
         IssueChange::Refused(status) => Err(ActionError::Conflict(format!(

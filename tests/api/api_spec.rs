@@ -127,10 +127,10 @@ async fn every_error_is_one_documented_shape(backend: Backend) {
         ),
         // Not in the spec (no such method there), and still the one shape.
         (
-            "delete",
+            "put",
             "/api/issues/{id}",
             StatusCode::METHOD_NOT_ALLOWED,
-            app.api(Method::DELETE, &format!("/api/issues/{id}"), &token),
+            app.api(Method::PUT, &format!("/api/issues/{id}"), &token),
         ),
     ];
     for (method, path, status, request) in cases {

@@ -1,16 +1,19 @@
 //! Nothing goes to everyone by accident: a time that has passed is refused (it once
 //! meant "now", and a pasted example went to every subscriber), "now" must be said in
-//! so many words, and the staff UI's Send now asks once more, saying to how many.
+//! so many words, and the staff UI's Send now asks once more, saying to how many. A
+//! draft can be deleted; a sent issue can be withdrawn from the public archive and put
+//! back, with who and when recorded.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, staff::location};
+use crate::support::{Backend, TestApp, staff::location, wait_until};
 
 on_both_backends!(
     a_time_that_has_passed_is_refused_and_now_must_be_said,
     send_now_in_the_staff_ui_asks_once_more_with_the_count,
+    drafts_are_deleted_and_sent_issues_withdrawn_and_put_back,
 );
 
 async fn a_time_that_has_passed_is_refused_and_now_must_be_said(backend: Backend) {
@@ -117,4 +120,124 @@ async fn send_now_in_the_staff_ui_asks_once_more_with_the_count(backend: Backend
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert!(again.text().await.unwrap().contains("cannot be sent again"));
+}
+
+async fn drafts_are_deleted_and_sent_issues_withdrawn_and_put_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_subscriber("reader@example.org").await;
+    let token = app.api_token("ci").await;
+    let call = |method: Method, path: String| app.api(method, &path, &token).send();
+
+    let draft = app
+        .create_issue(
+            &token,
+            json!({"subject": "Placeholder", "body_markdown": "B"}),
+        )
+        .await;
+    let draft = draft["id"].as_str().unwrap();
+    let deleted = call(Method::DELETE, format!("/api/issues/{draft}"))
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    for method in [Method::GET, Method::DELETE] {
+        let gone = call(method, format!("/api/issues/{draft}")).await.unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    }
+
+    let sent = app.send_issue(&token, "Winter news").await;
+    wait_until("the issue is sent", || async {
+        app.issue_status(&token, &sent).await == "sent"
+    })
+    .await;
+    let refused = call(Method::DELETE, format!("/api/issues/{sent}"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("withdraw"),
+        "{body}"
+    );
+    let public = || async {
+        let archive = app.get("/archive").await.text().await.unwrap();
+        let feed = app.get("/archive/feed.xml").await.text().await.unwrap();
+        (
+            archive.contains("Winter news"),
+            feed.contains("Winter news"),
+        )
+    };
+    assert_eq!(public().await, (true, true));
+    let archive = app.get("/archive").await.text().await.unwrap();
+    let slug = archive
+        .split("href=\"/archive/")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|slug| slug.starts_with("winter-news"))
+        .unwrap()
+        .to_owned();
+
+    let withdrawn = call(Method::POST, format!("/api/issues/{sent}/withdraw"))
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), StatusCode::OK);
+    let issue: Value = withdrawn.json().await.unwrap();
+    assert_eq!(issue["withdrawn"]["by"], "API token \u{201c}ci\u{201d}");
+    assert_eq!(public().await, (false, false));
+    let page = app.get(&format!("/archive/{slug}")).await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+
+    // Staff see who withdrew it, and put it back from the issue's page.
+    let staff = app.staff("editor@example.org", "editor").await;
+    let path = format!("/admin/issues/{sent}");
+    let page = app.staff_get(&staff, &path).await.text().await.unwrap();
+    assert!(page.contains("Withdrawn from the archive and its feed by API token"));
+    let restored = app
+        .staff_post(&staff, &format!("{path}/restore"), &[])
+        .await;
+    assert_eq!(location(&restored), format!("{path}?done=restored"));
+    assert_eq!(public().await, (true, true));
+    assert_eq!(
+        app.get(&format!("/archive/{slug}")).await.status(),
+        StatusCode::OK
+    );
+
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts(
+            "SELECT change || ' by ' || changed_by FROM issue_archive_changes ORDER BY changed_at"
+        )
+        .await,
+        [
+            Some("withdrawn by API token \u{201c}ci\u{201d}".to_owned()),
+            Some("restored by editor@example.org".to_owned()),
+        ]
+    );
+
+    // Only a sent issue is in the archive; only a draft can be deleted, from its page too.
+    let saved = app
+        .staff_post(
+            &staff,
+            "/admin/issues",
+            &[
+                ("subject", "Second thoughts"),
+                ("preheader", ""),
+                ("body_markdown", "B"),
+                ("template", "standard"),
+            ],
+        )
+        .await;
+    let draft = location(&saved).trim_end_matches("?done=saved").to_owned();
+    let id = draft.rsplit('/').next().unwrap();
+    let refused = call(Method::POST, format!("/api/issues/{id}/withdraw"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let deleted = app
+        .staff_post(&staff, &format!("{draft}/delete"), &[])
+        .await;
+    assert_eq!(location(&deleted), "/admin/issues?done=deleted");
+    assert_eq!(
+        db.count("SELECT count(*) FROM issues").await,
+        1,
+        "only the sent issue is left"
+    );
 }

@@ -1,6 +1,7 @@
 //! What changes an issue's status from its page: schedule, send now (after one more
-//! question that says how many people it goes to), cancel, pause and resume. The rules
-//! are in `issue_actions`, shared with the API.
+//! question that says how many people it goes to), cancel, pause and resume; deleting a
+//! draft; withdrawing a sent issue from the archive and putting it back. The rules are
+//! in `issue_actions`, shared with the API.
 
 use axum::{
     Extension, Form,
@@ -128,6 +129,40 @@ pub async fn resume(
 ) -> Result<Response, AppError> {
     match actions::resume(&state, id).await {
         Ok(_) => Ok(done(id, "resumed")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+/// Deletes a draft, and goes back to the list.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::delete(&state, id).await {
+        Ok(()) => Ok(axum::response::Redirect::to("/admin/issues?done=deleted").into_response()),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::change_archive(&state, id, true, &staff.user.email).await {
+        Ok(_) => Ok(done(id, "withdrawn")),
+        Err(err) => refused(&state, &staff, id, err, None).await,
+    }
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Response, AppError> {
+    match actions::change_archive(&state, id, false, &staff.user.email).await {
+        Ok(_) => Ok(done(id, "restored")),
         Err(err) => refused(&state, &staff, id, err, None).await,
     }
 }

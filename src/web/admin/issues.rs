@@ -61,6 +61,18 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/admin/issues/{id}/resume",
             post(super::issue_status::resume),
         ),
+        (
+            "/admin/issues/{id}/delete",
+            post(super::issue_status::delete),
+        ),
+        (
+            "/admin/issues/{id}/withdraw",
+            post(super::issue_status::withdraw),
+        ),
+        (
+            "/admin/issues/{id}/restore",
+            post(super::issue_status::restore),
+        ),
         ("/admin/progress.js", get(progress_script)),
     ]
 }
@@ -115,6 +127,7 @@ struct ListView {
     #[serde(flatten)]
     frame: AdminFrame,
     issues: Vec<IssueRow>,
+    notice: Option<&'static str>,
 }
 
 fn when(issue: &Issue) -> String {
@@ -129,6 +142,7 @@ fn when(issue: &Issue) -> String {
 async fn list(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    Query(query): Query<Done>,
 ) -> Result<Response, AppError> {
     let mut issues = Vec::new();
     for issue in state.store.issues().await? {
@@ -143,6 +157,7 @@ async fn list(
     let view = ListView {
         frame: AdminFrame::of(&staff),
         issues,
+        notice: (query.done.as_deref() == Some("deleted")).then_some("The draft is deleted."),
     };
     Ok(render("pages/admin_issues.html", "Issues", &view).into_response())
 }
@@ -198,6 +213,12 @@ struct IssueView {
     in_progress: bool,
     paused: bool,
     cancellable: bool,
+    deletable: bool,
+    /// Sent: in the archive, or withdrawn from it.
+    archived: bool,
+    archive_path: String,
+    /// Who withdrew it from the archive, and when.
+    withdrawn: Option<(String, String)>,
     when: String,
     form: IssueForm,
     templates: &'static [&'static str],
@@ -227,6 +248,10 @@ impl IssueView {
             in_progress: false,
             paused: false,
             cancellable: false,
+            deletable: false,
+            archived: false,
+            archive_path: String::new(),
+            withdrawn: None,
             when: String::new(),
             form: IssueForm {
                 template: DEFAULT_TEMPLATE.into(),
@@ -269,6 +294,13 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     view.in_progress = matches!(status, IssueStatus::Sending | IssueStatus::Paused);
     view.paused = status == IssueStatus::Paused;
     view.cancellable = view.editable || view.in_progress;
+    view.deletable = status.is_deletable();
+    view.archived = status.is_archived();
+    view.archive_path = format!("/archive/{}", issue.slug());
+    view.withdrawn = issue
+        .withdrawn
+        .as_ref()
+        .map(|w| (w.by.clone(), uk_date_time(w.at)));
     view.when = when(issue);
     view.form = IssueForm::of(issue);
     if let Some(send_at) = issue.send_at {
@@ -366,6 +398,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "cancelled" => "Cancelled: no more copies will go out.",
         "paused" => "Paused: no more copies go out until you resume.",
         "resumed" => "Sending again.",
+        "withdrawn" => "Withdrawn from the archive.",
+        "restored" => "Back in the archive.",
         _ => return None,
     })
 }

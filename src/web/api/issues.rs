@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{ApiJson, created};
 use crate::{
     domain::FieldError,
-    issues::{Issue, IssueContent, IssueStatus, MAX_BODY, MAX_PREHEADER, MAX_SUBJECT},
+    issues::{Issue, IssueContent, IssueStatus, MAX_BODY, MAX_PREHEADER, MAX_SUBJECT, Withdrawal},
     store::IssueStats,
     web::{AppError, AppState, ErrorBody, issue_actions as actions},
 };
@@ -66,6 +66,8 @@ pub struct IssueView {
     send_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Set while a sent issue is kept out of the public archive and feed.
+    withdrawn: Option<Withdrawal>,
 }
 
 impl From<Issue> for IssueView {
@@ -81,6 +83,7 @@ impl From<Issue> for IssueView {
             send_at: issue.send_at,
             created_at: issue.created_at,
             updated_at: issue.updated_at,
+            withdrawn: issue.withdrawn,
         }
     }
 }
@@ -209,6 +212,67 @@ pub async fn update_issue(
         template: body.template,
     };
     Ok(Json(actions::update(&state, id, changes).await?.into()))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/issues/{id}",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Not a draft: cancel it, or withdraw a sent issue from the archive", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn delete_issue(
+    State(state): State<AppState>,
+    IssueId(id): IssueId,
+) -> Result<StatusCode, AppError> {
+    actions::delete(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who is asking, as the record of an archive change shows it.
+fn by(caller: &super::ApiCaller) -> String {
+    format!("API token \u{201c}{}\u{201d}", caller.0)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/withdraw",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, description = "Out of the public archive and feed (recorded, with who and when)", body = IssueView),
+        (status = 409, description = "Not a sent issue", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn withdraw_issue(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::ApiCaller>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    let issue = actions::change_archive(&state, id, true, &by(&caller)).await?;
+    Ok(Json(issue.into()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/issues/{id}/restore",
+    params(("id" = Uuid, Path, description = "The issue's id")),
+    responses(
+        (status = 200, description = "Back in the public archive and feed (recorded)", body = IssueView),
+        (status = 409, description = "Not a sent issue", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn restore_issue(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::ApiCaller>,
+    IssueId(id): IssueId,
+) -> Result<Json<IssueView>, AppError> {
+    let issue = actions::change_archive(&state, id, false, &by(&caller)).await?;
+    Ok(Json(issue.into()))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -58,7 +58,13 @@ impl Modify for BearerAuth {
 pub fn router(state: AppState) -> Router<AppState> {
     let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(issues::create_issue, issues::list_issues))
-        .routes(routes!(issues::get_issue, issues::update_issue))
+        .routes(routes!(
+            issues::get_issue,
+            issues::update_issue,
+            issues::delete_issue
+        ))
+        .routes(routes!(issues::withdraw_issue))
+        .routes(routes!(issues::restore_issue))
         .routes(routes!(issues::preview_issue))
         .routes(routes!(issues::schedule_issue))
         .routes(routes!(issues::cancel_issue))
