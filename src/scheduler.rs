@@ -24,17 +24,24 @@ pub struct Scheduler {
     pub mail_wake: Arc<Notify>,
 }
 
+/// Starts every issue that is due and wakes the mail worker; returns how many started.
+/// The scheduler's tick, and Send now's: an issue sent now is already sending when the
+/// person who sent it sees its page.
+pub async fn start_due(store: &dyn Store, mail_wake: &Notify) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let started = store.start_due_issues(now).await?;
+    if started > 0 {
+        // An issue with no recipients has nothing for the worker to finish.
+        store.finish_sent_issues(now).await?;
+        mail_wake.notify_one();
+    }
+    Ok(started)
+}
+
 impl Scheduler {
     /// Starts what is due; returns how many issues started.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let now = Utc::now();
-        let started = self.store.start_due_issues(now).await?;
-        if started > 0 {
-            // An issue with no recipients has nothing for the worker to finish.
-            self.store.finish_sent_issues(now).await?;
-            self.mail_wake.notify_one();
-        }
-        Ok(started)
+        start_due(&*self.store, &self.mail_wake).await
     }
 
     /// Deletes what is kept only for a while: the rows of old imports, and sign-up

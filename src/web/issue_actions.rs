@@ -210,6 +210,10 @@ pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue>
         "only a draft or scheduled issue can be scheduled.",
     )
     .await?;
+    if matches!(when, SendAt::Now) {
+        crate::scheduler::start_due(&*state.store, &state.outbox_wake).await?;
+        return issue(state, id).await;
+    }
     state.scheduler_wake.notify_one();
     Ok(scheduled)
 }

@@ -8,12 +8,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, staff::location, wait_until};
+use crate::support::{Backend, SmtpServer, TestApp, staff::location, wait_until};
 
 on_both_backends!(
     a_time_that_has_passed_is_refused_and_now_must_be_said,
     send_now_in_the_staff_ui_asks_once_more_with_the_count,
     drafts_are_deleted_and_sent_issues_withdrawn_and_put_back,
+    the_issue_page_tells_one_story_while_it_sends,
 );
 
 async fn a_time_that_has_passed_is_refused_and_now_must_be_said(backend: Backend) {
@@ -55,6 +56,8 @@ async fn a_time_that_has_passed_is_refused_and_now_must_be_said(backend: Backend
 
     let now = schedule("now").await.unwrap();
     assert_eq!(now.status(), StatusCode::OK);
+    let status = now.json::<Value>().await.unwrap()["status"].clone();
+    assert!(status == "sending" || status == "sent", "{status}");
     app.smtp().wait_for_subject("Placeholder", 1).await;
 }
 
@@ -239,5 +242,91 @@ async fn drafts_are_deleted_and_sent_issues_withdrawn_and_put_back(backend: Back
         db.count("SELECT count(*) FROM issues").await,
         1,
         "only the sent issue is left"
+    );
+}
+
+async fn the_issue_page_tells_one_story_while_it_sends(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    // One copy a second, so the send is still going when the page is read.
+    let mut app = TestApp::spawn_with(backend, |s| s.mail.rate_per_second = 1, &smtp.url()).await;
+    app.smtp = Some(smtp);
+    for who in ["a", "b", "c", "d"] {
+        app.confirmed_subscriber(&format!("{who}@example.org"))
+            .await;
+    }
+    let staff = app.staff("editor@example.org", "editor").await;
+    let saved = app
+        .staff_post(
+            &staff,
+            "/admin/issues",
+            &[
+                ("subject", "Slowly"),
+                ("preheader", ""),
+                ("body_markdown", "Hello."),
+                ("template", "standard"),
+            ],
+        )
+        .await;
+    let issue = location(&saved).trim_end_matches("?done=saved").to_owned();
+    let scheduled = app
+        .staff_post(
+            &staff,
+            &format!("{issue}/schedule"),
+            &[("date", "2099-01-01"), ("time", "09:00")],
+        )
+        .await;
+    assert_eq!(location(&scheduled), format!("{issue}?done=scheduled"));
+    let page = app
+        .staff_get(&staff, &format!("{issue}?done=scheduled"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // A scheduled issue's page follows its status, for when the time comes.
+    assert!(page.contains(r#"data-status="scheduled""#));
+    assert!(page.contains(r#"<script src="/admin/progress.js" defer></script>"#));
+    assert!(page.contains("Scheduled."));
+
+    // Sent now, the page it lands on already says sending: no edit form, one set of
+    // numbers (the progress, not a report beside it).
+    let sent = app
+        .staff_post(&staff, &format!("{issue}/send-now"), &[("confirm", "yes")])
+        .await;
+    let landed = location(&sent).to_owned();
+    assert_eq!(landed, format!("{issue}?done=sending"));
+    let page = app.staff_get(&staff, &landed).await.text().await.unwrap();
+    assert!(page.contains("Status: <strong>sending</strong>"), "{page}");
+    assert!(page.contains("Sending now."));
+    assert!(
+        !page.contains(r#"name="subject""#),
+        "no edit form while it sends"
+    );
+    assert!(page.contains(r#"<progress id="progress""#));
+    assert!(!page.contains("<h2>Report</h2>"), "one set of numbers");
+    // The "Scheduled." notice is not true any more, whatever the address says.
+    let page = app
+        .staff_get(&staff, &format!("{issue}?done=scheduled"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Scheduled."));
+
+    let token = app.api_token("ci").await;
+    let id = issue.rsplit('/').next().unwrap();
+    wait_until("the issue is sent", || async {
+        app.issue_status(&token, id).await == "sent"
+    })
+    .await;
+    let page = app.staff_get(&staff, &landed).await.text().await.unwrap();
+    assert!(page.contains("Status: <strong>sent</strong>"));
+    assert!(
+        !page.contains("Sending now."),
+        "the notice went with the send"
+    );
+    assert!(page.contains("<h2>Report</h2>"));
+    assert!(
+        !page.contains("progress.js"),
+        "a sent issue does not change by itself"
     );
 }

@@ -211,6 +211,9 @@ struct IssueView {
     status: &'static str,
     editable: bool,
     in_progress: bool,
+    /// Its status can change by itself (scheduled, sending, paused): the page's script
+    /// follows it.
+    watched: bool,
     paused: bool,
     cancellable: bool,
     deletable: bool,
@@ -246,6 +249,7 @@ impl IssueView {
             status: IssueStatus::Draft.as_str(),
             editable: true,
             in_progress: false,
+            watched: false,
             paused: false,
             cancellable: false,
             deletable: false,
@@ -293,6 +297,7 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     view.editable = matches!(status, IssueStatus::Draft | IssueStatus::Scheduled);
     view.in_progress = matches!(status, IssueStatus::Sending | IssueStatus::Paused);
     view.paused = status == IssueStatus::Paused;
+    view.watched = view.in_progress || status == IssueStatus::Scheduled;
     view.cancellable = view.editable || view.in_progress;
     view.deletable = status.is_deletable();
     view.archived = status.is_archived();
@@ -389,19 +394,33 @@ struct Done {
     done: Option<String>,
 }
 
-fn notice(done: Option<&str>) -> Option<&'static str> {
-    Some(match done? {
-        "saved" => "Saved.",
-        "test" => "A test copy is on its way to you.",
-        "scheduled" => "Scheduled.",
-        "sending" => "Sending now.",
-        "cancelled" => "Cancelled: no more copies will go out.",
-        "paused" => "Paused: no more copies go out until you resume.",
-        "resumed" => "Sending again.",
-        "withdrawn" => "Withdrawn from the archive.",
-        "restored" => "Back in the archive.",
+/// What was just done, said only while it is still true: a "Scheduled." notice left in
+/// the address must not stay once the issue has gone out.
+fn notice(done: Option<&str>, issue: &Issue) -> Option<&'static str> {
+    use IssueStatus::*;
+    let status = issue.status;
+    let (words, still_true) = match done? {
+        "saved" => ("Saved.", true),
+        "test" => ("A test copy is on its way to you.", true),
+        "scheduled" => ("Scheduled.", status == Scheduled),
+        "sending" => ("Sending now.", status == Sending),
+        "cancelled" => (
+            "Cancelled: no more copies will go out.",
+            status == Cancelled,
+        ),
+        "paused" => (
+            "Paused: no more copies go out until you resume.",
+            status == Paused,
+        ),
+        "resumed" => ("Sending again.", status == Sending),
+        "withdrawn" => ("Withdrawn from the archive.", issue.withdrawn.is_some()),
+        "restored" => (
+            "Back in the archive.",
+            status == Sent && issue.withdrawn.is_none(),
+        ),
         _ => return None,
-    })
+    };
+    still_true.then_some(words)
 }
 
 #[tracing::instrument(skip_all)]
@@ -413,7 +432,7 @@ async fn show(
 ) -> Result<Response, AppError> {
     let issue = actions::issue(&state, id).await.map_err(page_error)?;
     let mut view = issue_view(&state, &staff, &issue).await?;
-    view.notice = notice(query.done.as_deref());
+    view.notice = notice(query.done.as_deref(), &issue);
     Ok(issue_page(StatusCode::OK, &view))
 }
 
