@@ -85,7 +85,7 @@ run() {
   seed "$backend" "$url"
   local port; port=$(free_port)
   local log="$WORK/$backend.log"
-  export DATABASE_URL=$url SMTP_URL="smtp://127.0.0.1:$SINK_PORT" BIND_ADDRESS="127.0.0.1:$port" \
+  export DATABASE_URL=$url SMTP_URL="smtp://127.0.0.1:$SINK_PORT" ALLOW_INSECURE_PUBLIC_URL=true BIND_ADDRESS="127.0.0.1:$port" \
     SECRET_KEY=benchmark-secret-key-that-is-long-enough MAIL_CONCURRENCY=$CONCURRENCY RUST_LOG=info
   "$BIN" serve > "$log" 2>&1 &
   local pid=$!

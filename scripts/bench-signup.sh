@@ -68,7 +68,7 @@ run() {
   if [ "$MODE" = throughput ]; then
     budgets=(SIGNUP_BUDGET_PER_CLIENT=0 SIGNUP_BUDGET_PER_DOMAIN=0 SIGNUP_BUDGET_TOTAL=0)
   fi
-  env DATABASE_URL="$url" SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" BIND_ADDRESS="127.0.0.1:$port" \
+  env DATABASE_URL="$url" SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" ALLOW_INSECURE_PUBLIC_URL=true BIND_ADDRESS="127.0.0.1:$port" \
     SECRET_KEY=benchmark-secret-key-that-is-long-enough MAIL_CONCURRENCY=8 RUST_LOG=warn \
     "${budgets[@]}" "$BIN" serve > "$log" 2>&1 &
   local pid=$!

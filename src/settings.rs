@@ -21,6 +21,9 @@ pub struct Settings {
     pub bind_address: String,
     /// Base of every link in a mail and on a page, without a trailing slash.
     pub public_url: String,
+    /// `ALLOW_INSECURE_PUBLIC_URL`: send mail through `SMTP_URL` even though
+    /// `PUBLIC_URL` is plain http or this machine's own address (a trial).
+    pub allow_insecure_public_url: bool,
     pub mail_from: String,
     /// `SECRET_KEY`: signs tokens and links (see `keys.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
@@ -163,11 +166,15 @@ impl Settings {
                     .with_context(|| format!("{key} must be a whole number, not {v:?}"))
             })
         };
-        let worker = match get("MAIL_WORKER").as_deref().map(str::trim) {
-            None | Some("true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(other) => bail!("MAIL_WORKER must be true or false, not {other:?}"),
+        let flag = |key: &str, default: bool| -> anyhow::Result<bool> {
+            match get(key).as_deref().map(str::trim) {
+                None => Ok(default),
+                Some("true" | "1" | "yes") => Ok(true),
+                Some("false" | "0" | "no") => Ok(false),
+                Some(other) => bail!("{key} must be true or false, not {other:?}"),
+            }
         };
+        let worker = flag("MAIL_WORKER", true)?;
         let mail = MailSettings {
             worker,
             concurrency: number("MAIL_CONCURRENCY", defaults.concurrency as u64)?.max(1) as usize,
@@ -213,6 +220,7 @@ impl Settings {
             outbox_dir: get("OUTBOX_DIR").unwrap_or_else(|| "outbox".into()).into(),
             bind_address,
             public_url,
+            allow_insecure_public_url: flag("ALLOW_INSECURE_PUBLIC_URL", false)?,
             mail_from,
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
@@ -255,6 +263,39 @@ fn list(value: Option<String>) -> Vec<String> {
 }
 
 impl Settings {
+    /// Why mail must not go out with these settings, if it must not. Mail sent through a
+    /// relay carries links (confirm, unsubscribe) built on `PUBLIC_URL`: they must reach
+    /// the reader, over https. `.eml` files and `ALLOW_INSECURE_PUBLIC_URL` are trials.
+    pub fn public_url_problem(&self) -> Option<String> {
+        if self.smtp_url.is_none() || self.allow_insecure_public_url {
+            return None;
+        }
+        let url = &self.public_url;
+        let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host),
+        };
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host.to_ascii_lowercase().ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        let why = if local {
+            "which only this machine can open"
+        } else if url.starts_with("http://") {
+            "which is plain http: browsers warn, and the links can be read or changed on the way"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "Mail goes out through SMTP_URL, but PUBLIC_URL is {url}, {why}. Every link in the mail (confirm, unsubscribe) would start with it. Set PUBLIC_URL to the https address people reach this service at (such as https://news.example.org), or, for a trial with a test mail server, set ALLOW_INSECURE_PUBLIC_URL=true."
+        ))
+    }
+
     /// The key file: one key a line, the first signing unless `SECRET_KEY` is set,
     /// made on first start when missing. `SECRET_KEY_FILE`, or else `newsletter.key`
     /// beside `newsletter.db`; PostgreSQL has none unless it is given.
@@ -355,6 +396,36 @@ mod tests {
         assert_eq!(s.trusted_proxies.len(), 2);
         let err = settings(&[("PUBLIC_URL", "news.example.org")]).unwrap_err();
         assert!(err.to_string().contains("PUBLIC_URL"));
+    }
+
+    #[test]
+    fn mail_through_a_relay_needs_a_public_https_address() {
+        let relay = ("SMTP_URL", "smtp://relay.example.org:587");
+        for url in [
+            "http://127.0.0.1:8080",
+            "https://localhost",
+            "https://[::1]:8443/news",
+            "http://0.0.0.0:8080",
+            "http://news.example.org",
+        ] {
+            let s = settings(&[relay, ("PUBLIC_URL", url)]).unwrap();
+            let problem = s.public_url_problem().unwrap_or_default();
+            assert!(problem.contains(url), "{url}: {problem:?}");
+            assert!(problem.contains("ALLOW_INSECURE_PUBLIC_URL"));
+        }
+        // The default PUBLIC_URL too, which is what happened.
+        assert!(settings(&[relay]).unwrap().public_url_problem().is_some());
+        for pairs in [
+            vec![relay, ("PUBLIC_URL", "https://news.example.org")],
+            vec![("PUBLIC_URL", "http://127.0.0.1:8080")],
+            vec![relay, ("ALLOW_INSECURE_PUBLIC_URL", "true")],
+        ] {
+            assert_eq!(
+                settings(&pairs).unwrap().public_url_problem(),
+                None,
+                "{pairs:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::{
     net::TcpListener,
     sync::{Notify, watch},
@@ -31,6 +31,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let Some(problem) = settings.public_url_problem() {
+            bail!(problem);
+        }
         let store = open_store(&settings).await?;
         let secret = keys::load(&settings, store.as_ref()).await?;
         let list = Arc::new(store.default_list().await?);

@@ -42,6 +42,7 @@ async fn clients_that_hang_up_stall_nothing_and_sigterm_ends_the_service(backend
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("SMTP_URL", smtp.url())
+        .env("ALLOW_INSECURE_PUBLIC_URL", "true")
         .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
         .env("SECRET_KEY", SECRET_KEY)
         .env("SIGNUP_FORM_MIN_SECONDS", "0")

@@ -18,6 +18,7 @@ mod dkim;
 mod keys;
 mod mailbox;
 mod migrations;
+mod running_for_real;
 mod sending;
 mod sending_by_accident;
 mod signup;

@@ -52,6 +52,7 @@ before(async () => {
     ...process.env,
     DATABASE_URL: `sqlite://${work}/newsletter.db`,
     SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+    ALLOW_INSECURE_PUBLIC_URL: "true",
     BIND_ADDRESS: `127.0.0.1:${port}`,
     // A few copies a second, so the progress bar has something to show.
     MAIL_RATE_PER_SECOND: "2",

@@ -283,6 +283,8 @@ pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
     settings.database_url = database_url.to_owned();
     settings.database_max_connections = 5;
     settings.smtp_url = Some(smtp_url.to_owned());
+    // The test SMTP server is a trial relay; links point at the test app.
+    settings.allow_insecure_public_url = true;
     settings.bind_address = "127.0.0.1:0".into();
     settings.public_url = "http://newsletter.test".into();
     settings.secret_key = Some(SECRET_KEY.into());
