@@ -8,8 +8,11 @@ use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use lettre::{
-    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart, header::HeaderValue},
+    Message,
+    message::{
+        Body, Mailbox, MultiPart, SinglePart,
+        header::{ContentTransferEncoding, ContentType, HeaderValue},
+    },
 };
 
 use crate::{dkim::DkimSigner, relay::Relay, settings::Settings};
@@ -21,10 +24,8 @@ pub struct Mailer {
 
 enum Transport {
     Smtp(Arc<Relay>),
-    Files {
-        transport: AsyncFileTransport<Tokio1Executor>,
-        dir: PathBuf,
-    },
+    /// `.eml` files, named by when and to whom (see `file_name`).
+    Files(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +57,7 @@ impl Mailer {
                 tokio::fs::create_dir_all(&dir).await.with_context(|| {
                     format!("Failed to create the outbox folder {}", dir.display())
                 })?;
-                Transport::Files {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                }
+                Transport::Files(dir)
             }
         };
         let dkim = match &settings.dkim {
@@ -74,7 +72,7 @@ impl Mailer {
     }
 
     pub fn writes_files(&self) -> bool {
-        matches!(self.transport, Transport::Files { .. })
+        matches!(self.transport, Transport::Files(_))
     }
 
     /// Sends one message; on success, returns the relay's reply (or the file written).
@@ -94,14 +92,17 @@ impl Mailer {
                 Err(err) if err.is_permanent() => Err(SendError::Permanent(error_chain(&err))),
                 Err(err) => Err(SendError::Transient(error_chain(&err))),
             },
-            Transport::Files { transport, dir } => match transport.send_raw(envelope, &bytes).await
-            {
-                Ok(id) => Ok(format!(
-                    "written to {}",
-                    dir.join(format!("{id}.eml")).display()
-                )),
-                Err(err) => Err(SendError::Transient(error_chain(&err))),
-            },
+            Transport::Files(dir) => {
+                let to = envelope.to().first().map(|a| a.to_string());
+                let path = dir.join(file_name(chrono::Utc::now(), to.as_deref().unwrap_or("")));
+                match write_private(&path, &bytes).await {
+                    Ok(()) => Ok(format!("written to {}", path.display())),
+                    Err(err) => Err(SendError::Transient(format!(
+                        "Failed to write {}: {err}",
+                        path.display()
+                    ))),
+                }
+            }
         }
     }
 }
@@ -118,8 +119,51 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// An outbox file's name: when (UTC, to the millisecond, so names sort by time) and to
+/// whom, then a random end: `ls outbox | grep jo@example.org | tail -1` is the newest
+/// mail to Jo.
+fn file_name(at: chrono::DateTime<chrono::Utc>, to: &str) -> String {
+    let to: String = to
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.+-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    // A v7 id ends in random bits.
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    format!(
+        "{}-{to}-{}.eml",
+        at.format("%Y%m%dT%H%M%S%.3fZ"),
+        &random[24..]
+    )
+}
+
+/// Writes a file only its owner can read: mails hold confirmation links.
+async fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await
+}
+
 /// Builds a multipart/alternative message (plain text first, HTML preferred).
-pub fn build_message(from: &Mailbox, mail: OutgoingMail) -> Result<Message, SendError> {
+/// `readable` (mail written to a file for a person to open) keeps each part plain UTF-8,
+/// so a link can be copied from the file as it is; mail for a relay gets lettre's choice
+/// (quoted-printable for text that is not ASCII or has long lines).
+pub fn build_message(
+    from: &Mailbox,
+    mail: OutgoingMail,
+    readable: bool,
+) -> Result<Message, SendError> {
     let to: Mailbox = mail
         .to
         .parse()
@@ -134,6 +178,20 @@ pub fn build_message(from: &Mailbox, mail: OutgoingMail) -> Result<Message, Send
     mail.headers
         .into_iter()
         .fold(builder, |builder, header| builder.raw_header(header))
-        .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+        .multipart(if readable {
+            // `binary`: the text as it is, with CRLF line ends. Not for a relay (lines
+            // may pass 76 characters, which lettre keeps 8bit text under), but every
+            // mail program opens it, and each link is one line to copy.
+            let part = |content_type: ContentType, text: String| {
+                let body = Body::new_with_encoding(text, ContentTransferEncoding::Binary)
+                    .unwrap_or_else(Body::new);
+                SinglePart::builder().header(content_type).body(body)
+            };
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, mail.text))
+                .singlepart(part(ContentType::TEXT_HTML, mail.html))
+        } else {
+            MultiPart::alternative_plain_html(mail.text, mail.html)
+        })
         .map_err(|e| SendError::Permanent(format!("Failed to build the message: {e}")))
 }

@@ -382,7 +382,7 @@ impl OutboxWorker {
     #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
         let sent = match self.render_outbox(&row).await {
-            Ok(mail) => match build_message(&self.from, mail) {
+            Ok(mail) => match build_message(&self.from, mail, self.mailer.writes_files()) {
                 Ok(message) => self.mailer.send(message).await,
                 Err(err) => Err(err),
             },
@@ -398,7 +398,7 @@ impl OutboxWorker {
     async fn send_delivery(&self, job: DeliveryJob) -> DeliveryResult {
         let outcome = if job.still_subscribed {
             let sent = match self.render_delivery(&job).await {
-                Ok(mail) => match build_message(&self.from, mail) {
+                Ok(mail) => match build_message(&self.from, mail, self.mailer.writes_files()) {
                     Ok(message) => {
                         self.pace.wait().await;
                         self.mailer.send(message).await

@@ -1,13 +1,16 @@
 //! Running it for real: with mail going to a relay, `newsletter serve` will not start
 //! while its links would point at this machine or at plain http, and it says why and
-//! what to set.
+//! what to set. Without a relay, the outbox's files are easy to find and to use.
 
 use std::process::Stdio;
 
 use crate::on_both_backends;
-use crate::support::{Backend, SECRET_KEY, SmtpServer, TestDatabase};
+use crate::support::{Backend, SECRET_KEY, SmtpServer, TestApp, TestDatabase, wait_until};
 
-on_both_backends!(mail_through_a_relay_with_a_local_public_url_does_not_start);
+on_both_backends!(
+    mail_through_a_relay_with_a_local_public_url_does_not_start,
+    outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied,
+);
 
 async fn serve(db: &TestDatabase, extra: &[(&str, &str)]) -> std::process::Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_newsletter"));
@@ -43,4 +46,62 @@ async fn mail_through_a_relay_with_a_local_public_url_does_not_start(backend: Ba
         assert!(said.contains("ALLOW_INSECURE_PUBLIC_URL=true"), "{said}");
     }
     assert!(smtp.received().is_empty(), "nothing was sent");
+}
+
+async fn outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied(backend: Backend) {
+    let outbox = tempfile::tempdir().unwrap();
+    let dir = outbox.path().to_owned();
+    let app = TestApp::spawn_with(
+        backend,
+        |s| {
+            s.smtp_url = None;
+            s.outbox_dir = dir.clone();
+        },
+        "smtp://unused",
+    )
+    .await;
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    // A name long enough that a quoted-printable line would have been broken.
+    app.sign_up("Jo.Bloggs-Partnership@example.org").await;
+    app.sign_up("sam@example.org").await;
+    wait_until("two mails are written", || async { files().len() == 2 }).await;
+    let names = files();
+    let jo = names
+        .iter()
+        .find(|name| name.contains("-Jo.Bloggs-Partnership@example.org-"))
+        .unwrap_or_else(|| panic!("no file names Jo: {names:?}"));
+    assert!(jo.ends_with(".eml") && jo.starts_with("20"), "{jo}");
+    let path = dir.join(jo);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a mail holds a link only its reader may use"
+        );
+    }
+    // The link is one line of the file as it is: copied, it confirms.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let link = text
+        .lines()
+        .find(|line| line.starts_with("http") && line.contains("/subscriptions/confirm?token="))
+        .unwrap_or_else(|| panic!("no whole link in the file:\n{text}"));
+    let path_and_query = &link[link.find("/subscriptions/").unwrap()..];
+    let page = app.get(path_and_query).await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Confirm my subscription")
+    );
 }
