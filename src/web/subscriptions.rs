@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(signup_page))
         .route("/subscriptions", post(subscribe))
         .route("/subscriptions/form-token", get(form_token))
+        .route("/subscriptions/edit", post(edit_signup))
         .route("/subscriptions/confirm", get(confirm_page).post(confirm))
 }
 
@@ -344,7 +345,7 @@ async fn subscribe(
     let Submission { form, json } = submission;
     if form.honeypot_filled() {
         tracing::info!("Honeypot filled: answered as usual, nothing stored");
-        return Ok(pending_response(&state, json));
+        return Ok(pending_response(&state, json, &form));
     }
     let now = Utc::now();
     // Every problem at once: the token's, then each field's.
@@ -418,21 +419,36 @@ async fn subscribe(
         }
         SignupOutcome::AlreadyConfirmed | SignupOutcome::ResendCapReached => {}
     }
-    Ok(pending_response(&state, json))
+    Ok(pending_response(&state, json, &form))
 }
 
-/// The one answer to every valid sign-up.
-fn pending_response(state: &AppState, json: bool) -> Response {
+/// The one answer to every valid sign-up: the same whoever the address belongs to. It
+/// shows the address as typed, so a typo is seen, with a way back to correct it.
+fn pending_response(state: &AppState, json: bool, form: &SignupForm) -> Response {
     if json {
-        Json(json!({ "status": "pending" })).into_response()
-    } else {
-        render(
-            "pages/check_inbox.html",
-            "Check your inbox",
-            &json!({ "ttl_days": state.settings.confirmation_ttl.as_secs().div_ceil(86_400) }),
-        )
-        .into_response()
+        return Json(json!({ "status": "pending" })).into_response();
     }
+    let context = json!({
+        "ttl_days": state.settings.confirmation_ttl.as_secs().div_ceil(86_400),
+        "email": form.email.as_deref().unwrap_or_default().trim(),
+        "form": form,
+    });
+    private(render(
+        "pages/check_inbox.html",
+        "Check your inbox",
+        &context,
+    ))
+    .into_response()
+}
+
+/// "Not the right address?": the form again, filled in as it was sent, to correct.
+#[tracing::instrument(skip_all)]
+async fn edit_signup(State(state): State<AppState>, Form(form): Form<SignupForm>) -> Response {
+    let form = SignupForm {
+        consent: None,
+        ..form
+    };
+    private(signup_form_page(&state, &form, &[])).into_response()
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,7 @@ on_both_backends!(
     bodies_that_are_not_a_sign_up_get_a_clear_4xx,
     health_reports_the_database,
     the_site_icon_is_served_and_linked,
+    check_your_inbox_shows_the_address_and_a_way_to_correct_it,
 );
 
 async fn sign_up_then_confirm_through_the_link_in_the_mail(backend: Backend) {
@@ -150,7 +151,11 @@ async fn the_answer_is_the_same_for_known_and_unknown_addresses(backend: Backend
         "confirmed@example.org",
     ] {
         let response = app.sign_up(email).await;
-        answers.push((response.status(), response.text().await.unwrap()));
+        let status = response.status();
+        // The page shows the address typed, and otherwise nothing of what is known.
+        let page = response.text().await.unwrap();
+        assert!(page.contains(&format!("<strong>{email}</strong>")));
+        answers.push((status, page.replace(email, "ADDRESS")));
     }
 
     assert_eq!(answers[0].0, StatusCode::OK);
@@ -368,7 +373,9 @@ async fn a_filled_honeypot_is_answered_as_usual_and_stores_nothing(backend: Back
             "/subscriptions",
             &[
                 ("email", "bot@example.org"),
-                ("name", "Buy now"),
+                ("name", "Jo Bloggs"),
+                ("organisation", "Stroud Community Hub"),
+                ("locality", "stroud"),
                 ("consent", "yes"),
                 ("website", "http://spam.example"),
             ],
@@ -376,7 +383,9 @@ async fn a_filled_honeypot_is_answered_as_usual_and_stores_nothing(backend: Back
         .await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.text().await.unwrap(), human);
+    // The same page, but for the address each typed.
+    let bot = response.text().await.unwrap();
+    assert_eq!(bot.replace("bot@", "human@"), human);
     let db = app.db.inspect().await;
     assert_eq!(
         db.texts("SELECT email FROM subscribers").await,
@@ -531,4 +540,32 @@ async fn the_site_icon_is_served_and_linked(backend: Backend) {
         assert_eq!(icon.headers()["content-type"], "image/svg+xml");
         assert!(icon.text().await.unwrap().starts_with("<svg"));
     }
+}
+
+async fn check_your_inbox_shows_the_address_and_a_way_to_correct_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let page = app.sign_up("jo@gmial.com").await.text().await.unwrap();
+    assert!(page.contains("<strong>jo@gmial.com</strong>"), "{page}");
+    assert!(page.contains(r#"action="/subscriptions/edit""#));
+
+    // "Go back and correct it": the form again, as it was filled in, consent unticked.
+    let form = app
+        .post_form(
+            "/subscriptions/edit",
+            &[
+                ("email", "jo@gmial.com"),
+                ("name", "Jo Bloggs"),
+                ("organisation", "Stroud Community Hub"),
+                ("locality", "stroud"),
+            ],
+        )
+        .await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let form = form.text().await.unwrap();
+    assert!(form.contains(r#"value="jo@gmial.com""#), "{form}");
+    assert!(form.contains(r#"value="Stroud Community Hub""#));
+    assert!(form.contains(r#"name="form_token""#));
+    assert!(!form.contains("checked"), "consent is asked for again");
+    let db = app.db.inspect().await;
+    assert_eq!(db.count("SELECT count(*) FROM subscribers").await, 1);
 }
