@@ -40,6 +40,8 @@ TOKEN=$(grep -o 'token=[A-Za-z0-9_-]\{43\}' "$WORK/log" | head -1 | cut -d= -f2)
 curl -s "$URL/subscriptions/confirm?token=$TOKEN" > confirm.html
 curl -s -X POST -d "token=$TOKEN" "$URL/subscriptions/confirm" > confirmed.html
 curl -s -X POST -d "token=$TOKEN" "$URL/subscriptions/confirm" > already-confirmed.html
+# Signing up again once subscribed: the already-subscribed mail (checked with the others).
+curl -s -o /dev/null -X POST -d "email=check%40example.org&name=Check&consent=yes&form_token=$(form_token)" "$URL/subscriptions"
 curl -s -X POST -d "token=garbage" "$URL/subscriptions/confirm" > bad-link.html
 
 # An issue, written and sent through the staff API as staff would.

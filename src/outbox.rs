@@ -47,6 +47,8 @@ use crate::{
 
 pub const CONFIRMATION: &str = "confirmation";
 pub const WELCOME: &str = "welcome";
+/// To someone already subscribed who signs up again: nothing to confirm, and the way out.
+pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
 pub const ISSUE_TEST: &str = "issue_test";
 
 /// What a confirmation mail's templates need, besides the token.
@@ -100,11 +102,27 @@ impl Invitation {
     }
 }
 
-/// What a welcome mail needs: the list, to name it and to sign the unsubscribe link.
+/// What a welcome or already-subscribed mail needs: the list, to name it and to sign
+/// the unsubscribe link.
 #[derive(Serialize, Deserialize)]
 pub struct WelcomePayload {
     pub list_name: String,
     pub list_id: Uuid,
+}
+
+/// The already-subscribed mail for a sign-up, queued by the store only if the person is
+/// subscribed already (and not reminded too often).
+pub fn already_subscribed(
+    list: &crate::store::MailingList, recipient: &str) -> anyhow::Result<NewOutboxMail> {
+    Ok(NewOutboxMail {
+        id: Uuid::now_v7(),
+        kind: ALREADY_SUBSCRIBED.into(),
+        recipient: recipient.to_owned(),
+        payload: serde_json::to_string(&WelcomePayload {
+            list_name: list.name.clone(),
+            list_id: list.id,
+        })?,
+    })
 }
 
 /// A test copy of an issue, composed from its content when it is sent.
@@ -536,11 +554,11 @@ impl OutboxWorker {
                     &context,
                 )
             }
-            WELCOME => {
+            kind @ (WELCOME | ALREADY_SUBSCRIBED) => {
                 let payload: WelcomePayload =
                     serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
                 let subscriber_id = row.subscriber_id.ok_or_else(|| {
-                    permanent(anyhow::anyhow!("A welcome mail names no subscriber"))
+                    permanent(anyhow::anyhow!("A {kind} mail names no subscriber"))
                 })?;
                 let context = serde_json::json!({
                     "list_name": payload.list_name,
@@ -553,12 +571,12 @@ impl OutboxWorker {
                         .sign(&self.secret),
                     ),
                 });
-                templated(
-                    &row.recipient,
-                    format!("Welcome to {}", payload.list_name),
-                    "welcome",
-                    &context,
-                )
+                let subject = if kind == WELCOME {
+                    format!("Welcome to {}", payload.list_name)
+                } else {
+                    format!("You are already subscribed to {}", payload.list_name)
+                };
+                templated(&row.recipient, subject, kind, &context)
             }
             ISSUE_TEST => {
                 let payload: IssueTestPayload =

@@ -85,6 +85,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../email_templates/confirmation.txt"),
     ),
     (
+        "email/already_subscribed.html",
+        include_str!("../email_templates/already_subscribed.html"),
+    ),
+    (
+        "email/already_subscribed.txt",
+        include_str!("../email_templates/already_subscribed.txt"),
+    ),
+    (
         "email/welcome.html",
         include_str!("../email_templates/welcome.html"),
     ),

@@ -146,6 +146,9 @@ pub struct SignupRequest {
     pub subscriber: NewSubscriber,
     pub list_id: Uuid,
     pub invitation: Invitation,
+    /// For someone already subscribed: a short "you are already subscribed" mail with
+    /// their way out, sent instead of a confirmation (at most `resend_cap` a day).
+    pub reminder: NewOutboxMail,
     pub consent: ConsentContext,
     pub wording_version: &'static str,
     pub wording_hash: String,
@@ -163,7 +166,9 @@ pub struct SignupRequest {
 pub enum SignupOutcome {
     /// A confirmation mail is in the outbox.
     ConfirmationQueued,
-    /// Already confirmed: nothing to send.
+    /// Already confirmed: an "already subscribed" mail is in the outbox.
+    ReminderQueued,
+    /// Already confirmed, and reminded often enough in the last 24 hours: nothing sent.
     AlreadyConfirmed,
     /// Pending, but enough confirmation mails went out in the last 24 hours.
     ResendCapReached,

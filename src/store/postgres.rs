@@ -50,6 +50,14 @@ macro_rules! signup_writes {
     };
 }
 
+/// Someone already subscribed who signs up again is reminded, at most a cap a day: one
+/// statement, so the count and the insert cannot be split.
+const REMIND: &str = "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+     SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s
+     WHERE s.id = $5
+       AND (SELECT count(*) FROM outbox o
+            WHERE o.subscriber_id = $5 AND o.kind = $2 AND o.created_at > $6) < $7";
+
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
     () => {
@@ -301,12 +309,29 @@ impl Store for PostgresStore {
             )),
         };
         let Some(sql) = sql else {
-            tx.commit().await.context("Failed to commit the sign-up")?;
-            return Ok(if status.as_deref() == Some("confirmed") {
-                SignupOutcome::AlreadyConfirmed
-            } else {
+            let outcome = if status.as_deref() != Some("confirmed") {
                 SignupOutcome::ResendCapReached
-            });
+            } else {
+                let queued = sqlx::query(REMIND)
+                    .bind(req.reminder.id)
+                    .bind(&req.reminder.kind)
+                    .bind(&req.reminder.payload)
+                    .bind(req.now)
+                    .bind(subscriber_id)
+                    .bind(req.now - Duration::hours(24))
+                    .bind(req.resend_cap)
+                    .execute(&mut *tx)
+                    .await
+                    .context("Failed to queue the already-subscribed mail")?;
+                if queued.rows_affected() > 0 {
+                    budgets::count_mail(&mut tx, &req.budget_keys).await?;
+                    SignupOutcome::ReminderQueued
+                } else {
+                    SignupOutcome::AlreadyConfirmed
+                }
+            };
+            tx.commit().await.context("Failed to commit the sign-up")?;
+            return Ok(outcome);
         };
         let mail = &req.invitation.mail;
         sqlx::query(sql)

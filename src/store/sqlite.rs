@@ -52,6 +52,14 @@ macro_rules! signup_writes {
     };
 }
 
+/// Someone already subscribed who signs up again is reminded, at most a cap a day: one
+/// statement, so the count and the insert cannot be split.
+const REMIND: &str = "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+     SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s
+     WHERE s.id = $5
+       AND (SELECT count(*) FROM outbox o
+            WHERE o.subscriber_id = $5 AND o.kind = $2 AND o.created_at > $6) < $7";
+
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
     () => {
@@ -235,11 +243,25 @@ async fn record_signup(
         )),
     };
     let Some(sql) = sql else {
-        return Ok(if status.as_deref() == Some("confirmed") {
-            SignupOutcome::AlreadyConfirmed
-        } else {
-            SignupOutcome::ResendCapReached
-        });
+        if status.as_deref() != Some("confirmed") {
+            return Ok(SignupOutcome::ResendCapReached);
+        }
+        let queued = sqlx::query(REMIND)
+            .bind(req.reminder.id)
+            .bind(&req.reminder.kind)
+            .bind(&req.reminder.payload)
+            .bind(now)
+            .bind(subscriber_id)
+            .bind(now - 24 * 3600 * 1000)
+            .bind(req.resend_cap)
+            .execute(&mut *conn)
+            .await
+            .context("Failed to queue the already-subscribed mail")?;
+        if queued.rows_affected() == 0 {
+            return Ok(SignupOutcome::AlreadyConfirmed);
+        }
+        budgets::count_mail(conn, &req.budget_keys).await?;
+        return Ok(SignupOutcome::ReminderQueued);
     };
     let mail = &req.invitation.mail;
     sqlx::query(sql)

@@ -388,6 +388,7 @@ async fn subscribe(
             now,
             false,
         )?,
+        reminder: crate::outbox::already_subscribed(&state.list, subscriber.email.as_str())?,
         consent: client.consent(if json {
             ConsentMethod::Api
         } else {
@@ -405,7 +406,9 @@ async fn subscribe(
     let outcome = state.store.record_signup(&request).await?;
     tracing::info!(?outcome, "Sign-up handled");
     match outcome {
-        SignupOutcome::ConfirmationQueued => state.outbox_wake.notify_one(),
+        SignupOutcome::ConfirmationQueued | SignupOutcome::ReminderQueued => {
+            state.outbox_wake.notify_one()
+        }
         SignupOutcome::FormTokenUsed => {
             return refuse(vec![form_token_error(FormTokenProblem::Used)]);
         }

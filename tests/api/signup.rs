@@ -194,17 +194,39 @@ async fn a_confirmed_address_gets_no_more_mail(backend: Backend) {
     app.sign_up("done@example.org").await;
     let mail = app.smtp().wait_for(1).await.remove(0);
     app.confirm(&mail.confirmation_token()).await;
+    let welcome = app
+        .smtp()
+        .wait_for_mail_to("done@example.org", "Welcome to In Partnership")
+        .await;
+    assert!(welcome.data.contains("/unsubscribe?token="));
 
-    assert_eq!(
-        app.sign_up("done@example.org").await.status(),
-        StatusCode::OK
-    );
+    // Signing up again, the page is the same as ever; the mail says they are
+    // subscribed already, with their way out, and asks nothing. A few times a day at most.
+    for _ in 0..5 {
+        let again = app.sign_up("done@example.org").await;
+        assert_eq!(again.status(), StatusCode::OK);
+        assert!(again.text().await.unwrap().contains("Check your inbox"));
+    }
+    let reminders = app
+        .smtp()
+        .wait_for_subject("You are already subscribed to In Partnership", 3)
+        .await;
+    let reminder = &reminders[0];
+    assert_eq!(reminder.to, vec!["done@example.org"]);
+    assert!(reminder.data.contains("/unsubscribe?token="));
+    assert!(!reminder.data.contains("/subscriptions/confirm"));
 
     let db = app.db.inspect().await;
     assert_eq!(
         db.count("SELECT count(*) FROM outbox WHERE kind = 'confirmation'")
             .await,
         1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'already_subscribed'")
+            .await,
+        3,
+        "capped like confirmations"
     );
     assert_eq!(
         db.count("SELECT count(*) FROM consent_events WHERE kind = 'signup'")
