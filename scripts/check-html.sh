@@ -34,6 +34,8 @@ cd "$WORK/pages"
 curl -s "$URL/" > signup.html
 form_token() { curl -s "$URL/subscriptions/form-token" | python3 -c 'import json, sys; print(json.load(sys.stdin)["form_token"])'; }
 curl -s -X POST -d "email=bad&name=%3Cx%3E&locality=mars&form_token=$(form_token)" "$URL/subscriptions" > signup-errors.html
+curl -s -X POST -d "email=check%40gmial.com&name=Check&consent=yes&form_token=$(form_token)" "$URL/subscriptions" > signup-did-you-mean.html
+grep -q 'Did you mean' signup-did-you-mean.html || { echo "no suggestion for gmial.com" >&2; exit 1; }
 curl -s -X POST -d "email=check%40example.org&name=Check&consent=yes&form_token=$(form_token)" "$URL/subscriptions" > check-inbox.html
 for _ in $(seq 1 100); do ls "$WORK"/outbox/*.eml >/dev/null 2>&1 && break; sleep 0.1; done
 TOKEN=$(grep -o 'token=[A-Za-z0-9_-]\{43\}' "$WORK/log" | head -1 | cut -d= -f2)

@@ -21,4 +21,5 @@ pub mod telemetry;
 pub mod templates;
 pub mod time;
 pub mod tokens;
+pub mod typos;
 pub mod web;

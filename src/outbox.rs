@@ -113,7 +113,9 @@ pub struct WelcomePayload {
 /// The already-subscribed mail for a sign-up, queued by the store only if the person is
 /// subscribed already (and not reminded too often).
 pub fn already_subscribed(
-    list: &crate::store::MailingList, recipient: &str) -> anyhow::Result<NewOutboxMail> {
+    list: &crate::store::MailingList,
+    recipient: &str,
+) -> anyhow::Result<NewOutboxMail> {
     Ok(NewOutboxMail {
         id: Uuid::now_v7(),
         kind: ALREADY_SUBSCRIBED.into(),

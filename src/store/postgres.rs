@@ -52,7 +52,8 @@ macro_rules! signup_writes {
 
 /// Someone already subscribed who signs up again is reminded, at most a cap a day: one
 /// statement, so the count and the insert cannot be split.
-const REMIND: &str = "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+const REMIND: &str =
+    "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
      SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s
      WHERE s.id = $5
        AND (SELECT count(*) FROM outbox o

@@ -140,9 +140,10 @@ pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)
 pub async fn sendable(state: &AppState, id: Uuid) -> Result<Issue> {
     let issue = issue(state, id).await?;
     if !issue.status.is_editable() {
-        return Err(ActionError::Conflict(
-            "This issue cannot be sent again: only a draft or scheduled issue can be sent.".into(),
-        ));
+        return Err(ActionError::Conflict(format!(
+            "This issue is {}: only a draft or a scheduled issue can be sent.",
+            issue.status.as_str()
+        )));
     }
     // Content saved before the link rules existed is checked again before it goes out.
     if let Some(message) = crate::markdown::link_problem(&issue.body_markdown) {
@@ -228,10 +229,10 @@ pub async fn delete(state: &AppState, id: Uuid) -> Result<()> {
         DraftDeletion::Refused(status) => Err(ActionError::Conflict(format!(
             "Only a draft can be deleted, and this issue is {}. {}",
             status.as_str(),
-            if status.is_archived() {
-                "You can withdraw it from the archive instead."
-            } else {
-                "You can cancel it instead."
+            match status {
+                IssueStatus::Sent => "You can withdraw it from the archive instead.",
+                IssueStatus::Cancelled => "A cancelled issue is kept, for the record.",
+                _ => "You can cancel it instead.",
             }
         ))),
     }
@@ -271,7 +272,7 @@ pub async fn cancel(state: &AppState, id: Uuid) -> Result<Issue> {
         ],
         IssueStatus::Cancelled,
         None,
-        "only an issue not yet sent can be cancelled.",
+        "only an issue that has not all gone out, and is not cancelled already, can be cancelled.",
     )
     .await
 }

@@ -67,6 +67,10 @@ pub struct SignupForm {
     /// From the page (or `GET /subscriptions/form-token`): see `tokens::FormToken`.
     #[serde(skip_serializing)]
     form_token: Option<String>,
+    /// The address chosen after "Did you mean ...?": the suggestion, or the address as
+    /// typed. Either way it is not asked about again.
+    #[serde(skip_serializing)]
+    use_email: Option<String>,
 }
 
 /// `true` in JSON; the checkbox's value (`yes`, or a browser's `on`) in a form.
@@ -214,6 +218,7 @@ fn signup_form_page(
     state: &AppState,
     form: &SignupForm,
     errors: &[FieldError],
+    suggestion: Option<&str>,
 ) -> axum::response::Html<String> {
     let error_map: BTreeMap<&str, &str> = errors
         .iter()
@@ -242,13 +247,14 @@ fn signup_form_page(
             "localities": localities,
             "consent_text": ConsentWording::TEXT,
             "form_token": FormToken::new(Utc::now()).sign(&state.secret),
+            "suggestion": suggestion,
         }),
     )
 }
 
 #[tracing::instrument(skip_all)]
 async fn signup_page(State(state): State<AppState>) -> Response {
-    private(signup_form_page(&state, &SignupForm::default(), &[]))
+    private(signup_form_page(&state, &SignupForm::default(), &[], None))
 }
 
 /// A form token for a JSON client, which sends it back as `form_token` with the
@@ -342,7 +348,14 @@ async fn subscribe(
     client: ClientInfo,
     submission: Submission,
 ) -> Result<Response, AppError> {
-    let Submission { form, json } = submission;
+    let Submission { mut form, json } = submission;
+    let chose_email = match form.use_email.take() {
+        Some(chosen) => {
+            form.email = Some(chosen);
+            true
+        }
+        None => false,
+    };
     if form.honeypot_filled() {
         tracing::info!("Honeypot filled: answered as usual, nothing stored");
         return Ok(pending_response(&state, json, &form));
@@ -362,7 +375,7 @@ async fn subscribe(
         }
         Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
-            private(signup_form_page(&state, &form, &errors)),
+            private(signup_form_page(&state, &form, &errors, None)),
         )
             .into_response())
     };
@@ -375,6 +388,18 @@ async fn subscribe(
             return refuse(errors);
         }
     };
+    // A near miss of a domain people here use (`gmial.com`): ask before mailing it.
+    // Nothing is stored, and the form token is still unused.
+    if !json && !chose_email {
+        let address = subscriber.email.as_str();
+        let (local, domain) = address.rsplit_once('@').unwrap_or_default();
+        if let Some(meant) = crate::typos::suggested_domain(domain) {
+            let suggestion = format!("{local}@{meant}");
+            return Ok(
+                private(signup_form_page(&state, &form, &[], Some(&suggestion))).into_response(),
+            );
+        }
+    }
 
     let request = SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
@@ -451,7 +476,7 @@ async fn edit_signup(State(state): State<AppState>, Form(form): Form<SignupForm>
         consent: None,
         ..form
     };
-    private(signup_form_page(&state, &form, &[])).into_response()
+    private(signup_form_page(&state, &form, &[], None)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -314,7 +314,7 @@ async fn refusals_are_explained_on_the_page(backend: Backend) {
             .text()
             .await
             .unwrap()
-            .contains("only an issue not yet sent can be cancelled")
+            .contains("is not cancelled already, can be cancelled")
     );
     let edit = app
         .staff_post(

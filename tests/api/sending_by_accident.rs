@@ -122,7 +122,13 @@ async fn send_now_in_the_staff_ui_asks_once_more_with_the_count(backend: Backend
         .staff_post(&staff, &format!("{issue}/send-now"), &[])
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert!(again.text().await.unwrap().contains("cannot be sent again"));
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("only a draft or a scheduled issue can be sent")
+    );
 }
 
 async fn drafts_are_deleted_and_sent_issues_withdrawn_and_put_back(backend: Backend) {

@@ -23,6 +23,7 @@ on_both_backends!(
     health_reports_the_database,
     the_site_icon_is_served_and_linked,
     check_your_inbox_shows_the_address_and_a_way_to_correct_it,
+    a_likely_typo_in_the_domain_is_asked_about_first,
 );
 
 async fn sign_up_then_confirm_through_the_link_in_the_mail(backend: Backend) {
@@ -566,8 +567,8 @@ async fn the_site_icon_is_served_and_linked(backend: Backend) {
 
 async fn check_your_inbox_shows_the_address_and_a_way_to_correct_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let page = app.sign_up("jo@gmial.com").await.text().await.unwrap();
-    assert!(page.contains("<strong>jo@gmial.com</strong>"), "{page}");
+    let page = app.sign_up("jo@exmaple.org").await.text().await.unwrap();
+    assert!(page.contains("<strong>jo@exmaple.org</strong>"), "{page}");
     assert!(page.contains(r#"action="/subscriptions/edit""#));
 
     // "Go back and correct it": the form again, as it was filled in, consent unticked.
@@ -575,7 +576,7 @@ async fn check_your_inbox_shows_the_address_and_a_way_to_correct_it(backend: Bac
         .post_form(
             "/subscriptions/edit",
             &[
-                ("email", "jo@gmial.com"),
+                ("email", "jo@exmaple.org"),
                 ("name", "Jo Bloggs"),
                 ("organisation", "Stroud Community Hub"),
                 ("locality", "stroud"),
@@ -584,10 +585,83 @@ async fn check_your_inbox_shows_the_address_and_a_way_to_correct_it(backend: Bac
         .await;
     assert_eq!(form.status(), StatusCode::OK);
     let form = form.text().await.unwrap();
-    assert!(form.contains(r#"value="jo@gmial.com""#), "{form}");
+    assert!(form.contains(r#"value="jo@exmaple.org""#), "{form}");
     assert!(form.contains(r#"value="Stroud Community Hub""#));
     assert!(form.contains(r#"name="form_token""#));
     assert!(!form.contains("checked"), "consent is asked for again");
     let db = app.db.inspect().await;
     assert_eq!(db.count("SELECT count(*) FROM subscribers").await, 1);
+}
+
+async fn a_likely_typo_in_the_domain_is_asked_about_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fields = |email: &'static str, choice: Option<&'static str>| {
+        let mut fields = vec![
+            ("email", email),
+            ("name", "Jo Bloggs"),
+            ("locality", "stroud"),
+            ("consent", "yes"),
+        ];
+        fields.extend(choice.map(|chosen| ("use_email", chosen)));
+        fields
+    };
+    let asked = app
+        .post_form("/subscriptions", &fields("jo@gmial.com", None))
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let page = asked.text().await.unwrap();
+    assert!(
+        page.contains("Did you mean <strong>jo@gmail.com</strong>?"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="jo@gmial.com""#),
+        "what was typed is kept"
+    );
+    let db = app.db.inspect().await;
+    assert_eq!(db.count("SELECT count(*) FROM subscribers").await, 0);
+
+    // "Yes": the suggestion is used.
+    let yes = app
+        .post_form(
+            "/subscriptions",
+            &fields("jo@gmial.com", Some("jo@gmail.com")),
+        )
+        .await;
+    assert!(
+        yes.text()
+            .await
+            .unwrap()
+            .contains("<strong>jo@gmail.com</strong>")
+    );
+    // "No": what was typed is used, and not asked about again.
+    let no = app
+        .post_form(
+            "/subscriptions",
+            &fields("sam@nhs.nte", Some("sam@nhs.nte")),
+        )
+        .await;
+    assert!(
+        no.text()
+            .await
+            .unwrap()
+            .contains("<strong>sam@nhs.nte</strong>")
+    );
+    assert_eq!(
+        db.texts("SELECT email FROM subscribers ORDER BY email")
+            .await,
+        [
+            Some("jo@gmail.com".to_owned()),
+            Some("sam@nhs.nte".to_owned())
+        ]
+    );
+    app.smtp().wait_for(2).await;
+    // An address of no known domain's near miss is not asked about.
+    let plain = app
+        .post_form(
+            "/subscriptions",
+            &fields("kim@stroudcommunity.org.uk", None),
+        )
+        .await;
+    assert!(plain.text().await.unwrap().contains("Check your inbox"));
 }
