@@ -182,6 +182,14 @@ impl Locality {
         }
     }
 
+    /// The name for a stored slug, as people read it; an unknown slug as it is.
+    pub fn name_of(slug: &str) -> String {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.slug() == slug)
+            .map_or_else(|| slug.to_owned(), |l| l.label().to_owned())
+    }
+
     /// An empty choice is no locality; anything not on the list is refused.
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
         let raw = raw.trim();

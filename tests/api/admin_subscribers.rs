@@ -57,6 +57,9 @@ async fn staff_search_and_page_through_subscribers(backend: Backend) {
     let detail = page(&app, &staff, &format!("/admin/subscribers/{id}")).await;
     assert!(detail.contains("<h1>reader-07@example.org</h1>"));
     assert!(detail.contains("Stroud Community Hub"));
+    // Localities by their names, not the slugs stored.
+    assert!(detail.contains("<dd>Stroud</dd>"), "{detail}");
+    assert!(first.contains("<td>Stroud</td>") && !first.contains("<td>stroud</td>"));
     assert!(detail.contains("<td>signup</td><td>form</td>"), "{detail}");
     for path in [
         "/admin/subscribers/not-an-id".to_owned(),

@@ -72,7 +72,11 @@ async fn a_550_fails_the_mail_and_keeps_the_reply(backend: Backend) {
         .remove(0)
         .unwrap();
     assert!(error.contains("550"), "{error}");
-    assert!(error.contains("No such user here"), "{error}");
+    assert_eq!(
+        error.matches("No such user here").count(),
+        1,
+        "the relay's words once: {error}"
+    );
     assert_eq!(
         db.count("SELECT count(*) FROM outbox WHERE attempts = 1")
             .await,

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff, require_admin};
 use crate::{
+    domain::Locality,
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
     subscriber_csv,
     time::uk_date_time,
@@ -73,6 +74,8 @@ struct Row {
     #[serde(flatten)]
     subscriber: SubscriberSummary,
     since: String,
+    /// `Forest of Dean`, not `forest-of-dean`.
+    locality_name: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +123,7 @@ async fn list(
             .into_iter()
             .map(|subscriber| Row {
                 since: uk_date_time(subscriber.created_at),
+                locality_name: subscriber.locality.as_deref().map(Locality::name_of),
                 subscriber,
             })
             .collect(),
@@ -142,6 +146,7 @@ struct DetailView {
     #[serde(flatten)]
     frame: AdminFrame,
     subscriber: SubscriberSummary,
+    locality_name: Option<String>,
     ledger: Vec<LedgerLine>,
     /// Already erased: nothing personal is left to erase.
     erased: bool,
@@ -182,6 +187,7 @@ async fn show(
         },
         ledger,
         erased: subscriber.email.ends_with("@erased.invalid"),
+        locality_name: subscriber.locality.as_deref().map(Locality::name_of),
         subscriber,
     };
     let title = view.subscriber.email.clone();
