@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
+        .route("/focus-errors.js", get(focus_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(input::refuse_bad_text))
         .layer(middleware::from_fn(finish_even_if_the_client_leaves))
@@ -117,6 +118,17 @@ async fn favicon() -> impl IntoResponse {
     )
 }
 
+/// The one script every page may load: see the file.
+async fn focus_errors() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("static/focus-errors.js"),
+    )
+}
+
 /// What a browser may do with our pages: nothing they do not need.
 const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
@@ -139,7 +151,7 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ];
     for (name, value) in set {

@@ -198,6 +198,20 @@ async function seriousProblems(page, address) {
     .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
 }
 
+test("a form with errors puts the focus on its error summary", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${url}/`);
+  // People take a moment to fill it in; the form is refused if sent within two seconds.
+  await page.waitForTimeout(2100);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.waitForSelector(".error-summary");
+  // The page's script moves the focus once the page has loaded: wait for it, briefly.
+  await page.waitForFunction(
+    () => document.activeElement.classList.contains("error-summary"), null, { timeout: 5000 });
+  assert.match(await page.getByRole("alert").innerText(), /There is a problem/);
+  await page.close();
+});
+
 test("the public and staff pages have no serious accessibility problems", async () => {
   // Our pages forbid scripts they do not serve; the checker is let in for the test only.
   const context = await browser.newContext({ bypassCSP: true });
