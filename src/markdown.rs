@@ -2,9 +2,11 @@
 //! (mail clients drop `<style>` blocks, so the CSS is inline from the start), and plain
 //! text from the same events for the text part. Raw HTML in the Markdown is shown as
 //! text, never passed through: a stray tag must not break every recipient's layout.
-//! Links may only go to https, http, mailto and tel addresses (and `#` anchors), images
-//! only come from https or http: `unsafe_links` names the others, so that saving and
-//! scheduling refuse them, and rendering drops any that were stored before.
+//! Links may only go to https, http, mailto and tel addresses with somewhere to go (and
+//! `#` anchors), images only come from https (as the preview and the archive show them):
+//! `unsafe_links` names the others, so that saving and scheduling refuse them, and
+//! rendering drops any that were stored before. A bare web address in the text becomes
+//! a link; tables, quotes and images are made to read well in mail clients.
 
 use pulldown_cmark::{
     Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html::push_html,
@@ -57,14 +59,33 @@ fn allowed(url: &str, image: bool) -> bool {
         .find([':', '/', '?', '#'])
         .filter(|&end| url[end..].starts_with(':'))
         .map(|end| url[..end].to_ascii_lowercase());
+    // `https:` alone, or `https:///x`, goes nowhere: a web address needs a host.
+    let has_host = || {
+        url.split_once("://")
+            .is_some_and(|(_, rest)| rest.chars().next().is_some_and(|c| !"/?#".contains(c)))
+    };
     match scheme.as_deref() {
-        Some("https" | "http") => true,
-        Some("mailto" | "tel") => !image,
+        Some("https") => has_host(),
+        Some("http") => !image && has_host(),
+        Some("mailto" | "tel") => !image && url.len() > scheme.map_or(0, |s| s.len() + 1),
         Some(_) => false,
         // No scheme: only an anchor in the page itself (a relative address leads
         // nowhere from a mail).
         None => !image && url.starts_with('#') && url.len() > 1,
     }
+}
+
+/// What a refused address was probably meant to be: `www.example.org` and
+/// `example.org/page` are web addresses without their `https://`.
+fn meant(url: &str) -> Option<String> {
+    let url = as_browsers_read(url);
+    let host = url.split(['/', '?', '#']).next().unwrap_or_default();
+    let looks_like_a_host = host.contains('.')
+        && !host.starts_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    (looks_like_a_host && !url.contains(':')).then(|| format!("https://{url}"))
 }
 
 /// An email autolink (`<jo@example.org>`) gives the bare address.
@@ -92,34 +113,102 @@ pub fn unsafe_links(markdown: &str) -> Vec<String> {
         .collect()
 }
 
-/// What to tell the writer when `unsafe_links` finds any, quoting them.
+/// What to tell the writer when `unsafe_links` finds any, quoting them, with the fix
+/// where it is plain (`www.example.org` is `https://www.example.org`).
 pub fn link_problem(markdown: &str) -> Option<String> {
     let refused = unsafe_links(markdown);
     (!refused.is_empty()).then(|| {
-        let quoted: Vec<String> = refused.iter().map(|url| format!("“{url}”")).collect();
+        let quoted: Vec<String> = refused
+            .iter()
+            .map(|url| match meant(url) {
+                Some(fixed) => format!("“{url}” (write it as {fixed})"),
+                None => format!("“{url}”"),
+            })
+            .collect();
         format!(
-            "Links may only go to https://, http://, mailto: or tel: addresses, and images only come from https:// or http:// addresses. Change or remove: {}.",
+            "Links must be whole addresses: https://, http://, mailto: or tel:, and images must come from https:// addresses. Change or remove: {}.",
             quoted.join(", ")
         )
     })
 }
 
+/// The parser's events, with bare web addresses in the text (`see https://x.org/a.`)
+/// made into links, as mail programs and readers expect. Both renderings use this.
+fn events(markdown: &str) -> Vec<Event<'_>> {
+    let mut out = Vec::new();
+    let mut in_link = 0usize;
+    for event in Parser::new_ext(markdown, options()) {
+        match &event {
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => in_link += 1,
+            Event::End(TagEnd::Link | TagEnd::Image) => in_link = in_link.saturating_sub(1),
+            Event::Text(text) if in_link == 0 && text.contains("://") => {
+                linkify(text, &mut out);
+                continue;
+            }
+            _ => {}
+        }
+        out.push(event);
+    }
+    out
+}
+
+/// Text with each `https://...` or `http://...` in it as a link.
+fn linkify<'a>(text: &str, out: &mut Vec<Event<'a>>) {
+    let mut rest = text;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        let tail = &rest[start..];
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        // A sentence's full stop or a closing bracket is not part of the address.
+        let url = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
+        if start > 0 {
+            out.push(Event::Text(rest[..start].to_owned().into()));
+        }
+        if allowed(url, false) {
+            out.push(Event::Start(Tag::Link {
+                link_type: LinkType::Autolink,
+                dest_url: url.to_owned().into(),
+                title: "".into(),
+                id: "".into(),
+            }));
+            out.push(Event::Text(url.to_owned().into()));
+            out.push(Event::End(TagEnd::Link));
+        } else {
+            out.push(Event::Text(url.to_owned().into()));
+        }
+        rest = &tail[url.len()..];
+    }
+    if !rest.is_empty() {
+        out.push(Event::Text(rest.to_owned().into()));
+    }
+}
+
+const CELL: &str = "border:1px solid #b1b4b6;padding:6px 8px;text-align:left;vertical-align:top;";
+
+/// The width of the mail's column (600 less its padding): Outlook for Windows shows an
+/// image at its natural size unless told.
+const IMAGE_WIDTH: u32 = 552;
+
 /// The Markdown as mail-ready HTML.
 pub fn to_html(markdown: &str) -> String {
-    let mut events = Vec::new();
+    let mut rendered = Vec::new();
     let mut image: Option<(String, String)> = None; // (src, alt so far)
-    for event in Parser::new_ext(markdown, options()) {
+    let mut in_head = false;
+    for event in events(markdown) {
         if let Some((_, alt)) = image.as_mut() {
             match event {
                 Event::End(TagEnd::Image) => {
                     let (src, alt) = image.take().unwrap();
                     if !allowed(&src, true) {
-                        events.push(Event::Text(alt.trim().to_owned().into()));
+                        rendered.push(Event::Text(alt.trim().to_owned().into()));
                         continue;
                     }
-                    events.push(Event::Html(
+                    rendered.push(Event::Html(
                         format!(
-                            "<img src=\"{}\" alt=\"{}\" style=\"max-width:100%;height:auto;border:0;\">",
+                            "<img src=\"{}\" alt=\"{}\" width=\"{IMAGE_WIDTH}\" style=\"width:100%;max-width:{IMAGE_WIDTH}px;height:auto;border:0;\">",
                             attribute(&src),
                             attribute(alt.trim())
                         )
@@ -132,7 +221,7 @@ pub fn to_html(markdown: &str) -> String {
             continue;
         }
         let styled = |html: String| Event::Html(html.into());
-        events.push(match event {
+        rendered.push(match event {
             Event::Start(Tag::Paragraph) => styled("<p style=\"margin:0 0 16px;\">".into()),
             Event::Start(Tag::Heading { level, .. }) => {
                 styled(format!("<{level} style=\"{}\">", heading_style(level)))
@@ -175,12 +264,33 @@ pub fn to_html(markdown: &str) -> String {
             Event::Rule => styled(
                 "<hr style=\"border:0;border-top:1px solid #b1b4b6;margin:24px 0;\">".into(),
             ),
+            Event::Start(Tag::Table(_)) => styled(
+                "<table role=\"presentation\" style=\"border-collapse:collapse;width:100%;margin:0 0 16px;font-size:15px;\">"
+                    .into(),
+            ),
+            Event::End(TagEnd::Table) => styled("</tbody></table>".into()),
+            Event::Start(Tag::TableHead) => {
+                in_head = true;
+                styled("<thead><tr>".into())
+            }
+            Event::End(TagEnd::TableHead) => {
+                in_head = false;
+                styled("</tr></thead><tbody>".into())
+            }
+            Event::Start(Tag::TableRow) => styled("<tr>".into()),
+            Event::End(TagEnd::TableRow) => styled("</tr>".into()),
+            Event::Start(Tag::TableCell) if in_head => {
+                styled(format!("<th style=\"{CELL}background:#f3f2f1;\">"))
+            }
+            Event::Start(Tag::TableCell) => styled(format!("<td style=\"{CELL}\">")),
+            Event::End(TagEnd::TableCell) if in_head => styled("</th>".into()),
+            Event::End(TagEnd::TableCell) => styled("</td>".into()),
             Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
             other => other,
         });
     }
     let mut html = String::with_capacity(markdown.len() * 2);
-    push_html(&mut html, events.into_iter());
+    push_html(&mut html, rendered.into_iter());
     html
 }
 
@@ -198,7 +308,7 @@ pub fn to_text(markdown: &str) -> String {
             out.push_str("> ");
         }
     };
-    for event in Parser::new_ext(markdown, options()) {
+    for event in events(markdown) {
         match event {
             Event::Start(Tag::Heading { level, .. }) => heading = Some((level, out.len())),
             Event::End(TagEnd::Heading(_)) => {
@@ -222,7 +332,11 @@ pub fn to_text(markdown: &str) -> String {
             }
             Event::End(TagEnd::BlockQuote(_)) => {
                 quote_depth -= 1;
+                // The quote's last paragraph left empty "> " lines: none after it.
+                let kept = out.trim_end_matches(['>', ' ', '\n']).len();
+                out.truncate(kept);
                 out.push('\n');
+                newline(&mut out, quote_depth);
             }
             Event::Start(Tag::List(start)) => lists.push(start),
             Event::End(TagEnd::List(_)) => {
@@ -337,7 +451,7 @@ Contact <b>us</b> at <mailto:news@example.org>.\n";
         assert!(html.contains("<ul style="));
         assert!(html.contains("<ol start=\"1\" style="));
         assert!(html.contains(
-            "<img src=\"https://example.org/hub.jpg\" alt=\"Volunteers at the Stroud hub\" style="
+            "<img src=\"https://example.org/hub.jpg\" alt=\"Volunteers at the Stroud hub\" width=\"552\" style="
         ));
         assert!(html.contains("<blockquote style="));
     }
@@ -412,5 +526,64 @@ Contact <b>us</b> at <mailto:news@example.org>.\n";
         let html = to_html(fine);
         assert!(html.contains("href=\"mailto:jo@example.org\""), "{html}");
         assert!(html.contains("href=\"#top\""));
+    }
+
+    #[test]
+    fn addresses_without_scheme_or_host_are_refused_with_the_fix() {
+        let problem = link_problem("[site](www.example.org) and ![Logo](logo.png)").unwrap();
+        assert!(
+            problem.contains("“www.example.org” (write it as https://www.example.org)"),
+            "{problem}"
+        );
+        assert!(
+            problem.contains("“logo.png” (write it as https://logo.png)")
+                || problem.contains("“logo.png”")
+        );
+        for refused in [
+            "[a](https://)",
+            "[b](https:///x)",
+            "[c](mailto:)",
+            "![d](http://example.org/a.jpg)",
+        ] {
+            assert!(link_problem(refused).is_some(), "{refused}");
+        }
+        assert_eq!(
+            link_problem("[a](http://example.org) ![b](https://example.org/b.png)"),
+            None
+        );
+    }
+
+    #[test]
+    fn bare_addresses_become_links_in_both_parts() {
+        let md = "See https://example.org/a, or (https://example.org/b). Not `https://code`.\n";
+        let html = to_html(md);
+        assert!(html.contains("<a href=\"https://example.org/a\""), "{html}");
+        assert!(html.contains("<a href=\"https://example.org/b\""), "{html}");
+        assert!(html.contains("<code>https://code</code>"), "{html}");
+        assert!(to_text(md).contains("See https://example.org/a, or (https://example.org/b)."));
+        // An address already in a link is not linked twice.
+        assert_eq!(
+            to_html("[https://x.org](https://x.org)")
+                .matches("<a ")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn tables_are_styled_and_quotes_read_well_as_text() {
+        let html = to_html("| Day | Place |\n| --- | --- |\n| Monday | Stroud |\n");
+        assert!(
+            html.contains("<table role=\"presentation\" style=\"border-collapse:collapse;"),
+            "{html}"
+        );
+        assert!(html.contains("<th style=\"border:1px solid"), "{html}");
+        assert!(html.contains("<td style=\"border:1px solid"), "{html}");
+        assert!(html.contains("</tr></thead><tbody><tr>"), "{html}");
+        let text = to_text("Before.\n\n> First line\n>\n> Second paragraph\n\nAfter.\n");
+        assert_eq!(
+            text, "Before.\n\n> First line\n> \n> Second paragraph\n\nAfter.\n",
+            "{text:?}"
+        );
     }
 }

@@ -17,6 +17,9 @@ use super::{
 };
 use crate::{issues::Issue, markdown, templates::templates, time::uk_date};
 
+/// The site's policy, with images from any https address.
+const ARCHIVE_ISSUE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/archive", get(archive))
@@ -87,7 +90,15 @@ async fn archived_issue(
         date: sent_date(&issue),
         body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown)),
     };
-    Ok(render("pages/archive_issue.html", &issue.subject, &context).into_response())
+    Ok((
+        // An issue's images come from the web (https only, as in the mail).
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            ARCHIVE_ISSUE_POLICY,
+        )],
+        render("pages/archive_issue.html", &issue.subject, &context),
+    )
+        .into_response())
 }
 
 #[tracing::instrument(skip_all)]

@@ -40,6 +40,12 @@ async fn sent_issues_are_in_the_archive_and_the_feed(backend: Backend) {
 
     let page = app.get(&format!("/archive/{slug}")).await;
     assert_eq!(page.status(), StatusCode::OK);
+    // The issue's images (https, as in the mail) are let in; nothing else is.
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("img-src 'self' https:;"), "{policy}");
     let page = page.text().await.unwrap();
     assert!(page.contains("<h1>Winter &amp; spring news</h1>"));
     assert!(page.contains("<h2 style="), "the body, rendered");

@@ -26,3 +26,4 @@ mod signup_protection;
 mod slow_clients;
 mod staff_api;
 mod unsubscribe;
+mod writing;
