@@ -63,11 +63,42 @@ async fn unsubscribe_page(
     params: Result<Query<TokenParams>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let token = verify(&state, params)?;
-    Ok(private(render(
-        "pages/unsubscribe.html",
-        "Unsubscribe",
-        &json!({ "token": token.sign(&state.secret) }),
-    )))
+    let subscriber = state
+        .store
+        .subscriber(token.subscriber_id, token.list_id)
+        .await?;
+    let list = &state.list.name;
+    match subscriber {
+        // Opened again after leaving: say so, rather than offer the button again.
+        Some(s) if s.status == "unsubscribed" => Ok(private(render_page(&MessagePage::new(
+            "You have already unsubscribed",
+            &[
+                &format!("{} receives no more issues of {list}.", masked(&s.email)),
+                "Changed your mind? You can sign up again at any time on our home page.",
+            ],
+        )))),
+        Some(s) => Ok(private(render(
+            "pages/unsubscribe.html",
+            "Unsubscribe",
+            &json!({ "token": token.sign(&state.secret), "address": masked(&s.email) }),
+        ))),
+        None => Ok(private(render_page(&MessagePage::new(
+            "You are not subscribed",
+            &[&format!("This address does not receive {list}.")],
+        )))),
+    }
+}
+
+/// An address shown partly, so the person can tell it is theirs and someone who sees
+/// the page over their shoulder (or a forwarded link) learns little: `j•••@example.org`.
+fn masked(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}\u{2022}\u{2022}\u{2022}@{domain}")
+        }
+        None => "\u{2022}\u{2022}\u{2022}".into(),
+    }
 }
 
 #[tracing::instrument(skip_all)]

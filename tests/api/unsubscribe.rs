@@ -60,6 +60,12 @@ async fn the_link_shows_a_button_and_the_button_unsubscribes(backend: Backend) {
     let page = page.text().await.unwrap();
     assert!(page.contains("<button type=\"submit\">Unsubscribe</button>"));
     assert!(page.contains(&format!("action=\"{link}\"")));
+    // Which address is leaving, partly masked.
+    assert!(
+        page.contains("<strong>l\u{2022}\u{2022}\u{2022}@example.org</strong>"),
+        "{page}"
+    );
+    assert!(!page.contains("leaving@example.org"));
     assert_eq!(
         status(&app).await,
         [Some("confirmed".to_owned())],
@@ -82,6 +88,11 @@ async fn the_link_shows_a_button_and_the_button_unsubscribes(backend: Backend) {
             .contains("You have unsubscribed")
     );
     assert_eq!(status(&app).await, [Some("unsubscribed".to_owned())]);
+    // Opened again: already unsubscribed, with no button to press again.
+    let again = app.get(&link).await.text().await.unwrap();
+    assert!(again.contains("You have already unsubscribed"), "{again}");
+    assert!(again.contains("sign up again"));
+    assert!(!again.contains("<button type=\"submit\">Unsubscribe</button>"));
     let db = app.db.inspect().await;
     assert_eq!(
         db.texts("SELECT kind || ' ' || method FROM consent_events ORDER BY occurred_at")
