@@ -218,6 +218,11 @@ at the foot of every issue.";
     pub fn hash() -> String {
         crate::tokens::sha256_hex(Self::TEXT.as_bytes())
     }
+
+    /// The words a person agreed to under `version`, if this build knows them.
+    pub fn text_of(version: &str) -> Option<&'static str> {
+        (version == Self::VERSION).then_some(Self::TEXT)
+    }
 }
 
 /// A sign-up that has passed every check.

@@ -61,6 +61,11 @@ async fn staff_search_and_page_through_subscribers(backend: Backend) {
     assert!(detail.contains("<dd>Stroud</dd>"), "{detail}");
     assert!(first.contains("<td>Stroud</td>") && !first.contains("<td>stroud</td>"));
     assert!(detail.contains("<td>signup</td><td>form</td>"), "{detail}");
+    // The consent version opens to the words the person agreed to.
+    assert!(
+        detail.contains("<details><summary>signup-2026-11</summary>&ldquo;I would like to receive In Partnership"),
+        "{detail}"
+    );
     for path in [
         "/admin/subscribers/not-an-id".to_owned(),
         format!("/admin/subscribers/{}", uuid::Uuid::now_v7()),

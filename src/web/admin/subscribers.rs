@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff, require_admin};
 use crate::{
-    domain::Locality,
+    domain::{ConsentWording, Locality},
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
     subscriber_csv,
     time::uk_date_time,
@@ -139,6 +139,8 @@ struct LedgerLine {
     #[serde(flatten)]
     record: ConsentRecord,
     when: String,
+    /// The consent sentence that version stood for, as the person saw it.
+    wording: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -173,6 +175,10 @@ async fn show(
         .into_iter()
         .map(|record| LedgerLine {
             when: uk_date_time(record.occurred_at),
+            wording: record
+                .wording_version
+                .as_deref()
+                .and_then(ConsentWording::text_of),
             record,
         })
         .collect();
