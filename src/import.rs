@@ -166,6 +166,9 @@ pub struct ParsedFile {
 enum Column {
     Email,
     Name,
+    /// Mailchimp's and many spreadsheets' way: a first name and a last name.
+    FirstName,
+    LastName,
     Organisation,
     Locality,
     Status,
@@ -182,6 +185,8 @@ fn column(header: &str) -> Option<Column> {
     match key.as_str() {
         "email" | "emailaddress" => Some(Column::Email),
         "name" | "fullname" => Some(Column::Name),
+        "firstname" | "first" | "givenname" | "forename" => Some(Column::FirstName),
+        "lastname" | "last" | "surname" | "familyname" => Some(Column::LastName),
         "organisation" | "organization" => Some(Column::Organisation),
         "locality" | "district" => Some(Column::Locality),
         "status" => Some(Column::Status),
@@ -233,8 +238,11 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
         }
         columns.push(found);
     }
+    let has_name =
+        columns.contains(&Some(Column::Name)) || columns.contains(&Some(Column::FirstName));
     for (needed, name) in [(Column::Email, "email"), (Column::Name, "name")] {
-        if !columns.contains(&Some(needed)) {
+        let present = columns.contains(&Some(needed)) || (needed == Column::Name && has_name);
+        if !present {
             return Err(format!(
                 "The first line must name the columns, and there is no “{name}” column. It has: {}.",
                 headers.iter().collect::<Vec<_>>().join(", ")
@@ -255,10 +263,19 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
                 .map(cell_text)
                 .unwrap_or_default()
         };
+        // A name, or a first and a last name joined.
+        let name = match value(Column::Name) {
+            name if !name.is_empty() => name,
+            _ => [value(Column::FirstName), value(Column::LastName)]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
         let mut row = ImportRow {
             line,
             email: value(Column::Email),
-            name: value(Column::Name),
+            name,
             organisation: value(Column::Organisation),
             locality: value(Column::Locality),
             status: RowStatus::Ready,
@@ -279,7 +296,15 @@ pub fn read_csv(data: &[u8], mode: Mode) -> Result<ParsedFile, String> {
                 Some(first) => refuse(&mut row, format!("The same address as line {first}.")),
                 None => {
                     seen.insert(person.email.key(), line);
+                    // A locality we do not know is left out, not the person.
+                    let note = (!row.locality.is_empty() && person.locality.is_none()).then(|| {
+                        format!(
+                            "“{}” is not one of the localities, so they are imported without one.",
+                            row.locality
+                        )
+                    });
                     row = ImportRow {
+                        reason: note,
                         email: person.email.as_str().to_owned(),
                         name: person.name.as_str().to_owned(),
                         organisation: person
@@ -357,23 +382,11 @@ pub fn check(row: &ImportRow) -> Result<NewSubscriber, String> {
     }
     let name = SubscriberName::parse(&row.name)?;
     let organisation = Organisation::parse(&row.organisation)?;
-    let locality = if row.locality.is_empty() {
-        None
-    } else {
-        let wanted = row.locality.to_lowercase();
-        Some(
-            Locality::ALL
-                .into_iter()
-                .find(|l| l.slug() == wanted || l.label().to_lowercase() == wanted)
-                .ok_or_else(|| {
-                    format!(
-                        "“{}” is not a locality. Use one of: {}, or leave it empty.",
-                        row.locality,
-                        Locality::ALL.map(|l| l.label()).join(", ")
-                    )
-                })?,
-        )
-    };
+    // An unknown locality is no locality (`read_csv` says so in the row's report).
+    let wanted = row.locality.to_lowercase();
+    let locality = Locality::ALL
+        .into_iter()
+        .find(|l| l.slug() == wanted || l.label().to_lowercase() == wanted);
     Ok(NewSubscriber {
         email,
         name,
@@ -569,7 +582,14 @@ mod tests {
                 .contains("“not-an-address” is not an email address")
         );
         assert!(reasons[2].1.contains("No name"));
-        assert!(reasons[3].1.contains("“Bristol” is not a locality"));
+        // An unknown locality is left out, not the person, and the report says so.
+        assert_eq!(file.rows[3].status, RowStatus::Ready);
+        assert_eq!(file.rows[3].locality, "");
+        assert!(
+            reasons[3]
+                .1
+                .contains("“Bristol” is not one of the localities")
+        );
         assert!(reasons[4].1.contains("must not contain <"));
         assert!(reasons[5].1.contains("Marked unsubscribed"));
         assert!(reasons[6].1.contains("Marked pending"));
@@ -580,7 +600,24 @@ mod tests {
                 .iter()
                 .filter(|r| r.status == RowStatus::Ready)
                 .count(),
-            1
+            2
+        );
+    }
+
+    #[test]
+    fn first_and_last_names_are_joined() {
+        let file = read(
+            "Email Address,First Name,Last Name,Locality\n\
+             jo@example.org,Jo,Bloggs,Gloucester City\n\
+             al@example.org,Al,,\n",
+        );
+        assert_eq!(file.rows[0].name, "Jo Bloggs");
+        assert_eq!(file.rows[0].status, RowStatus::Ready);
+        assert_eq!(file.rows[1].name, "Al");
+        assert!(
+            file.ignored_columns.is_empty(),
+            "{:?}",
+            file.ignored_columns
         );
     }
 

@@ -1288,7 +1288,9 @@ impl Store for PostgresStore {
             .context("Failed to invite the imported people")?;
         }
         sqlx::query(
-            "UPDATE import_rows r SET status = t.status, reason = t.reason
+            // A note from reading the file (a locality left out) stays unless there is
+            // a reason now.
+            "UPDATE import_rows r SET status = t.status, reason = coalesce(t.reason, r.reason)
              FROM UNNEST($2::bigint[], $3::text[], $4::text[]) AS t(line, status, reason)
              WHERE r.import_id = $1 AND r.line = t.line",
         )

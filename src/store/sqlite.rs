@@ -393,7 +393,8 @@ async fn import_person(
             .context("Failed to import a subscriber")?;
     }
     sqlx::query(
-        "UPDATE import_rows SET status = $3, reason = $4 WHERE import_id = $1 AND line = $2",
+        // A note from reading the file (a locality left out) stays unless there is a reason now.
+        "UPDATE import_rows SET status = $3, reason = coalesce($4, reason) WHERE import_id = $1 AND line = $2",
     )
     .bind(batch.import_id)
     .bind(person.line)
