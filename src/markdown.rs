@@ -96,6 +96,16 @@ fn link_target(link_type: LinkType, dest_url: &str) -> String {
     }
 }
 
+/// Every image's address.
+fn images_of(markdown: &str) -> Vec<String> {
+    Parser::new_ext(markdown, options())
+        .filter_map(|event| match event {
+            Event::Start(Tag::Image { dest_url, .. }) => Some(dest_url.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every link and image address the rules refuse, in the order they appear.
 pub fn unsafe_links(markdown: &str) -> Vec<String> {
     Parser::new_ext(markdown, options())
@@ -118,10 +128,14 @@ pub fn unsafe_links(markdown: &str) -> Vec<String> {
 pub fn link_problem(markdown: &str) -> Option<String> {
     let refused = unsafe_links(markdown);
     (!refused.is_empty()).then(|| {
+        let images = images_of(markdown);
         let quoted: Vec<String> = refused
             .iter()
-            .map(|url| match meant(url) {
+            .map(|url| match meant(url).filter(|_| !images.contains(url)) {
                 Some(fixed) => format!("“{url}” (write it as {fixed})"),
+                None if images.contains(url) => format!(
+                    "“{url}” (give the whole https:// address where the image is online)"
+                ),
                 None => format!("“{url}”"),
             })
             .collect();
@@ -265,7 +279,7 @@ pub fn to_html(markdown: &str) -> String {
                 "<hr style=\"border:0;border-top:1px solid #b1b4b6;margin:24px 0;\">".into(),
             ),
             Event::Start(Tag::Table(_)) => styled(
-                "<table role=\"presentation\" style=\"border-collapse:collapse;width:100%;margin:0 0 16px;font-size:15px;\">"
+                "<table style=\"border-collapse:collapse;width:100%;margin:0 0 16px;font-size:15px;\">"
                     .into(),
             ),
             Event::End(TagEnd::Table) => styled("</tbody></table>".into()),
@@ -536,8 +550,9 @@ Contact <b>us</b> at <mailto:news@example.org>.\n";
             "{problem}"
         );
         assert!(
-            problem.contains("“logo.png” (write it as https://logo.png)")
-                || problem.contains("“logo.png”")
+            problem
+                .contains("“logo.png” (give the whole https:// address where the image is online)"),
+            "{problem}"
         );
         for refused in [
             "[a](https://)",
@@ -574,7 +589,7 @@ Contact <b>us</b> at <mailto:news@example.org>.\n";
     fn tables_are_styled_and_quotes_read_well_as_text() {
         let html = to_html("| Day | Place |\n| --- | --- |\n| Monday | Stroud |\n");
         assert!(
-            html.contains("<table role=\"presentation\" style=\"border-collapse:collapse;"),
+            html.contains("<table style=\"border-collapse:collapse;"),
             "{html}"
         );
         assert!(html.contains("<th style=\"border:1px solid"), "{html}");
