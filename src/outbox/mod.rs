@@ -24,7 +24,6 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, header::HeaderValue};
-use serde::{Deserialize, Serialize};
 use tokio::{
     sync::{Notify, Semaphore, watch},
     task::{JoinHandle, JoinSet},
@@ -37,101 +36,16 @@ use crate::{
     keys::{KeyId, KeyRing},
     mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
-    store::{
-        DeliveryJob, DeliveryResult, Invitation, NewOutboxMail, OutboxMail, OutboxResult,
-        SendOutcome, Store,
-    },
+    store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     templates::templates,
     tokens::UnsubscribeToken,
 };
 
-pub const CONFIRMATION: &str = "confirmation";
-pub const WELCOME: &str = "welcome";
-/// To someone already subscribed who signs up again: nothing to confirm, and the way out.
-pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
-pub const ISSUE_TEST: &str = "issue_test";
+mod kinds;
+mod pace;
 
-/// What a confirmation mail's templates need, besides the token.
-#[derive(Serialize, Deserialize)]
-pub struct ConfirmationPayload {
-    pub list_name: String,
-    /// When the link stops working, already written for people (UK time).
-    pub expires: String,
-    /// Staff imported them and invite them; they did not ask themselves.
-    #[serde(default)]
-    pub invited: bool,
-    /// The key the token is derived from (with the mail's id). Mails queued by an
-    /// earlier version have none: their token is sealed into the row instead.
-    #[serde(default)]
-    pub key_id: Option<String>,
-}
-
-impl Invitation {
-    /// A confirmation mail to `recipient` for the list `list_name`, with a new token
-    /// that works for `ttl`; only the token's hash is kept, and the worker derives the
-    /// token again from the key and the mail's id. `invited` when staff imported them,
-    /// rather than their asking.
-    pub fn new(
-        keys: &KeyRing,
-        list_name: &str,
-        ttl: Duration,
-        recipient: &str,
-        now: DateTime<Utc>,
-        invited: bool,
-    ) -> anyhow::Result<Self> {
-        let token_expires_at = now + chrono::Duration::from_std(ttl)?;
-        let id = Uuid::now_v7();
-        let key = keys.current();
-        let token = key.confirmation_token(id.as_bytes());
-        let payload = ConfirmationPayload {
-            list_name: list_name.to_owned(),
-            expires: crate::time::uk_date_time(token_expires_at),
-            invited,
-            key_id: Some(key.id.to_string()),
-        };
-        Ok(Self {
-            token_hash: token.hash(),
-            token_expires_at,
-            mail: NewOutboxMail {
-                id,
-                kind: CONFIRMATION.into(),
-                recipient: recipient.to_owned(),
-                payload: serde_json::to_string(&payload)?,
-            },
-        })
-    }
-}
-
-/// What a welcome or already-subscribed mail needs: the list, to name it and to sign
-/// the unsubscribe link.
-#[derive(Serialize, Deserialize)]
-pub struct WelcomePayload {
-    pub list_name: String,
-    pub list_id: Uuid,
-}
-
-/// The already-subscribed mail for a sign-up, queued by the store only if the person is
-/// subscribed already (and not reminded too often).
-pub fn already_subscribed(
-    list: &crate::store::MailingList,
-    recipient: &str,
-) -> anyhow::Result<NewOutboxMail> {
-    Ok(NewOutboxMail {
-        id: Uuid::now_v7(),
-        kind: ALREADY_SUBSCRIBED.into(),
-        recipient: recipient.to_owned(),
-        payload: serde_json::to_string(&WelcomePayload {
-            list_name: list.name.clone(),
-            list_id: list.id,
-        })?,
-    })
-}
-
-/// A test copy of an issue, composed from its content when it is sent.
-#[derive(Serialize, Deserialize)]
-pub struct IssueTestPayload {
-    pub issue_id: Uuid,
-}
+pub use kinds::*;
+use pace::Pace;
 
 /// What one batch did, so a caller (or a test) can tell an idle worker from a busy one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -628,131 +542,4 @@ fn header(name: &'static str, value: String) -> HeaderValue {
         lettre::message::header::HeaderName::new_from_ascii_str(name),
         value,
     )
-}
-
-/// Spaces sends out to at most `per_second` a second and `per_hour` an hour (0: no
-/// limit). Each send takes the next free slot; a full hour waits for the next.
-struct Pace {
-    per_second: u32,
-    per_hour: u32,
-    slots: Mutex<PaceState>,
-}
-
-struct PaceState {
-    next: Instant,
-    hour_start: Instant,
-    sent_this_hour: u32,
-}
-
-impl Pace {
-    fn new(per_second: u32, per_hour: u32) -> Self {
-        let now = Instant::now();
-        Self {
-            per_second,
-            per_hour,
-            slots: Mutex::new(PaceState {
-                next: now,
-                hour_start: now,
-                sent_this_hour: 0,
-            }),
-        }
-    }
-
-    /// How many copies may be claimed now: about a second's worth at most, and no
-    /// more than the hour has left, so that no claimed copy waits long (its lease must
-    /// outlast the wait). `Err` says when the hour's allowance comes back.
-    fn allowance(&self, wanted: u32) -> Result<u32, Instant> {
-        let mut allowed = wanted;
-        if self.per_second > 0 {
-            allowed = allowed.min(self.per_second);
-        }
-        if self.per_hour > 0 {
-            let state = self.slots.lock().unwrap();
-            let hour_ends = state.hour_start + Duration::from_secs(3600);
-            let left = if state.next.max(Instant::now()) >= hour_ends {
-                self.per_hour // wait() starts a new hour
-            } else {
-                self.per_hour.saturating_sub(state.sent_this_hour)
-            };
-            if left == 0 {
-                return Err(hour_ends);
-            }
-            allowed = allowed.min(left);
-        }
-        Ok(allowed)
-    }
-
-    async fn wait(&self) {
-        if self.per_second == 0 && self.per_hour == 0 {
-            return;
-        }
-        let slot = {
-            let mut state = self.slots.lock().unwrap();
-            let hour = Duration::from_secs(3600);
-            let mut slot = state.next.max(Instant::now());
-            if self.per_hour > 0 {
-                if slot >= state.hour_start + hour {
-                    state.hour_start = slot;
-                    state.sent_this_hour = 0;
-                }
-                if state.sent_this_hour >= self.per_hour {
-                    slot = state.hour_start + hour;
-                    state.hour_start = slot;
-                    state.sent_this_hour = 0;
-                }
-                state.sent_this_hour += 1;
-            }
-            if self.per_second > 0 {
-                state.next = slot + Duration::from_secs(1) / self.per_second;
-            }
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn pace_spaces_sends_per_second_and_per_hour() {
-        let pace = Pace::new(4, 10);
-        let start = Instant::now();
-        for _ in 0..10 {
-            pace.wait().await;
-        }
-        // Ten sends at four a second: the tenth goes at 9/4 s.
-        assert_eq!(start.elapsed(), Duration::from_millis(2250));
-        pace.wait().await;
-        // The eleventh waits for the next hour.
-        assert_eq!(start.elapsed(), Duration::from_secs(3600));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn allowance_is_a_second_at_most_and_what_the_hour_has_left() {
-        let pace = Pace::new(4, 10);
-        assert_eq!(pace.allowance(128), Ok(4));
-        for _ in 0..8 {
-            pace.wait().await;
-        }
-        assert_eq!(pace.allowance(128), Ok(2));
-        pace.wait().await;
-        pace.wait().await;
-        let hour_ends = pace.allowance(128).unwrap_err();
-        tokio::time::sleep_until(hour_ends).await;
-        assert_eq!(pace.allowance(128), Ok(4));
-        assert_eq!(Pace::new(0, 0).allowance(128), Ok(128));
-        assert_eq!(Pace::new(0, 50).allowance(128), Ok(50));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn no_limits_means_no_waiting() {
-        let pace = Pace::new(0, 0);
-        let start = Instant::now();
-        for _ in 0..1000 {
-            pace.wait().await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-    }
 }
