@@ -3,10 +3,13 @@
 //! read, so that instances sharing the database count each mail once.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
+use super::PostgresStore;
 use crate::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.
 pub(super) async fn use_form_token(
@@ -137,4 +140,18 @@ pub(super) async fn delete_before(pool: &PgPool, cutoff: DateTime<Utc>) -> anyho
             .context("Failed to delete old sign-up budgets")?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl BudgetStore for PostgresStore {
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+        refusals(&self.pool, since).await
+    }
+
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+        delete_before(&self.pool, cutoff).await
+    }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::PostgresStore;
 use crate::issues::{ArchiveChange, DraftDeletion, IssueChange, IssueStatus};
-use crate::store::Store;
+use crate::store::IssueStore;
 
 pub(super) async fn delete_draft(store: &PostgresStore, id: Uuid) -> anyhow::Result<DraftDeletion> {
     let deleted = sqlx::query("DELETE FROM issues WHERE id = $1 AND status = $2")

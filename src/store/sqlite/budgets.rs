@@ -2,11 +2,13 @@
 //! writer, so reading a count and then adding to it is atomic here).
 
 use anyhow::Context;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::ms;
+use super::{SqliteStore, rows::ms};
 use crate::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.
 pub(super) async fn use_form_token(
@@ -119,4 +121,18 @@ pub(super) async fn delete_before(pool: &SqlitePool, cutoff: DateTime<Utc>) -> a
     .await
     .context("Failed to delete old sign-up budgets")?;
     Ok(())
+}
+
+#[async_trait]
+impl BudgetStore for SqliteStore {
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+        refusals(&self.reader, since).await
+    }
+
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
+        delete_before(&self.writer, cutoff).await
+    }
 }

@@ -5,9 +5,9 @@
 use anyhow::Context;
 use uuid::Uuid;
 
-use super::{SqliteStore, ms};
+use super::{SqliteStore, rows::ms};
 use crate::issues::{ArchiveChange, DraftDeletion, IssueChange, IssueStatus};
-use crate::store::Store;
+use crate::store::IssueStore;
 
 pub(super) async fn delete_draft(store: &SqliteStore, id: Uuid) -> anyhow::Result<DraftDeletion> {
     let deleted = sqlx::query("DELETE FROM issues WHERE id = $1 AND status = $2")

@@ -5,7 +5,7 @@ use anyhow::Context;
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
-use super::ms;
+use super::rows::ms;
 use crate::store::{LoginAdmission, LoginAttempt};
 
 pub(super) async fn admit(

@@ -1,0 +1,17 @@
+//! Budgets on confirmation mails: what they turned away, and forgetting old counts.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::budgets::BudgetScope;
+
+#[async_trait]
+pub trait BudgetStore: Send + Sync {
+    /// Sign-ups turned away by each budget since `since`.
+    async fn budget_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(BudgetScope, i64)>>;
+    /// Deletes budget counts and used form tokens older than `cutoff`.
+    async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
+}

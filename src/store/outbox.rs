@@ -1,0 +1,125 @@
+//! The outbox: mails written in the same transaction as their cause, claimed by the
+//! worker under a lease, and their outcomes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A mail for the outbox, ready to be written in the same transaction as its cause.
+#[derive(Clone, Debug)]
+pub struct NewOutboxMail {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    /// The template's context, as JSON; nothing secret.
+    pub payload: String,
+}
+
+/// A claimed outbox row: the worker holds its lease until it records an outcome.
+#[derive(Clone, Debug)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    /// Whom the mail concerns, when it concerns a subscriber.
+    pub subscriber_id: Option<Uuid>,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: String,
+    /// A token sealed by an earlier version, for a mail queued before an upgrade.
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+/// What became of one attempt to send a mail.
+#[derive(Clone, Debug)]
+pub enum SendOutcome {
+    Sent {
+        reply: String,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+    },
+    /// Not sent, and not to be: the recipient left after the issue started.
+    Skipped,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutboxResult {
+    pub id: Uuid,
+    pub outcome: SendOutcome,
+}
+
+/// An outcome as the columns it sets: both backends write a batch of these in one
+/// statement, for the outbox and for deliveries alike.
+pub(crate) struct OutcomeColumns<'a> {
+    pub status: &'static str,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reply: Option<&'a str>,
+    /// `None` keeps the row's current value.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub error: Option<&'a str>,
+}
+
+impl SendOutcome {
+    pub(crate) fn columns(&self) -> OutcomeColumns<'_> {
+        let mut columns = OutcomeColumns {
+            status: "sent",
+            sent_at: None,
+            reply: None,
+            next_attempt_at: None,
+            error: None,
+        };
+        match self {
+            SendOutcome::Sent { reply, at } => {
+                columns.sent_at = Some(*at);
+                columns.reply = Some(reply);
+            }
+            SendOutcome::Retry {
+                error,
+                next_attempt_at,
+            } => {
+                columns.status = "queued";
+                columns.next_attempt_at = Some(*next_attempt_at);
+                columns.error = Some(error);
+            }
+            SendOutcome::Failed { error } => {
+                columns.status = "failed";
+                columns.error = Some(error);
+            }
+            SendOutcome::Skipped => columns.status = "skipped",
+        }
+        columns
+    }
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Puts a test copy in the outbox for `requested_by`, unless they have asked for
+    /// `limit` since `since` already: false then, and nothing is queued.
+    async fn queue_test_copy(
+        &self,
+        mail: &NewOutboxMail,
+        requested_by: &str,
+        limit: i64,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// Takes up to `limit` rows that are due (or whose lease has run out) and leases
+    /// them until `lease_until`.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxMail>>;
+    /// Records a batch's outcomes in one statement. The sealed token goes with every
+    /// outcome but a retry.
+    async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()>;
+    /// When the next mail is due (outbox or delivery), or a lease runs out.
+    async fn next_mail_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
+}

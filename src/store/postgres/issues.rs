@@ -1,0 +1,168 @@
+//! Issues: their content and the states they move through.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{PostgresStore, rows::issue_from_row};
+use crate::issues::{
+    ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
+    NewIssue,
+};
+use crate::store::IssueStore;
+
+/// The columns of an `Issue` from `i` (issues) and `l` (its list).
+macro_rules! issue_columns {
+    () => {
+        "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
+                i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
+                i.withdrawn_at, i.withdrawn_by"
+    };
+}
+
+#[async_trait]
+impl IssueStore for PostgresStore {
+    async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
+        let content = &issue.content;
+        let row = sqlx::query(concat!(
+            "WITH i AS (
+               INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               RETURNING *
+             ) ",
+            issue_columns!(),
+            " FROM i JOIN lists l ON l.id = i.list_id"
+        ))
+        .bind(issue.id)
+        .bind(issue.list_id)
+        .bind(content.subject.as_deref().unwrap_or_default())
+        .bind(content.preheader.as_deref().unwrap_or_default())
+        .bind(content.body_markdown.as_deref().unwrap_or_default())
+        .bind(content.template.as_deref().unwrap_or(DEFAULT_TEMPLATE))
+        .bind(issue.now)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to store the issue")?;
+        issue_from_row(&row)
+    }
+
+    async fn issues(&self) -> anyhow::Result<Vec<Issue>> {
+        let rows = sqlx::query(concat!(
+            issue_columns!(),
+            " FROM issues i JOIN lists l ON l.id = i.list_id ORDER BY i.created_at DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the issues")?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
+    async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>> {
+        let row = sqlx::query(concat!(
+            issue_columns!(),
+            " FROM issues i JOIN lists l ON l.id = i.list_id WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to load the issue")?;
+        row.as_ref().map(issue_from_row).transpose()
+    }
+
+    async fn update_issue(
+        &self,
+        id: Uuid,
+        changes: &IssueContent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueChange> {
+        let updated = sqlx::query(
+            "UPDATE issues SET
+               subject = coalesce($2, subject),
+               preheader = coalesce($3, preheader),
+               body_markdown = coalesce($4, body_markdown),
+               template = coalesce($5, template),
+               updated_at = $6
+             WHERE id = $1 AND status IN ('draft', 'scheduled')",
+        )
+        .bind(id)
+        .bind(changes.subject.as_deref())
+        .bind(changes.preheader.as_deref())
+        .bind(changes.body_markdown.as_deref())
+        .bind(changes.template.as_deref())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to update the issue")?;
+        Ok(match self.issue(id).await? {
+            None => IssueChange::NotFound,
+            Some(issue) if updated.rows_affected() == 0 => IssueChange::Refused(issue.status),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
+        })
+    }
+
+    async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion> {
+        super::issue_archive::delete_draft(self, id).await
+    }
+
+    async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange> {
+        super::issue_archive::change(self, change).await
+    }
+
+    async fn transition_issue(
+        &self,
+        id: Uuid,
+        from: &[IssueStatus],
+        to: IssueStatus,
+        send_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssueChange> {
+        // Up to four statuses to move from, padded with the first.
+        let from_status = |i: usize| from.get(i).or(from.first()).map(|s| s.as_str());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to start changing the issue's status")?;
+        let changed = sqlx::query(
+            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
+             WHERE id = $1 AND status IN ($5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(send_at)
+        .bind(now)
+        .bind(from_status(0))
+        .bind(from_status(1))
+        .bind(from_status(2))
+        .bind(from_status(3))
+        .execute(&mut *tx)
+        .await
+        .context("Failed to change the issue's status")?;
+        if changed.rows_affected() > 0 && to == IssueStatus::Cancelled {
+            // Nobody else gets this issue: its unsent copies are cancelled with it.
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled' WHERE issue_id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to cancel the issue's unsent copies")?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the issue's status")?;
+        Ok(match self.issue(id).await? {
+            None => IssueChange::NotFound,
+            Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
+        })
+    }
+
+    async fn next_issue_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT min(send_at) FROM issues WHERE status = 'scheduled'")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read when the next issue is due")
+    }
+}

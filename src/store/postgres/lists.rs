@@ -1,0 +1,34 @@
+//! The mailing lists.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::PostgresStore;
+use crate::store::{ListStore, MailingList};
+
+#[async_trait]
+impl ListStore for PostgresStore {
+    async fn list_by_slug(&self, slug: &str) -> anyhow::Result<Option<MailingList>> {
+        let row = sqlx::query("SELECT id, slug, name FROM lists WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .context("Failed to load a list")?;
+        row.map(|row| {
+            Ok(MailingList {
+                id: row.try_get("id")?,
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_slugs(&self) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT slug FROM lists ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to load the lists")
+    }
+}

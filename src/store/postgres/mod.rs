@@ -1,0 +1,73 @@
+//! PostgreSQL: for several instances behind a load balancer. Rows that two instances
+//! could both act on are locked (`FOR UPDATE`), and work is claimed with
+//! `FOR UPDATE SKIP LOCKED`, so instances share the outbox without waiting on each other.
+//! One file per aggregate, with the same names as SQLite's.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+mod budgets;
+mod deliveries;
+mod imports;
+mod issue_archive;
+mod issues;
+mod keys;
+mod lists;
+mod logins;
+mod outbox;
+mod rows;
+mod signups;
+mod staff;
+mod subscriptions;
+
+use super::{POSTGRES_MIGRATIONS, Store, migrations::migrator};
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        // A second line behind finishing every request (web/mod.rs): a session left
+        // inside a transaction is ended by the server, and no statement waits on a
+        // lock for long, so one stuck connection cannot stall the mail worker.
+        let options = PgConnectOptions::from_str(url)
+            .context("Failed to parse the PostgreSQL DATABASE_URL")?
+            .options([
+                ("idle_in_transaction_session_timeout", "60s"),
+                ("lock_timeout", "30s"),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("Failed to connect to PostgreSQL")?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        migrator(POSTGRES_MIGRATIONS)
+            .run(&self.pool)
+            .await
+            .context("Failed to apply the PostgreSQL migrations")
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("Failed to reach PostgreSQL")?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,187 @@
+//! Staff accounts, their sessions and sign-in attempts, and API tokens.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{PostgresStore, rows::staff_user};
+use crate::staff::StaffUser;
+use crate::store::{LoginAdmission, LoginAttempt, StaffStore, is_unique_violation};
+
+#[async_trait]
+impl StaffStore for PostgresStore {
+    async fn create_api_token(
+        &self,
+        id: Uuid,
+        name: &str,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&token_hash[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err).context("Failed to store the API token"),
+        }
+    }
+
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let revoked = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("Failed to revoke the API token")?;
+        Ok(revoked.rows_affected() > 0)
+    }
+
+    async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look up the API token")
+    }
+
+    async fn create_staff_user(
+        &self,
+        user: &StaffUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO staff_users (id, email, password_hash, role, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(password_hash)
+        .bind(user.role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err).context("Failed to store the staff user"),
+        }
+    }
+
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>> {
+        let row =
+            sqlx::query("SELECT id, email, role, password_hash FROM staff_users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .context("Failed to look up the staff user")?;
+        row.map(|row| Ok((staff_user(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &[u8; 32],
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO staff_sessions (token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&token_hash[..])
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .context("Failed to store the session")?;
+        // Sessions that ran out are of no use to anyone: they go as new ones come.
+        sqlx::query("DELETE FROM staff_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete expired sessions")?;
+        Ok(())
+    }
+
+    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>> {
+        let rows =
+            sqlx::query("SELECT id, email, role, created_at FROM staff_users ORDER BY email")
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to list the staff users")?;
+        rows.iter()
+            .map(|row| Ok((staff_user(row)?, row.try_get("created_at")?)))
+            .collect()
+    }
+
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("Failed to remove the staff user")?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn api_tokens(
+        &self,
+    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
+        let rows = sqlx::query_as(
+            "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC, name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the API tokens")?;
+        Ok(rows)
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StaffUser>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look up the session")?;
+        row.map(|row| staff_user(&row)).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+            .bind(&token_hash[..])
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete the session")?;
+        Ok(())
+    }
+
+    async fn admit_login(&self, attempt: &LoginAttempt<'_>) -> anyhow::Result<LoginAdmission> {
+        super::logins::admit(&self.pool, attempt).await
+    }
+
+    async fn forget_login_attempt(&self, id: Uuid, clear: &[String]) -> anyhow::Result<()> {
+        super::logins::forget(&self.pool, id, clear).await
+    }
+}

@@ -1,0 +1,317 @@
+//! Subscriptions and their consent ledger: leaving, erasure, and what staff read
+//! about the people on a list.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{PostgresStore, rows::subscriber_summary};
+use crate::domain::mailbox_key;
+use crate::store::{
+    ConsentRecord, SubscriberSummary, SubscriptionStore, UnsubscribeOutcome, UnsubscribeRequest,
+};
+
+#[async_trait]
+impl SubscriptionStore for PostgresStore {
+    #[tracing::instrument(skip_all)]
+    async fn unsubscribe(&self, req: &UnsubscribeRequest) -> anyhow::Result<UnsubscribeOutcome> {
+        let token = &req.token;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the unsubscribe transaction")?;
+        let ended = sqlx::query(
+            "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
+             WHERE subscriber_id = $1 AND list_id = $2 AND status <> 'unsubscribed'",
+        )
+        .bind(token.subscriber_id)
+        .bind(token.list_id)
+        .bind(req.now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to end the subscription")?;
+        if ended.rows_affected() == 0 {
+            let known: Option<String> = sqlx::query_scalar(
+                "SELECT status FROM subscriptions WHERE subscriber_id = $1 AND list_id = $2",
+            )
+            .bind(token.subscriber_id)
+            .bind(token.list_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to read the subscription")?;
+            return Ok(match known {
+                Some(_) => UnsubscribeOutcome::AlreadyUnsubscribed,
+                None => UnsubscribeOutcome::NotSubscribed,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO consent_events
+               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, issue_id)
+             VALUES ($1, $2, $3, 'unsubscribe', $4, $5, $6, $7, $8)",
+        )
+        .bind(req.event_id)
+        .bind(token.subscriber_id)
+        .bind(token.list_id)
+        .bind(req.consent.method.as_str())
+        .bind(req.now)
+        .bind(req.consent.ip.as_deref())
+        .bind(req.consent.user_agent.as_deref())
+        .bind(token.issue_id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to record the unsubscribe")?;
+        tx.commit()
+            .await
+            .context("Failed to commit the unsubscribe")?;
+        Ok(UnsubscribeOutcome::Unsubscribed)
+    }
+
+    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT s.status, count(sub.status) FROM
+               (SELECT 'pending' AS status, 1 AS place UNION ALL SELECT 'confirmed', 2
+                UNION ALL SELECT 'unsubscribed', 3) s
+             LEFT JOIN subscriptions sub ON sub.status = s.status AND sub.list_id = $1
+             GROUP BY s.status, s.place ORDER BY s.place",
+        )
+        .bind(list_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to count the subscribers")
+    }
+
+    async fn subscribers(
+        &self,
+        list_id: Uuid,
+        search: &str,
+        offset: u32,
+        limit: u32,
+    ) -> anyhow::Result<(Vec<SubscriberSummary>, i64)> {
+        let pattern = format!(
+            "%{}%",
+            search
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let matching = "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1
+               AND (s.email ILIKE $2 ESCAPE '\\' OR s.name ILIKE $2 ESCAPE '\\'
+                    OR coalesce(s.organisation, '') ILIKE $2 ESCAPE '\\')";
+        // Only our own constant text is joined here; the search is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             {matching} ORDER BY s.email LIMIT $3 OFFSET $4"
+        )))
+        .bind(list_id)
+        .bind(&pattern)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list the subscribers")?;
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {matching}")))
+                .bind(list_id)
+                .bind(&pattern)
+                .fetch_one(&self.pool)
+                .await
+                .context("Failed to count the subscribers")?;
+        let page = rows
+            .iter()
+            .map(subscriber_summary)
+            .collect::<anyhow::Result<_>>()?;
+        Ok((page, total))
+    }
+
+    async fn subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+    ) -> anyhow::Result<Option<SubscriberSummary>> {
+        let row = sqlx::query(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE s.id = $1 AND sub.list_id = $2",
+        )
+        .bind(id)
+        .bind(list_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read the subscriber")?;
+        row.as_ref().map(subscriber_summary).transpose()
+    }
+
+    async fn subscribers_after(
+        &self,
+        list_id: Uuid,
+        after: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SubscriberSummary>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1 AND s.email > $2
+             ORDER BY s.email LIMIT $3",
+        )
+        .bind(list_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read a page of subscribers")?;
+        rows.iter().map(subscriber_summary).collect()
+    }
+
+    async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
+        let rows = sqlx::query(
+            "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,
+                    i.subject AS issue_subject, e.import_id, imp.source_note AS import_note
+             FROM consent_events e LEFT JOIN issues i ON i.id = e.issue_id
+             LEFT JOIN imports imp ON imp.id = e.import_id
+             WHERE e.subscriber_id = $1 ORDER BY e.occurred_at, e.id",
+        )
+        .bind(subscriber_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the consent ledger")?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConsentRecord {
+                    kind: row.try_get("kind")?,
+                    method: row.try_get("method")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                    ip: row.try_get("ip")?,
+                    user_agent: row.try_get("user_agent")?,
+                    wording_version: row.try_get("wording_version")?,
+                    issue_subject: row.try_get("issue_subject")?,
+                    import_id: row.try_get("import_id")?,
+                    import_note: row.try_get("import_note")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn erase_subscriber(
+        &self,
+        id: Uuid,
+        list_id: Uuid,
+        event_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin the erasure")?;
+        // Rows of recent imports that name them (refused rows included).
+        sqlx::query(
+            "DELETE FROM import_rows
+             WHERE lower(email COLLATE \"C\") = (SELECT email_key FROM subscribers WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to erase the subscriber's imported rows")?;
+        let erased = sqlx::query(
+            "UPDATE subscribers SET email = $2, name = '', organisation = NULL, locality = NULL,
+               updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(format!("erased-{}@erased.invalid", id.simple()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to erase the subscriber's details")?;
+        if erased.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let statements = [
+            "UPDATE subscriptions SET status = 'unsubscribed',
+               unsubscribed_at = coalesce(unsubscribed_at, $2), updated_at = $2
+             WHERE subscriber_id = $1",
+            "UPDATE consent_events SET ip = NULL, user_agent = NULL WHERE subscriber_id = $1",
+            "DELETE FROM confirmation_tokens WHERE subscriber_id = $1",
+            "UPDATE outbox SET recipient = '', payload = '{}', sealed_secret = NULL,
+               smtp_reply = NULL,
+               last_error = CASE WHEN status IN ('queued', 'sending')
+                            THEN 'Erased before it was sent' END,
+               status = CASE WHEN status IN ('queued', 'sending') THEN 'failed' ELSE status END
+             WHERE subscriber_id = $1",
+            "UPDATE deliveries SET smtp_reply = NULL, last_error = NULL,
+               status = CASE WHEN status IN ('queued', 'sending') THEN 'skipped' ELSE status END
+             WHERE subscriber_id = $1",
+        ];
+        for statement in statements {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to erase the subscriber's data")?;
+        }
+        sqlx::query(
+            "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
+             VALUES ($1, $2, $3, 'erase', 'admin', $4)",
+        )
+        .bind(event_id)
+        .bind(id)
+        .bind(list_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to record the erasure")?;
+        tx.commit().await.context("Failed to commit the erasure")?;
+        Ok(true)
+    }
+
+    async fn subscription_statuses(
+        &self,
+        list_id: Uuid,
+        emails: &[String],
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT s.email_key, sub.status
+             FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE sub.list_id = $1 AND s.email_key = ANY($2)",
+        )
+        .bind(list_id)
+        .bind(emails.iter().map(|e| mailbox_key(e)).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to look up subscriptions")
+    }
+
+    async fn daily_signups_and_unsubscribes(
+        &self,
+        list_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(chrono::NaiveDate, i64, i64)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+               sum(CASE WHEN kind = 'signup' THEN 1 ELSE 0 END),
+               sum(CASE WHEN kind = 'unsubscribe' THEN 1 ELSE 0 END)
+             FROM consent_events
+             WHERE list_id = $1 AND occurred_at >= $2 AND kind IN ('signup', 'unsubscribe')
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(list_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to count sign-ups and unsubscribes by day")?;
+        rows.into_iter()
+            .map(|(day, signups, unsubscribes)| {
+                Ok((
+                    day.parse().context("A day that is not a date")?,
+                    signups,
+                    unsubscribes,
+                ))
+            })
+            .collect()
+    }
+}

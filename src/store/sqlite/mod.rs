@@ -1,0 +1,101 @@
+//! SQLite: the embedded default. WAL mode, foreign keys on, a busy timeout, and one
+//! writer connection: SQLite allows one writer at a time anyway, and queueing writes in
+//! our own pool (rather than in SQLite's busy handler) keeps "database is locked" away
+//! and latency even. Reads use a separate pool and run beside the writer under WAL.
+//! Times are stored as Unix milliseconds (`rows.rs`). One file per aggregate, with the
+//! same names as PostgreSQL's.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::{mpsc, oneshot};
+
+mod budgets;
+mod deliveries;
+mod imports;
+mod issue_archive;
+mod issues;
+mod keys;
+mod lists;
+mod logins;
+mod outbox;
+mod rows;
+mod signups;
+mod staff;
+mod subscriptions;
+
+use super::{SQLITE_MIGRATIONS, SignupOutcome, SignupRequest, Store, migrations::migrator};
+use signups::write_signups;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// Sign-ups go to one task that writes them in batches (see `write_signups`).
+    signups: mpsc::Sender<QueuedSignup>,
+}
+
+type QueuedSignup = (
+    SignupRequest,
+    oneshot::Sender<anyhow::Result<SignupOutcome>>,
+);
+
+/// The most sign-ups one transaction takes.
+const SIGNUP_BATCH: usize = 128;
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("Failed to parse the SQLite DATABASE_URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Deleted rows are overwritten with zeros, not left in free pages.
+            .pragma("secure_delete", "ON")
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .context("Failed to open the SQLite database")?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .context("Failed to open the SQLite database for reading")?;
+        let (signups, queue) = mpsc::channel(4 * SIGNUP_BATCH);
+        tokio::spawn(write_signups(writer.clone(), queue));
+        Ok(Self {
+            writer,
+            reader,
+            signups,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        migrator(SQLITE_MIGRATIONS)
+            .run(&self.writer)
+            .await
+            .context("Failed to apply the SQLite migrations")
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .context("Failed to reach the SQLite database")?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
