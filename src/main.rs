@@ -4,13 +4,14 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use newsletter::{
-    domain::SubscriberEmail,
-    import,
+    audience::csv,
+    audience::import,
+    audience::subscriber::SubscriberEmail,
     settings::Settings,
     staff::{self, Role, StaffUser},
     startup::{Application, open_store},
-    store::Store,
-    subscriber_csv, telemetry, tokens,
+    store::{Creation, ImportStart, Removal, Store},
+    telemetry, tokens,
 };
 use uuid::Uuid;
 
@@ -138,10 +139,10 @@ async fn admin(
         AdminCommand::CreateToken { name } => {
             let token = tokens::generate_api_token();
             let hash = tokens::sha256(token.as_bytes());
-            if !store
+            let made = store
                 .create_api_token(Uuid::now_v7(), &name, &hash, Utc::now())
-                .await?
-            {
+                .await?;
+            if made == Creation::Taken {
                 bail!(
                     "There is already a token called {name:?}: revoke it first, or choose another name."
                 );
@@ -150,7 +151,7 @@ async fn admin(
             println!("{token}");
         }
         AdminCommand::RevokeToken { name } => {
-            if !store.revoke_api_token(&name, Utc::now()).await? {
+            if store.revoke_api_token(&name, Utc::now()).await? == Removal::NotFound {
                 bail!("There is no live token called {name:?}.");
             }
             println!("Revoked the API token {name:?}.");
@@ -181,7 +182,7 @@ async fn admin(
             let hash = tokio::task::spawn_blocking(move || staff::hash_password(&password))
                 .await
                 .context("Hashing the password panicked")??;
-            if !store.create_staff_user(&user, &hash, Utc::now()).await? {
+            if store.create_staff_user(&user, &hash, Utc::now()).await? == Creation::Taken {
                 bail!("There is already a staff user {}.", user.email);
             }
             println!(
@@ -194,14 +195,14 @@ async fn admin(
     Ok(())
 }
 
-/// Every subscriber, a page at a time, as `subscriber_csv` writes them.
+/// Every subscriber, a page at a time, as `audience::csv` writes them.
 async fn export_subscribers(
     store: &dyn Store,
     output: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     let list = store.default_list().await?;
-    let (_, total) = store.subscribers(list.id, "", 0, 0).await?;
+    let total = store.subscribers(list.id, "", 0, 0).await?.total;
     let mut out: Box<dyn Write> = match &output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -210,16 +211,14 @@ async fn export_subscribers(
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let progress = std::io::stderr().is_terminal();
-    out.write_all(&subscriber_csv::header()?)
+    out.write_all(&csv::header()?)
         .context("Failed to write the export")?;
     let (mut after, mut written) = (String::new(), 0usize);
     loop {
-        let page = store
-            .subscribers_after(list.id, &after, subscriber_csv::PAGE)
-            .await?;
+        let page = store.subscribers_after(list.id, &after, csv::PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.email.clone();
-        out.write_all(&subscriber_csv::rows(&page)?)
+        out.write_all(&csv::rows(&page)?)
             .context("Failed to write the export")?;
         written += page.len();
         if progress {
@@ -286,10 +285,10 @@ async fn import_subscribers(
         return Ok(());
     }
     anyhow::ensure!(
-        store.start_import(record.id, Utc::now()).await?,
+        store.start_import(record.id, Utc::now()).await? == ImportStart::Started,
         "The import was started twice"
     );
-    let secret = newsletter::keys::load(settings, store).await?;
+    let secret = newsletter::secrets::load(settings, store).await?;
     let inviter = import::Inviter {
         secret: &secret,
         list_name: &list.name,

@@ -8,7 +8,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
-use crate::{budgets::Budgets, keys::MIN_KEY_LEN, web::client::Cidr};
+use crate::{audience::budgets::Budgets, keys::MIN_KEY_LEN, web::client::Cidr};
 
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -10,10 +10,10 @@ use tokio::{
 };
 
 use crate::{
-    keys,
-    mail::Mailer,
-    outbox::OutboxWorker,
-    scheduler::Scheduler,
+    secrets,
+    sending::mail::Mailer,
+    sending::outbox::OutboxWorker,
+    sending::scheduler::Scheduler,
     settings::Settings,
     store::{self, Store},
     web::{
@@ -35,7 +35,7 @@ impl Application {
             bail!(problem);
         }
         let store = open_store(&settings).await?;
-        let secret = keys::load(&settings, store.as_ref()).await?;
+        let secret = secrets::load(&settings, store.as_ref()).await?;
         let list = Arc::new(store.default_list().await?);
         let mailer = Arc::new(Mailer::from_settings(&settings).await?);
         let listener = TcpListener::bind(&settings.bind_address)

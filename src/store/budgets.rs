@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::budgets::BudgetScope;
+use crate::audience::budgets::BudgetScope;
 
 #[async_trait]
 pub trait BudgetStore: Send + Sync {

@@ -43,6 +43,13 @@ pub struct IssueStats {
     pub unsubscribed: i64,
 }
 
+/// A copy of an issue that could not be delivered: to whom, and the relay's reply.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailedCopy {
+    pub email: String,
+    pub reply: String,
+}
+
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Starts every scheduled issue that is due: one conditional update moves it to
@@ -64,9 +71,5 @@ pub trait DeliveryStore: Send + Sync {
     /// When each unsubscribe through a link in this issue happened, oldest first.
     async fn issue_unsubscribe_times(&self, id: Uuid) -> anyhow::Result<Vec<DateTime<Utc>>>;
     /// Up to `limit` of the issue's failed copies: the address and the relay's reply.
-    async fn failed_deliveries(
-        &self,
-        id: Uuid,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(String, String)>>;
+    async fn failed_deliveries(&self, id: Uuid, limit: u32) -> anyhow::Result<Vec<FailedCopy>>;
 }

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Invitation;
+use super::{Invitation, Removal};
 use crate::{
-    domain::NewSubscriber,
-    import::{ImportRecord, ImportRow, Mode, RowStatus},
+    audience::import::rules::{ImportRecord, ImportRow, Mode, RowStatus},
+    audience::subscriber::NewSubscriber,
 };
 
 /// One person of an import, checked, with the ids their rows will have.
@@ -44,6 +44,14 @@ pub(super) fn import_counts(rows: Vec<(String, i64)>) -> anyhow::Result<Vec<(Row
         .collect()
 }
 
+/// Whether this call is the one that applies an import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportStart {
+    Started,
+    /// Applied before, or being applied (another click, another instance).
+    AlreadyStarted,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     /// Records an import and its rows, with their verdicts.
@@ -63,11 +71,11 @@ pub trait ImportStore: Send + Sync {
         offset: u32,
         limit: u32,
     ) -> anyhow::Result<Vec<ImportRow>>;
-    /// Marks the import applied, if it was not: false if it was (so one click, or one
-    /// instance, applies it).
-    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool>;
-    /// Deletes an import that was never applied, with its rows; false if there is none.
-    async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool>;
+    /// Marks the import applied, if it was not (so one click, or one instance, applies
+    /// it).
+    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<ImportStart>;
+    /// Deletes an import that was never applied, with its rows.
+    async fn discard_import(&self, id: Uuid) -> anyhow::Result<Removal>;
     /// Deletes the rows of imports made before `cutoff`, and imports never applied.
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
     /// Imports a batch of people (see `import::outcome`) and records each row's outcome.

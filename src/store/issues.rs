@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::issues::{
-    ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus, NewIssue,
+    ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueTransition, NewIssue,
 };
 
 #[async_trait]
@@ -21,13 +21,12 @@ pub trait IssueStore: Send + Sync {
         changes: &IssueContent,
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssueChange>;
-    /// Moves an issue from one of `from` to `to` (setting `send_at` when given).
+    /// Moves an issue along `transition`, if its status now allows it (see
+    /// `IssueTransition::from`); cancelling also cancels its unsent copies.
     async fn transition_issue(
         &self,
         id: Uuid,
-        from: &[IssueStatus],
-        to: IssueStatus,
-        send_at: Option<DateTime<Utc>>,
+        transition: IssueTransition,
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssueChange>;
     /// Deletes a draft; anything later is refused.

@@ -21,25 +21,24 @@ mod subscriptions;
 
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use async_trait::async_trait;
 
 pub use budgets::BudgetStore;
-pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, IssueStats};
-pub use imports::{ImportBatch, ImportStore, ImportedPerson};
+pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
+pub use imports::{ImportBatch, ImportStart, ImportStore, ImportedPerson};
 pub use issues::IssueStore;
 pub use keys::KeyStore;
 pub use lists::{DEFAULT_LIST, ListStore, MailingList};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
-pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome};
-pub use signups::{
-    ConfirmOutcome, ConfirmRequest, Invitation, RESEND_CAP, SignupOutcome, SignupRequest,
-    SignupStore,
+pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
+pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
+pub use staff::{
+    ApiTokenRecord, LoginAdmission, LoginAttempt, StaffLogin, StaffMember, StaffStore,
 };
-pub use staff::{LoginAdmission, LoginAttempt, StaffStore};
 pub use subscriptions::{
-    ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, SubscriptionStore,
-    UnsubscribeOutcome, UnsubscribeRequest,
+    ConsentContext, ConsentMethod, ConsentRecord, DayCounts, SubscriberCounts, SubscriberPage,
+    SubscriberSummary, SubscriptionStore, UnsubscribeRequest,
 };
 
 /// The whole database: every aggregate's operations, and the database's own.
@@ -66,9 +65,41 @@ pub trait Store:
     async fn close(&self);
 }
 
-/// Whether an insert failed on a unique constraint.
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+/// What became of adding something that a unique name or address guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Creation {
+    Created,
+    /// The name or address is taken: nothing was added.
+    Taken,
+}
+
+/// What became of removing (or ending) something that may not be there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    NotFound,
+}
+
+impl Removal {
+    fn of(rows_affected: u64) -> Self {
+        if rows_affected > 0 {
+            Removal::Removed
+        } else {
+            Removal::NotFound
+        }
+    }
+}
+
+/// An insert's result: a unique constraint that refused it means the name is taken.
+fn creation<T>(
+    inserted: Result<T, sqlx::Error>,
+    failure: &'static str,
+) -> anyhow::Result<Creation> {
+    match inserted {
+        Ok(_) => Ok(Creation::Created),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Creation::Taken),
+        Err(err) => Err(err).context(failure),
+    }
 }
 
 /// Opens the database named by `url` (`sqlite:` or `postgres:`), without migrating.

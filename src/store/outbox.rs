@@ -97,10 +97,18 @@ impl SendOutcome {
     }
 }
 
+/// Whether a test copy was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestCopy {
+    Queued,
+    /// They asked for enough test copies lately: nothing queued.
+    LimitReached,
+}
+
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Puts a test copy in the outbox for `requested_by`, unless they have asked for
-    /// `limit` since `since` already: false then, and nothing is queued.
+    /// `limit` since `since` already.
     async fn queue_test_copy(
         &self,
         mail: &NewOutboxMail,
@@ -108,7 +116,7 @@ pub trait OutboxStore: Send + Sync {
         limit: i64,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<TestCopy>;
     /// Takes up to `limit` rows that are due (or whose lease has run out) and leases
     /// them until `lease_until`.
     async fn claim_outbox(

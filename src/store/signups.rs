@@ -1,18 +1,16 @@
 //! Joining: a sign-up (a person, their pending subscription, the token and the
 //! confirmation mail, in one transaction) and its confirmation.
 
+use crate::audience::subscription::{ConfirmOutcome, SignupOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ConsentContext, NewOutboxMail};
 use crate::{
-    budgets::{BudgetKeys, BudgetScope, Budgets},
-    domain::NewSubscriber,
+    audience::budgets::{BudgetKeys, Budgets},
+    audience::subscriber::NewSubscriber,
 };
-
-/// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
-pub const RESEND_CAP: i64 = 3;
 
 /// A confirmation mail and its token: what asks a person to confirm a subscription.
 #[derive(Clone, Debug)]
@@ -50,22 +48,6 @@ pub struct SignupRequest {
     pub budgets: Budgets,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignupOutcome {
-    /// A confirmation mail is in the outbox.
-    ConfirmationQueued,
-    /// Already confirmed: an "already subscribed" mail is in the outbox.
-    ReminderQueued,
-    /// Already confirmed, and reminded often enough in the last 24 hours: nothing sent.
-    AlreadyConfirmed,
-    /// Pending, but enough confirmation mails went out in the last 24 hours.
-    ResendCapReached,
-    /// The form's token was used before: nothing stored.
-    FormTokenUsed,
-    /// A budget on confirmation mails is spent: nothing stored or sent.
-    OverBudget(BudgetScope),
-}
-
 #[derive(Clone, Debug)]
 pub struct ConfirmRequest {
     pub token_hash: [u8; 32],
@@ -75,17 +57,6 @@ pub struct ConfirmRequest {
     /// Queued when the subscription is confirmed now; the store addresses it to the
     /// subscriber (its `recipient` is not used).
     pub welcome: NewOutboxMail,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConfirmOutcome {
-    Confirmed,
-    /// The subscription was confirmed before (a second click, or another link).
-    AlreadyConfirmed,
-    /// The token was used and the subscription has since changed: links are single use.
-    Used,
-    Expired,
-    Unknown,
 }
 
 #[async_trait]

@@ -23,29 +23,53 @@ pub enum LoginAdmission {
     Throttled,
 }
 
+use super::{Creation, Removal};
+
+/// A staff user as sign-in needs them: with their password hash.
+#[derive(Clone, Debug)]
+pub struct StaffLogin {
+    pub user: StaffUser,
+    pub password_hash: String,
+}
+
+/// A staff user as the users page lists them.
+#[derive(Clone, Debug)]
+pub struct StaffMember {
+    pub user: StaffUser,
+    pub added_at: DateTime<Utc>,
+}
+
+/// An API token as the tokens page lists it (never the token, nor its hash).
+#[derive(Clone, Debug)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait StaffStore: Send + Sync {
-    /// Stores a new API token's hash under `name`; false if a live token has that name.
+    /// Stores a new API token's hash under `name`, unless a live token has that name.
     async fn create_api_token(
         &self,
         id: Uuid,
         name: &str,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool>;
-    /// Revokes the live token called `name`; false if there is none.
-    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<Creation>;
+    /// Revokes the live token called `name`, if there is one.
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<Removal>;
     /// The name of the live token with this hash.
     async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>>;
-    /// Adds a staff user with this password hash; false if the address is taken.
+    /// Adds a staff user with this password hash, unless the address is taken.
     async fn create_staff_user(
         &self,
         user: &StaffUser,
         password_hash: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<Creation>;
     /// The staff user with this (normalised) address, and their password hash.
-    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>>;
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<StaffLogin>>;
     async fn create_session(
         &self,
         token_hash: &[u8; 32],
@@ -54,13 +78,11 @@ pub trait StaffStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> anyhow::Result<()>;
     /// Every staff user, by address, with when they were added.
-    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>>;
-    /// Removes a staff user and ends their sessions; false if there is no such user.
-    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool>;
+    async fn staff_users(&self) -> anyhow::Result<Vec<StaffMember>>;
+    /// Removes a staff user and ends their sessions.
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<Removal>;
     /// Every API token's name, when it was made, and when it was revoked, newest first.
-    async fn api_tokens(
-        &self,
-    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>>;
+    async fn api_tokens(&self) -> anyhow::Result<Vec<ApiTokenRecord>>;
     /// Whose unexpired session this is.
     async fn session_user(
         &self,

@@ -1,6 +1,8 @@
 //! Subscriptions and their consent ledger: leaving, erasure, and what staff read
 //! about the people on a list.
 
+use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome};
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -46,7 +48,7 @@ pub struct SubscriberSummary {
     pub name: String,
     pub organisation: Option<String>,
     pub locality: Option<String>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -74,22 +76,94 @@ pub struct UnsubscribeRequest {
     pub now: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnsubscribeOutcome {
-    Unsubscribed,
-    AlreadyUnsubscribed,
-    /// No such subscription (the person's data may have been erased).
-    NotSubscribed,
+/// A page of a list's subscribers, and how many match in all.
+#[derive(Clone, Debug)]
+pub struct SubscriberPage {
+    pub subscribers: Vec<SubscriberSummary>,
+    pub total: i64,
 }
+
+/// One UTC day's sign-ups and unsubscribes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DayCounts {
+    pub day: chrono::NaiveDate,
+    pub signups: i64,
+    pub unsubscribes: i64,
+}
+
+impl DayCounts {
+    /// From (day as `YYYY-MM-DD`, sign-ups, unsubscribes) rows, as both stores read them.
+    pub(super) fn from_rows(rows: Vec<(String, i64, i64)>) -> anyhow::Result<Vec<Self>> {
+        rows.into_iter()
+            .map(|(day, signups, unsubscribes)| {
+                Ok(DayCounts {
+                    day: day.parse().context("A day that is not a date")?,
+                    signups,
+                    unsubscribes,
+                })
+            })
+            .collect()
+    }
+}
+
+/// How many of a list's subscribers are in each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberCounts {
+    pub pending: i64,
+    pub confirmed: i64,
+    pub unsubscribed: i64,
+}
+
+impl SubscriberCounts {
+    /// From (status, count) rows, as both stores read them.
+    pub(super) fn from_rows(rows: Vec<(String, i64)>) -> anyhow::Result<Self> {
+        let mut counts = Self::default();
+        for (status, count) in rows {
+            *counts.of(SubscriptionStatus::parse(&status)?) = count;
+        }
+        Ok(counts)
+    }
+
+    fn of(&mut self, status: SubscriptionStatus) -> &mut i64 {
+        match status {
+            SubscriptionStatus::Pending => &mut self.pending,
+            SubscriptionStatus::Confirmed => &mut self.confirmed,
+            SubscriptionStatus::Unsubscribed => &mut self.unsubscribed,
+        }
+    }
+
+    /// Each status with its count, in `SubscriptionStatus::ALL`'s order.
+    pub fn by_status(mut self) -> Vec<(SubscriptionStatus, i64)> {
+        SubscriptionStatus::ALL
+            .into_iter()
+            .map(|status| (status, *self.of(status)))
+            .collect()
+    }
+}
+
+/// A LIKE pattern that matches text containing `search` (trimmed), with `\`, `%` and
+/// `_` escaped so that they match themselves (`ESCAPE '\'`).
+pub(super) fn contains_pattern(search: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in search.trim().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+use super::Removal;
 
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
     /// Ends a subscription and records who asked, how, and from which issue.
     async fn unsubscribe(&self, request: &UnsubscribeRequest)
     -> anyhow::Result<UnsubscribeOutcome>;
-    /// How many of the list's subscribers are in each status (pending, confirmed,
-    /// unsubscribed), in that order.
-    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>>;
+    /// How many of the list's subscribers are in each status.
+    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<SubscriberCounts>;
     /// A page of the list's subscribers, by address, whose address, name or
     /// organisation contains `search`; and how many match in all.
     async fn subscribers(
@@ -98,7 +172,7 @@ pub trait SubscriptionStore: Send + Sync {
         search: &str,
         offset: u32,
         limit: u32,
-    ) -> anyhow::Result<(Vec<SubscriberSummary>, i64)>;
+    ) -> anyhow::Result<SubscriberPage>;
     async fn subscriber(
         &self,
         id: Uuid,
@@ -116,24 +190,33 @@ pub trait SubscriptionStore: Send + Sync {
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>>;
     /// Removes the subscriber's personal data everywhere it is kept (their row, the
     /// ledger's IPs and user agents, queued mail, relay replies that may quote the
-    /// address), ends their subscriptions, and records the erasure. False if unknown.
+    /// address), ends their subscriptions, and records the erasure.
     async fn erase_subscriber(
         &self,
         id: Uuid,
         list_id: Uuid,
         event_id: Uuid,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<Removal>;
     /// The status on the list of each of these addresses that has a subscription.
     async fn subscription_statuses(
         &self,
         list_id: Uuid,
         emails: &[String],
-    ) -> anyhow::Result<Vec<(String, String)>>;
-    /// Sign-ups and unsubscribes per UTC day since `since`: (day, sign-ups, unsubscribes).
+    ) -> anyhow::Result<Vec<(String, SubscriptionStatus)>>;
+    /// Sign-ups and unsubscribes per UTC day since `since`, for the days that had any.
     async fn daily_signups_and_unsubscribes(
         &self,
         list_id: Uuid,
         since: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<(chrono::NaiveDate, i64, i64)>>;
+    ) -> anyhow::Result<Vec<DayCounts>>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_search_matches_its_own_wildcards_literally() {
+        assert_eq!(super::contains_pattern(" jo "), "%jo%");
+        assert_eq!(super::contains_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    }
 }

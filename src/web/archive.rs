@@ -15,7 +15,7 @@ use super::{
     AppError, AppState,
     pages::{MessagePage, SITE_NAME, render},
 };
-use crate::{issues::Issue, markdown, templates::templates, time::uk_date};
+use crate::{issues::Issue, issues::markdown, templates::templates, time::uk_date};
 
 /// The site's policy, with images from any https address.
 const ARCHIVE_ISSUE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::pages::{MessagePage, render_page};
-use crate::domain::FieldError;
+use crate::fields::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

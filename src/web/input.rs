@@ -13,7 +13,7 @@ use axum::{
 };
 use percent_encoding::percent_decode;
 
-use crate::domain::FieldError;
+use crate::fields::FieldError;
 
 use super::{AppError, BODY_LIMIT, admin::LOGIN_PATH as ADMIN_LOGIN, pages::MessagePage};
 

@@ -8,13 +8,15 @@ use uuid::Uuid;
 
 use super::{AppError, AppState};
 use crate::{
-    domain::{FieldError, SubscriberEmail},
-    issue_mail::ComposedIssue,
+    audience::subscriber::SubscriberEmail,
+    fields::FieldError,
+    issues::compose::ComposedIssue,
     issues::{
-        ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus, NewIssue,
+        ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
+        IssueTransition, NewIssue,
     },
-    outbox::{ISSUE_TEST, IssueTestPayload},
-    store::{DEFAULT_LIST, NewOutboxMail},
+    sending::outbox::{ISSUE_TEST, IssueTestPayload},
+    store::{DEFAULT_LIST, NewOutboxMail, TestCopy},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +148,7 @@ pub async fn sendable(state: &AppState, id: Uuid) -> Result<Issue> {
         )));
     }
     // Content saved before the link rules existed is checked again before it goes out.
-    if let Some(message) = crate::markdown::link_problem(&issue.body_markdown) {
+    if let Some(message) = crate::issues::markdown::link_problem(&issue.body_markdown) {
         return Err(ActionError::Invalid(vec![FieldError::new(
             "body_markdown",
             message,
@@ -164,13 +166,7 @@ pub async fn audience(state: &AppState, issue: &Issue) -> anyhow::Result<(String
         .list_by_slug(&issue.list_slug)
         .await?
         .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    let confirmed = state
-        .store
-        .subscriber_counts(list.id)
-        .await?
-        .into_iter()
-        .find(|(status, _)| status == "confirmed")
-        .map_or(0, |(_, count)| count);
+    let confirmed = state.store.subscriber_counts(list.id).await?.confirmed;
     Ok((list.name, confirmed))
 }
 
@@ -205,14 +201,12 @@ pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue>
     let scheduled = change_status(
         state,
         id,
-        &[IssueStatus::Draft, IssueStatus::Scheduled],
-        IssueStatus::Scheduled,
-        Some(send_at),
+        IssueTransition::Schedule(send_at),
         "only a draft or scheduled issue can be scheduled.",
     )
     .await?;
     if matches!(when, SendAt::Now) {
-        crate::scheduler::start_due(&*state.store, &state.outbox_wake).await?;
+        crate::sending::scheduler::start_due(&*state.store, &state.outbox_wake).await?;
         return issue(state, id).await;
     }
     state.scheduler_wake.notify_one();
@@ -264,14 +258,7 @@ pub async fn cancel(state: &AppState, id: Uuid) -> Result<Issue> {
     change_status(
         state,
         id,
-        &[
-            IssueStatus::Draft,
-            IssueStatus::Scheduled,
-            IssueStatus::Sending,
-            IssueStatus::Paused,
-        ],
-        IssueStatus::Cancelled,
-        None,
+        IssueTransition::Cancel,
         "only an issue that has not all gone out, and is not cancelled already, can be cancelled.",
     )
     .await
@@ -282,9 +269,7 @@ pub async fn pause(state: &AppState, id: Uuid) -> Result<Issue> {
     change_status(
         state,
         id,
-        &[IssueStatus::Sending],
-        IssueStatus::Paused,
-        None,
+        IssueTransition::Pause,
         "only an issue that is sending can be paused.",
     )
     .await
@@ -295,9 +280,7 @@ pub async fn resume(state: &AppState, id: Uuid) -> Result<Issue> {
     let resumed = change_status(
         state,
         id,
-        &[IssueStatus::Paused],
-        IssueStatus::Sending,
-        None,
+        IssueTransition::Resume,
         "only a paused issue can be resumed.",
     )
     .await?;
@@ -305,18 +288,17 @@ pub async fn resume(state: &AppState, id: Uuid) -> Result<Issue> {
     Ok(resumed)
 }
 
-#[tracing::instrument(skip_all, fields(issue = %id, status = to.as_str()))]
+#[tracing::instrument(skip_all, fields(issue = %id, status = transition.to().as_str()))]
 async fn change_status(
     state: &AppState,
     id: Uuid,
-    from: &[IssueStatus],
-    to: IssueStatus,
-    send_at: Option<DateTime<Utc>>,
+    transition: IssueTransition,
     refusal: &str,
 ) -> Result<Issue> {
+    let to = transition.to();
     match state
         .store
-        .transition_issue(id, from, to, send_at, Utc::now())
+        .transition_issue(id, transition, Utc::now())
         .await?
     {
         IssueChange::Changed(issue) => {
@@ -360,7 +342,7 @@ pub async fn send_test(state: &AppState, id: Uuid, email: &str, requested_by: &s
             now,
         )
         .await?;
-    if !queued {
+    if queued == TestCopy::LimitReached {
         return Err(ActionError::Limited(format!(
             "You have sent {TEST_COPIES_PER_HOUR} test copies in the last hour, the most there may be. Try again later."
         )));

@@ -6,6 +6,7 @@
 //! written to the outbox in the sign-up's transaction and sent by the worker, so a
 //! relay that is down never loses a sign-up.
 
+use crate::audience::subscription::{ConfirmOutcome, RESEND_CAP, SignupOutcome};
 use std::collections::BTreeMap;
 
 use axum::{
@@ -29,15 +30,14 @@ use super::{
     pages::{MessagePage, private, render, render_page},
 };
 use crate::{
-    budgets::{BudgetKeys, BudgetScope},
-    domain::{
-        ConsentWording, FieldError, Locality, NewSubscriber, Organisation, SubscriberEmail,
-        SubscriberName,
+    audience::budgets::{BudgetKeys, BudgetScope},
+    audience::subscriber::{
+        ConsentWording, Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName,
     },
-    outbox::{WELCOME, WelcomePayload},
+    fields::FieldError,
+    sending::outbox::{WELCOME, WelcomePayload},
     store::{
-        ConfirmOutcome, ConfirmRequest, ConsentContext, ConsentMethod, Invitation, NewOutboxMail,
-        RESEND_CAP, SignupOutcome, SignupRequest,
+        ConfirmRequest, ConsentContext, ConsentMethod, Invitation, NewOutboxMail, SignupRequest,
     },
     tokens::{ConfirmationToken, FormToken, FormTokenProblem},
 };
@@ -393,7 +393,7 @@ async fn subscribe(
     if !json && !chose_email {
         let address = subscriber.email.as_str();
         let (local, domain) = address.rsplit_once('@').unwrap_or_default();
-        if let Some(meant) = crate::typos::suggested_domain(domain) {
+        if let Some(meant) = crate::audience::typos::suggested_domain(domain) {
             let suggestion = format!("{local}@{meant}");
             return Ok(
                 private(signup_form_page(&state, &form, &[], Some(&suggestion))).into_response(),
@@ -413,7 +413,10 @@ async fn subscribe(
             now,
             false,
         )?,
-        reminder: crate::outbox::already_subscribed(&state.list, subscriber.email.as_str())?,
+        reminder: crate::sending::outbox::already_subscribed(
+            &state.list,
+            subscriber.email.as_str(),
+        )?,
         consent: client.consent(if json {
             ConsentMethod::Api
         } else {

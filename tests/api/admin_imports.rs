@@ -530,7 +530,7 @@ async fn a_long_file_is_imported_in_batches_and_paged(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.staff("admin@example.org", "admin").await;
     // More than two batches, and far more than the 16 KiB other forms may send.
-    let people = 2 * newsletter::import::BATCH as usize + 1;
+    let people = 2 * newsletter::audience::import::BATCH as usize + 1;
     let mut csv = "email,name,organisation\n".to_owned();
     for n in 0..people {
         csv.push_str(&format!(

@@ -3,7 +3,7 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use newsletter::{
-    dkim::{relaxed_body, relaxed_header},
+    sending::dkim::{relaxed_body, relaxed_header},
     settings::DkimSettings,
 };
 use ring::{

@@ -3,7 +3,7 @@
 //! sent working; and a key an earlier version kept in the database moves out.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use newsletter::{keys, settings::Settings, startup::Application, store};
+use newsletter::{keys, secrets, settings::Settings, startup::Application, store};
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
@@ -276,14 +276,14 @@ async fn a_key_no_longer_in_the_ring_is_reported_by_id(backend: Backend) {
     let store = store::connect(&app.db.url, 2).await.unwrap();
     let mut settings: Settings = test_settings(&app.db.url, &app.smtp().url());
     settings.secret_key = Some("a new key, and the old one left out of it".into());
-    let (_, report) = keys::load_with_report(&settings, store.as_ref())
+    let (_, report) = secrets::load_with_report(&settings, store.as_ref())
         .await
         .unwrap();
     let old_id = keys::Key::new(SECRET_KEY).id.to_string();
     assert_eq!(report.lost, vec![old_id.clone()]);
 
     settings.previous_secret_keys = vec![SECRET_KEY.into()];
-    let (_, report) = keys::load_with_report(&settings, store.as_ref())
+    let (_, report) = secrets::load_with_report(&settings, store.as_ref())
         .await
         .unwrap();
     assert!(report.lost.is_empty(), "{:?}", report.lost);

@@ -4,7 +4,9 @@
 //! taken from proxy headers only when the proxy is trusted.
 
 use chrono::Utc;
-use newsletter::{budgets::Budgets, keys::KeyRing, settings::Settings, tokens::FormToken};
+use newsletter::{
+    audience::budgets::Budgets, keys::KeyRing, settings::Settings, tokens::FormToken,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::PostgresStore;
-use crate::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets};
 use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.

@@ -8,7 +8,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{PostgresStore, rows::bind_outcomes};
-use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, IssueStats};
+use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 
 #[async_trait]
 impl DeliveryStore for PostgresStore {
@@ -170,12 +170,8 @@ impl DeliveryStore for PostgresStore {
         Ok(times)
     }
 
-    async fn failed_deliveries(
-        &self,
-        id: Uuid,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        sqlx::query_as(
+    async fn failed_deliveries(&self, id: Uuid, limit: u32) -> anyhow::Result<Vec<FailedCopy>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.email, coalesce(d.last_error, '') FROM deliveries d
              JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.issue_id = $1 AND d.status = 'failed'
@@ -185,7 +181,11 @@ impl DeliveryStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .context("Failed to read the issue's failed copies")
+        .context("Failed to read the issue's failed copies")?;
+        Ok(rows
+            .into_iter()
+            .map(|(email, reply)| FailedCopy { email, reply })
+            .collect())
     }
 
     async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats> {

@@ -10,9 +10,10 @@ use super::{
     PostgresStore,
     rows::{import_record, import_row},
 };
-use crate::domain::mailbox_key;
-use crate::import::{self, ImportRecord, ImportRow, RowStatus};
-use crate::store::{ImportBatch, ImportStore, imports::import_counts};
+use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::subscriber::mailbox_key;
+use crate::audience::subscription::SubscriptionStatus;
+use crate::store::{ImportBatch, ImportStart, ImportStore, Removal, imports::import_counts};
 
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
@@ -128,7 +129,7 @@ impl ImportStore for PostgresStore {
         rows.iter().map(import_row).collect()
     }
 
-    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<ImportStart> {
         let started =
             sqlx::query("UPDATE imports SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
                 .bind(id)
@@ -136,16 +137,20 @@ impl ImportStore for PostgresStore {
                 .execute(&self.pool)
                 .await
                 .context("Failed to start the import")?;
-        Ok(started.rows_affected() == 1)
+        Ok(if started.rows_affected() == 1 {
+            ImportStart::Started
+        } else {
+            ImportStart::AlreadyStarted
+        })
     }
 
-    async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool> {
+    async fn discard_import(&self, id: Uuid) -> anyhow::Result<Removal> {
         let deleted = sqlx::query("DELETE FROM imports WHERE id = $1 AND applied_at IS NULL")
             .bind(id)
             .execute(&self.pool)
             .await
             .context("Failed to discard the import")?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(Removal::of(deleted.rows_affected()))
     }
 
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
@@ -221,10 +226,16 @@ impl ImportStore for PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .context("Failed to read the imported subscriptions")?;
-        let found: std::collections::HashMap<String, (Uuid, Option<String>, i64)> = found
+        let found = found
             .into_iter()
-            .map(|(email, id, status, recent)| (email, (id, status, recent)))
-            .collect();
+            .map(|(email, id, status, recent)| {
+                let status = status
+                    .as_deref()
+                    .map(SubscriptionStatus::parse)
+                    .transpose()?;
+                Ok((email, (id, status, recent)))
+            })
+            .collect::<anyhow::Result<std::collections::HashMap<_, _>>>()?;
 
         let (mut added, mut invited) = (Vec::new(), Vec::new());
         let mut outcomes = Vec::with_capacity(people.len());
@@ -232,7 +243,7 @@ impl ImportStore for PostgresStore {
             let (subscriber_id, status, recent) = found
                 .get(&person.subscriber.email.key())
                 .context("An imported subscriber was not stored")?;
-            let (outcome, reason) = import::outcome(status.as_deref(), *recent, batch.mode);
+            let (outcome, reason) = rules::outcome(*status, *recent, batch.mode);
             match (outcome, &person.invitation) {
                 (RowStatus::Added, _) => added.push((*subscriber_id, person.event_id)),
                 (RowStatus::Invited, Some(invitation)) => {

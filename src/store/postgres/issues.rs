@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PostgresStore, rows::issue_from_row};
+use super::{PostgresStore, rows::issue_from_row, rows::status_names};
 use crate::issues::{
     ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
-    NewIssue,
+    IssueTransition, NewIssue,
 };
 use crate::store::IssueStore;
 
@@ -83,7 +83,7 @@ impl IssueStore for PostgresStore {
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
                updated_at = $6
-             WHERE id = $1 AND status IN ('draft', 'scheduled')",
+             WHERE id = $1 AND status = ANY($7)",
         )
         .bind(id)
         .bind(changes.subject.as_deref())
@@ -91,6 +91,7 @@ impl IssueStore for PostgresStore {
         .bind(changes.body_markdown.as_deref())
         .bind(changes.template.as_deref())
         .bind(now)
+        .bind(status_names(IssueStatus::EDITABLE))
         .execute(&self.pool)
         .await
         .context("Failed to update the issue")?;
@@ -112,13 +113,10 @@ impl IssueStore for PostgresStore {
     async fn transition_issue(
         &self,
         id: Uuid,
-        from: &[IssueStatus],
-        to: IssueStatus,
-        send_at: Option<DateTime<Utc>>,
+        transition: IssueTransition,
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssueChange> {
-        // Up to four statuses to move from, padded with the first.
-        let from_status = |i: usize| from.get(i).or(from.first()).map(|s| s.as_str());
+        let to = transition.to();
         let mut tx = self
             .pool
             .begin()
@@ -126,16 +124,13 @@ impl IssueStore for PostgresStore {
             .context("Failed to start changing the issue's status")?;
         let changed = sqlx::query(
             "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
-             WHERE id = $1 AND status IN ($5, $6, $7, $8)",
+             WHERE id = $1 AND status = ANY($5)",
         )
         .bind(id)
         .bind(to.as_str())
-        .bind(send_at)
+        .bind(transition.send_at())
         .bind(now)
-        .bind(from_status(0))
-        .bind(from_status(1))
-        .bind(from_status(2))
-        .bind(from_status(3))
+        .bind(status_names(transition.from()))
         .execute(&mut *tx)
         .await
         .context("Failed to change the issue's status")?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{PostgresStore, rows::bind_outcomes};
-use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore};
+use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, TestCopy};
 
 #[async_trait]
 impl OutboxStore for PostgresStore {
@@ -18,7 +18,7 @@ impl OutboxStore for PostgresStore {
         limit: i64,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<TestCopy> {
         let queued = sqlx::query(
             "INSERT INTO outbox (id, kind, recipient, payload, requested_by, next_attempt_at, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $6
@@ -35,7 +35,11 @@ impl OutboxStore for PostgresStore {
         .execute(&self.pool)
         .await
         .context("Failed to queue the test copy")?;
-        Ok(queued.rows_affected() == 1)
+        Ok(if queued.rows_affected() == 1 {
+            TestCopy::Queued
+        } else {
+            TestCopy::LimitReached
+        })
     }
 
     async fn claim_outbox(

@@ -5,10 +5,16 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row, query::Query};
 
-use crate::import::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::subscription::SubscriptionStatus;
 use crate::issues::{Issue, IssueStatus, Withdrawal};
 use crate::staff::{Role, StaffUser};
 use crate::store::{SendOutcome, SubscriberSummary};
+
+/// Statuses as the array of their names that `= ANY(...)` reads.
+pub(super) fn status_names(statuses: &[IssueStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|s| s.as_str()).collect()
+}
 
 /// Binds the columns that outcomes set, as the arrays a batch update unnests after its
 /// key arrays.
@@ -79,7 +85,7 @@ pub(super) fn import_record(row: &PgRow) -> anyhow::Result<ImportRecord> {
         created_by: row.try_get("created_by")?,
         file_name: row.try_get("file_name")?,
         source_note: row.try_get("source_note")?,
-        mode: import::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
+        mode: rules::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
         created_at: row.try_get("created_at")?,
         applied_at: row.try_get("applied_at")?,
     })
@@ -105,7 +111,7 @@ pub(super) fn subscriber_summary(row: &sqlx::postgres::PgRow) -> anyhow::Result<
         name: row.try_get("name")?,
         organisation: row.try_get("organisation")?,
         locality: row.try_get("locality")?,
-        status: row.try_get("status")?,
+        status: SubscriptionStatus::parse(row.try_get("status")?)?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -1,6 +1,9 @@
 //! Joining: a sign-up (a person, their pending subscription, the token and the
 //! confirmation mail, in one transaction) and its confirmation.
 
+use crate::audience::subscription::{
+    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, confirmation, signup_action,
+};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -8,7 +11,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::store::{ConfirmOutcome, ConfirmRequest, SignupOutcome, SignupRequest, SignupStore};
+use crate::store::{ConfirmRequest, SignupRequest, SignupStore};
 
 /// The writes every sign-up that sends a mail makes, as the rest of one statement
 /// after its first common table expression.
@@ -91,32 +94,31 @@ impl SignupStore for PostgresStore {
         .await
         .context("Failed to read the subscription")?;
         let subscriber_id: Uuid = row.try_get("id")?;
-        let status: Option<String> = row.try_get("status")?;
+        let status: Option<&str> = row.try_get("status")?;
+        let status = status.map(SubscriptionStatus::parse).transpose()?;
         let recent: i64 = row.try_get("recent")?;
 
-        let sql = match status.as_deref() {
-            Some("confirmed") => None,
-            None => Some(concat!(
+        let sql = match signup_action(status, recent, req.resend_cap) {
+            SignupAction::Subscribe => concat!(
                 "WITH subscription AS (
                    INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
                    VALUES ($1, $2, 'pending', $3, $3)
                  ), ",
                 signup_writes!()
-            )),
-            Some(_) if recent >= req.resend_cap => None,
+            ),
             // Not confirmed yet: the latest details typed are the ones to keep.
-            Some(_) => Some(concat!(
+            SignupAction::Invite => concat!(
                 "WITH details AS (
                    UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
                    WHERE id = $1
                  ), ",
                 signup_writes!()
-            )),
-        };
-        let Some(sql) = sql else {
-            let outcome = if status.as_deref() != Some("confirmed") {
-                SignupOutcome::ResendCapReached
-            } else {
+            ),
+            SignupAction::Nothing => {
+                tx.commit().await.context("Failed to commit the sign-up")?;
+                return Ok(SignupOutcome::ResendCapReached);
+            }
+            SignupAction::Remind => {
                 let queued = sqlx::query(REMIND)
                     .bind(req.reminder.id)
                     .bind(&req.reminder.kind)
@@ -128,15 +130,15 @@ impl SignupStore for PostgresStore {
                     .execute(&mut *tx)
                     .await
                     .context("Failed to queue the already-subscribed mail")?;
-                if queued.rows_affected() > 0 {
+                let outcome = if queued.rows_affected() > 0 {
                     super::budgets::count_mail(&mut tx, &req.budget_keys).await?;
                     SignupOutcome::ReminderQueued
                 } else {
                     SignupOutcome::AlreadyConfirmed
-                }
-            };
-            tx.commit().await.context("Failed to commit the sign-up")?;
-            return Ok(outcome);
+                };
+                tx.commit().await.context("Failed to commit the sign-up")?;
+                return Ok(outcome);
+            }
         };
         let mail = &req.invitation.mail;
         sqlx::query(sql)
@@ -191,53 +193,42 @@ impl SignupStore for PostgresStore {
         let list_id: Uuid = row.try_get("list_id")?;
         let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
         let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
-        let status: String = row.try_get("status")?;
-
-        let outcome = match (status.as_str(), used_at) {
-            ("confirmed", _) => ConfirmOutcome::AlreadyConfirmed,
-            (_, Some(_)) => ConfirmOutcome::Used,
-            _ if expires_at <= req.now => ConfirmOutcome::Expired,
-            (previous, None) => {
-                let kind = if previous == "unsubscribed" {
-                    "resubscribe"
-                } else {
-                    "confirm"
-                };
-                sqlx::query(
-                    "WITH confirmed AS (
-                       UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
-                       WHERE subscriber_id = $1 AND list_id = $2
-                     )
-                     INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
-                     VALUES ($4, $1, $2, $5, $6, $3, $7, $8)",
-                )
-                .bind(subscriber_id)
-                .bind(list_id)
-                .bind(req.now)
-                .bind(req.event_id)
-                .bind(kind)
-                .bind(req.consent.method.as_str())
-                .bind(req.consent.ip.as_deref())
-                .bind(req.consent.user_agent.as_deref())
-                .execute(&mut *tx)
-                .await
-                .context("Failed to confirm the subscription")?;
-                sqlx::query(
-                    "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-                     SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",
-                )
-                .bind(req.welcome.id)
-                .bind(&req.welcome.kind)
-                .bind(&req.welcome.payload)
-                .bind(req.now)
-                .bind(subscriber_id)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to queue the welcome mail")?;
-                ConfirmOutcome::Confirmed
-            }
-        };
-        if used_at.is_none() && outcome != ConfirmOutcome::Expired {
+        let status = SubscriptionStatus::parse(row.try_get("status")?)?;
+        let decided = confirmation(status, used_at.is_some(), expires_at <= req.now);
+        if let Some(kind) = decided.event {
+            sqlx::query(
+                "WITH confirmed AS (
+                   UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                   WHERE subscriber_id = $1 AND list_id = $2
+                 )
+                 INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
+                 VALUES ($4, $1, $2, $5, $6, $3, $7, $8)",
+            )
+            .bind(subscriber_id)
+            .bind(list_id)
+            .bind(req.now)
+            .bind(req.event_id)
+            .bind(kind.as_str())
+            .bind(req.consent.method.as_str())
+            .bind(req.consent.ip.as_deref())
+            .bind(req.consent.user_agent.as_deref())
+            .execute(&mut *tx)
+            .await
+            .context("Failed to confirm the subscription")?;
+            sqlx::query(
+                "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+                 SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",
+            )
+            .bind(req.welcome.id)
+            .bind(&req.welcome.kind)
+            .bind(&req.welcome.payload)
+            .bind(req.now)
+            .bind(subscriber_id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to queue the welcome mail")?;
+        }
+        if decided.uses_token {
             sqlx::query("UPDATE confirmation_tokens SET used_at = $2 WHERE token_hash = $1")
                 .bind(&req.token_hash[..])
                 .bind(req.now)
@@ -248,6 +239,6 @@ impl SignupStore for PostgresStore {
         tx.commit()
             .await
             .context("Failed to commit the confirmation")?;
-        Ok(outcome)
+        Ok(decided.outcome)
     }
 }

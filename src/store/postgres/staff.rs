@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::{PostgresStore, rows::staff_user};
 use crate::staff::StaffUser;
-use crate::store::{LoginAdmission, LoginAttempt, StaffStore, is_unique_violation};
+use crate::store::{
+    ApiTokenRecord, Creation, LoginAdmission, LoginAttempt, Removal, StaffLogin, StaffMember,
+    StaffStore, creation,
+};
 
 #[async_trait]
 impl StaffStore for PostgresStore {
@@ -18,7 +21,7 @@ impl StaffStore for PostgresStore {
         name: &str,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Creation> {
         let inserted = sqlx::query(
             "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -28,14 +31,10 @@ impl StaffStore for PostgresStore {
         .bind(now)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(err).context("Failed to store the API token"),
-        }
+        creation(inserted, "Failed to store the API token")
     }
 
-    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<Removal> {
         let revoked = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
         )
@@ -44,7 +43,7 @@ impl StaffStore for PostgresStore {
         .execute(&self.pool)
         .await
         .context("Failed to revoke the API token")?;
-        Ok(revoked.rows_affected() > 0)
+        Ok(Removal::of(revoked.rows_affected()))
     }
 
     async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>> {
@@ -62,7 +61,7 @@ impl StaffStore for PostgresStore {
         user: &StaffUser,
         password_hash: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Creation> {
         let inserted = sqlx::query(
             "INSERT INTO staff_users (id, email, password_hash, role, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -74,22 +73,23 @@ impl StaffStore for PostgresStore {
         .bind(now)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(err).context("Failed to store the staff user"),
-        }
+        creation(inserted, "Failed to store the staff user")
     }
 
-    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>> {
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<StaffLogin>> {
         let row =
             sqlx::query("SELECT id, email, role, password_hash FROM staff_users WHERE email = $1")
                 .bind(email)
                 .fetch_optional(&self.pool)
                 .await
                 .context("Failed to look up the staff user")?;
-        row.map(|row| Ok((staff_user(&row)?, row.try_get("password_hash")?)))
-            .transpose()
+        row.map(|row| {
+            Ok(StaffLogin {
+                user: staff_user(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
     }
 
     async fn create_session(
@@ -119,36 +119,47 @@ impl StaffStore for PostgresStore {
         Ok(())
     }
 
-    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>> {
+    async fn staff_users(&self) -> anyhow::Result<Vec<StaffMember>> {
         let rows =
             sqlx::query("SELECT id, email, role, created_at FROM staff_users ORDER BY email")
                 .fetch_all(&self.pool)
                 .await
                 .context("Failed to list the staff users")?;
         rows.iter()
-            .map(|row| Ok((staff_user(row)?, row.try_get("created_at")?)))
+            .map(|row| {
+                Ok(StaffMember {
+                    user: staff_user(row)?,
+                    added_at: row.try_get("created_at")?,
+                })
+            })
             .collect()
     }
 
-    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool> {
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<Removal> {
         let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
             .context("Failed to remove the staff user")?;
-        Ok(deleted.rows_affected() > 0)
+        Ok(Removal::of(deleted.rows_affected()))
     }
 
-    async fn api_tokens(
-        &self,
-    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    async fn api_tokens(&self) -> anyhow::Result<Vec<ApiTokenRecord>> {
         let rows = sqlx::query_as(
             "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC, name",
         )
         .fetch_all(&self.pool)
         .await
         .context("Failed to list the API tokens")?;
-        Ok(rows)
+        let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = rows;
+        Ok(rows
+            .into_iter()
+            .map(|(name, created_at, revoked_at)| ApiTokenRecord {
+                name,
+                created_at,
+                revoked_at,
+            })
+            .collect())
     }
 
     async fn session_user(

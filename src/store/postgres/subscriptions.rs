@@ -1,6 +1,7 @@
 //! Subscriptions and their consent ledger: leaving, erasure, and what staff read
 //! about the people on a list.
 
+use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome, erased_address};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,9 +9,10 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{PostgresStore, rows::subscriber_summary};
-use crate::domain::mailbox_key;
+use crate::audience::subscriber::mailbox_key;
 use crate::store::{
-    ConsentRecord, SubscriberSummary, SubscriptionStore, UnsubscribeOutcome, UnsubscribeRequest,
+    ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage, SubscriberSummary,
+    SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
 };
 
 #[async_trait]
@@ -69,18 +71,15 @@ impl SubscriptionStore for PostgresStore {
         Ok(UnsubscribeOutcome::Unsubscribed)
     }
 
-    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<Vec<(String, i64)>> {
-        sqlx::query_as(
-            "SELECT s.status, count(sub.status) FROM
-               (SELECT 'pending' AS status, 1 AS place UNION ALL SELECT 'confirmed', 2
-                UNION ALL SELECT 'unsubscribed', 3) s
-             LEFT JOIN subscriptions sub ON sub.status = s.status AND sub.list_id = $1
-             GROUP BY s.status, s.place ORDER BY s.place",
+    async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<SubscriberCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM subscriptions WHERE list_id = $1 GROUP BY status",
         )
         .bind(list_id)
         .fetch_all(&self.pool)
         .await
-        .context("Failed to count the subscribers")
+        .context("Failed to count the subscribers")?;
+        SubscriberCounts::from_rows(rows)
     }
 
     async fn subscribers(
@@ -89,15 +88,8 @@ impl SubscriptionStore for PostgresStore {
         search: &str,
         offset: u32,
         limit: u32,
-    ) -> anyhow::Result<(Vec<SubscriberSummary>, i64)> {
-        let pattern = format!(
-            "%{}%",
-            search
-                .trim()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+    ) -> anyhow::Result<SubscriberPage> {
+        let pattern = contains_pattern(search);
         let matching = "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
              WHERE sub.list_id = $1
                AND (s.email ILIKE $2 ESCAPE '\\' OR s.name ILIKE $2 ESCAPE '\\'
@@ -121,11 +113,13 @@ impl SubscriptionStore for PostgresStore {
                 .fetch_one(&self.pool)
                 .await
                 .context("Failed to count the subscribers")?;
-        let page = rows
-            .iter()
-            .map(subscriber_summary)
-            .collect::<anyhow::Result<_>>()?;
-        Ok((page, total))
+        Ok(SubscriberPage {
+            subscribers: rows
+                .iter()
+                .map(subscriber_summary)
+                .collect::<anyhow::Result<_>>()?,
+            total,
+        })
     }
 
     async fn subscriber(
@@ -202,7 +196,7 @@ impl SubscriptionStore for PostgresStore {
         list_id: Uuid,
         event_id: Uuid,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Removal> {
         let mut tx = self
             .pool
             .begin()
@@ -222,13 +216,13 @@ impl SubscriptionStore for PostgresStore {
                updated_at = $3 WHERE id = $1",
         )
         .bind(id)
-        .bind(format!("erased-{}@erased.invalid", id.simple()))
+        .bind(erased_address(id))
         .bind(now)
         .execute(&mut *tx)
         .await
         .context("Failed to erase the subscriber's details")?;
         if erased.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(Removal::NotFound);
         }
         let statements = [
             "UPDATE subscriptions SET status = 'unsubscribed',
@@ -266,15 +260,15 @@ impl SubscriptionStore for PostgresStore {
         .await
         .context("Failed to record the erasure")?;
         tx.commit().await.context("Failed to commit the erasure")?;
-        Ok(true)
+        Ok(Removal::Removed)
     }
 
     async fn subscription_statuses(
         &self,
         list_id: Uuid,
         emails: &[String],
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        sqlx::query_as(
+    ) -> anyhow::Result<Vec<(String, SubscriptionStatus)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.email_key, sub.status
              FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
              WHERE sub.list_id = $1 AND s.email_key = ANY($2)",
@@ -283,14 +277,17 @@ impl SubscriptionStore for PostgresStore {
         .bind(emails.iter().map(|e| mailbox_key(e)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await
-        .context("Failed to look up subscriptions")
+        .context("Failed to look up subscriptions")?;
+        rows.into_iter()
+            .map(|(email, status)| Ok((email, SubscriptionStatus::parse(&status)?)))
+            .collect()
     }
 
     async fn daily_signups_and_unsubscribes(
         &self,
         list_id: Uuid,
         since: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<(chrono::NaiveDate, i64, i64)>> {
+    ) -> anyhow::Result<Vec<DayCounts>> {
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
                sum(CASE WHEN kind = 'signup' THEN 1 ELSE 0 END),
@@ -304,14 +301,6 @@ impl SubscriptionStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to count sign-ups and unsubscribes by day")?;
-        rows.into_iter()
-            .map(|(day, signups, unsubscribes)| {
-                Ok((
-                    day.parse().context("A day that is not a date")?,
-                    signups,
-                    unsubscribes,
-                ))
-            })
-            .collect()
+        DayCounts::from_rows(rows)
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{SqliteStore, rows::ms};
-use crate::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets};
 use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.

@@ -11,7 +11,7 @@ use super::{
     SqliteStore,
     rows::{from_ms, ms, outcomes_json},
 };
-use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, IssueStats};
+use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 
 #[async_trait]
 impl DeliveryStore for SqliteStore {
@@ -174,12 +174,8 @@ impl DeliveryStore for SqliteStore {
         Ok(times.into_iter().map(from_ms).collect())
     }
 
-    async fn failed_deliveries(
-        &self,
-        id: Uuid,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        sqlx::query_as(
+    async fn failed_deliveries(&self, id: Uuid, limit: u32) -> anyhow::Result<Vec<FailedCopy>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.email, coalesce(d.last_error, '') FROM deliveries d
              JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.issue_id = $1 AND d.status = 'failed'
@@ -189,7 +185,11 @@ impl DeliveryStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await
-        .context("Failed to read the issue's failed copies")
+        .context("Failed to read the issue's failed copies")?;
+        Ok(rows
+            .into_iter()
+            .map(|(email, reply)| FailedCopy { email, reply })
+            .collect())
     }
 
     async fn issue_stats(&self, id: Uuid) -> anyhow::Result<IssueStats> {

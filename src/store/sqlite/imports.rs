@@ -12,8 +12,10 @@ use super::{
     rows::{import_record, import_row, ms},
     signups::find_or_add_subscriber,
 };
-use crate::import::{self, ImportRecord, ImportRow, RowStatus};
-use crate::store::{ImportBatch, ImportStore, ImportedPerson, imports::import_counts};
+use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
+use crate::store::{
+    ImportBatch, ImportStart, ImportStore, ImportedPerson, Removal, imports::import_counts,
+};
 
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
@@ -38,7 +40,7 @@ pub(super) async fn import_person(
         now,
     )
     .await?;
-    let (outcome, reason) = import::outcome(status.as_deref(), recent, batch.mode);
+    let (outcome, reason) = rules::outcome(status, recent, batch.mode);
     let sql = match outcome {
         RowStatus::Added => Some(
             "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, updated_at)
@@ -199,7 +201,7 @@ impl ImportStore for SqliteStore {
         rows.iter().map(import_row).collect()
     }
 
-    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<ImportStart> {
         let started =
             sqlx::query("UPDATE imports SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
                 .bind(id)
@@ -207,16 +209,20 @@ impl ImportStore for SqliteStore {
                 .execute(&self.writer)
                 .await
                 .context("Failed to start the import")?;
-        Ok(started.rows_affected() == 1)
+        Ok(if started.rows_affected() == 1 {
+            ImportStart::Started
+        } else {
+            ImportStart::AlreadyStarted
+        })
     }
 
-    async fn discard_import(&self, id: Uuid) -> anyhow::Result<bool> {
+    async fn discard_import(&self, id: Uuid) -> anyhow::Result<Removal> {
         let deleted = sqlx::query("DELETE FROM imports WHERE id = $1 AND applied_at IS NULL")
             .bind(id)
             .execute(&self.writer)
             .await
             .context("Failed to discard the import")?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(Removal::of(deleted.rows_affected()))
     }
 
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {

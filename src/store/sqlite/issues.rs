@@ -7,11 +7,12 @@ use uuid::Uuid;
 
 use super::{
     SqliteStore,
+    rows::status_names,
     rows::{from_ms, issue_from_row, ms},
 };
 use crate::issues::{
     ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
-    NewIssue,
+    IssueTransition, NewIssue,
 };
 use crate::store::IssueStore;
 
@@ -78,7 +79,7 @@ impl IssueStore for SqliteStore {
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
                updated_at = $6
-             WHERE id = $1 AND status IN ('draft', 'scheduled')",
+             WHERE id = $1 AND status IN (SELECT value FROM json_each($7))",
         )
         .bind(id)
         .bind(changes.subject.as_deref())
@@ -86,6 +87,7 @@ impl IssueStore for SqliteStore {
         .bind(changes.body_markdown.as_deref())
         .bind(changes.template.as_deref())
         .bind(ms(now))
+        .bind(status_names(IssueStatus::EDITABLE))
         .execute(&self.writer)
         .await
         .context("Failed to update the issue")?;
@@ -107,13 +109,10 @@ impl IssueStore for SqliteStore {
     async fn transition_issue(
         &self,
         id: Uuid,
-        from: &[IssueStatus],
-        to: IssueStatus,
-        send_at: Option<DateTime<Utc>>,
+        transition: IssueTransition,
         now: DateTime<Utc>,
     ) -> anyhow::Result<IssueChange> {
-        // Up to four statuses to move from, padded with the first.
-        let from_status = |i: usize| from.get(i).or(from.first()).map(|s| s.as_str());
+        let to = transition.to();
         let mut tx = self
             .writer
             .begin()
@@ -121,16 +120,13 @@ impl IssueStore for SqliteStore {
             .context("Failed to start changing the issue's status")?;
         let changed = sqlx::query(
             "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
-             WHERE id = $1 AND status IN ($5, $6, $7, $8)",
+             WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
         )
         .bind(id)
         .bind(to.as_str())
-        .bind(send_at.map(ms))
+        .bind(transition.send_at().map(ms))
         .bind(ms(now))
-        .bind(from_status(0))
-        .bind(from_status(1))
-        .bind(from_status(2))
-        .bind(from_status(3))
+        .bind(status_names(transition.from()))
         .execute(&mut *tx)
         .await
         .context("Failed to change the issue's status")?;

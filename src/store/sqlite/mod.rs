@@ -5,6 +5,7 @@
 //! Times are stored as Unix milliseconds (`rows.rs`). One file per aggregate, with the
 //! same names as PostgreSQL's.
 
+use crate::audience::subscription::SignupOutcome;
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
@@ -28,7 +29,7 @@ mod signups;
 mod staff;
 mod subscriptions;
 
-use super::{SQLITE_MIGRATIONS, SignupOutcome, SignupRequest, Store, migrations::migrator};
+use super::{SQLITE_MIGRATIONS, SignupRequest, Store, migrations::migrator};
 use signups::write_signups;
 
 pub struct SqliteStore {

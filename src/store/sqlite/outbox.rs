@@ -10,7 +10,7 @@ use super::{
     SqliteStore,
     rows::{from_ms, ms, outcomes_json},
 };
-use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore};
+use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, TestCopy};
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
@@ -21,7 +21,7 @@ impl OutboxStore for SqliteStore {
         limit: i64,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<TestCopy> {
         let queued = sqlx::query(
             "INSERT INTO outbox (id, kind, recipient, payload, requested_by, next_attempt_at, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $6
@@ -38,7 +38,11 @@ impl OutboxStore for SqliteStore {
         .execute(&self.writer)
         .await
         .context("Failed to queue the test copy")?;
-        Ok(queued.rows_affected() == 1)
+        Ok(if queued.rows_affected() == 1 {
+            TestCopy::Queued
+        } else {
+            TestCopy::LimitReached
+        })
     }
 
     async fn claim_outbox(

@@ -5,10 +5,17 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::import::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::subscription::SubscriptionStatus;
 use crate::issues::{Issue, IssueStatus, Withdrawal};
 use crate::staff::{Role, StaffUser};
 use crate::store::{SendOutcome, SubscriberSummary};
+
+/// Statuses as the JSON array of their names that `json_each` reads.
+pub(super) fn status_names(statuses: &[IssueStatus]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    serde_json::Value::from(names).to_string()
+}
 
 /// Outcomes as the JSON array the batch updates read with `json_each`: each row's key
 /// fields, and the columns its outcome sets (ids as hex, times as milliseconds).
@@ -76,7 +83,7 @@ pub(super) fn import_record(row: &SqliteRow) -> anyhow::Result<ImportRecord> {
         created_by: row.try_get("created_by")?,
         file_name: row.try_get("file_name")?,
         source_note: row.try_get("source_note")?,
-        mode: import::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
+        mode: rules::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
         created_at: from_ms(row.try_get("created_at")?),
         applied_at: row.try_get::<Option<i64>, _>("applied_at")?.map(from_ms),
     })
@@ -104,7 +111,7 @@ pub(super) fn subscriber_summary(
         name: row.try_get("name")?,
         organisation: row.try_get("organisation")?,
         locality: row.try_get("locality")?,
-        status: row.try_get("status")?,
+        status: SubscriptionStatus::parse(row.try_get("status")?)?,
         created_at: from_ms(row.try_get("created_at")?),
     })
 }

@@ -1,6 +1,9 @@
 //! Joining: a sign-up (a person, their pending subscription, the token and the
 //! confirmation mail, in one transaction) and its confirmation.
 
+use crate::audience::subscription::{
+    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, confirmation, signup_action,
+};
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -9,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{QueuedSignup, SIGNUP_BATCH, SqliteStore, rows::ms};
-use crate::domain::NewSubscriber;
-use crate::store::{ConfirmOutcome, ConfirmRequest, SignupOutcome, SignupRequest, SignupStore};
+use crate::audience::subscriber::NewSubscriber;
+use crate::store::{ConfirmRequest, SignupRequest, SignupStore};
 
 /// The writes every sign-up that sends a mail makes, after its first statement.
 macro_rules! signup_writes {
@@ -89,41 +92,37 @@ pub(super) async fn record_signup(
     let (subscriber_id, status, recent) =
         find_or_add_subscriber(conn, req.new_subscriber_id, person, req.list_id, now).await?;
 
-    let sql = match status.as_deref() {
-        Some("confirmed") => None,
-        None => Some(concat!(
+    let sql = match signup_action(status, recent, req.resend_cap) {
+        SignupAction::Subscribe => concat!(
             "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
              VALUES ($1, $2, 'pending', $3, $3);",
             signup_writes!()
-        )),
-        Some(_) if recent >= req.resend_cap => None,
+        ),
         // Not confirmed yet: the latest details typed are the ones to keep.
-        Some(_) => Some(concat!(
+        SignupAction::Invite => concat!(
             "UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
              WHERE id = $1;",
             signup_writes!()
-        )),
-    };
-    let Some(sql) = sql else {
-        if status.as_deref() != Some("confirmed") {
-            return Ok(SignupOutcome::ResendCapReached);
+        ),
+        SignupAction::Nothing => return Ok(SignupOutcome::ResendCapReached),
+        SignupAction::Remind => {
+            let queued = sqlx::query(REMIND)
+                .bind(req.reminder.id)
+                .bind(&req.reminder.kind)
+                .bind(&req.reminder.payload)
+                .bind(now)
+                .bind(subscriber_id)
+                .bind(now - 24 * 3600 * 1000)
+                .bind(req.resend_cap)
+                .execute(&mut *conn)
+                .await
+                .context("Failed to queue the already-subscribed mail")?;
+            if queued.rows_affected() == 0 {
+                return Ok(SignupOutcome::AlreadyConfirmed);
+            }
+            super::budgets::count_mail(conn, &req.budget_keys).await?;
+            return Ok(SignupOutcome::ReminderQueued);
         }
-        let queued = sqlx::query(REMIND)
-            .bind(req.reminder.id)
-            .bind(&req.reminder.kind)
-            .bind(&req.reminder.payload)
-            .bind(now)
-            .bind(subscriber_id)
-            .bind(now - 24 * 3600 * 1000)
-            .bind(req.resend_cap)
-            .execute(&mut *conn)
-            .await
-            .context("Failed to queue the already-subscribed mail")?;
-        if queued.rows_affected() == 0 {
-            return Ok(SignupOutcome::AlreadyConfirmed);
-        }
-        super::budgets::count_mail(conn, &req.budget_keys).await?;
-        return Ok(SignupOutcome::ReminderQueued);
     };
     let mail = &req.invitation.mail;
     sqlx::query(sql)
@@ -160,7 +159,7 @@ pub(super) async fn find_or_add_subscriber(
     person: &NewSubscriber,
     list_id: Uuid,
     now: i64,
-) -> anyhow::Result<(Uuid, Option<String>, i64)> {
+) -> anyhow::Result<(Uuid, Option<SubscriptionStatus>, i64)> {
     let row = sqlx::query(
         "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
@@ -183,9 +182,10 @@ pub(super) async fn find_or_add_subscriber(
     .fetch_one(&mut *conn)
     .await
     .context("Failed to store the subscriber")?;
+    let status: Option<&str> = row.try_get("status")?;
     Ok((
         row.try_get("id")?,
-        row.try_get("status")?,
+        status.map(SubscriptionStatus::parse).transpose()?,
         row.try_get("recent")?,
     ))
 }
@@ -229,59 +229,48 @@ impl SignupStore for SqliteStore {
         let list_id: Uuid = row.try_get("list_id")?;
         let expires_at: i64 = row.try_get("expires_at")?;
         let used_at: Option<i64> = row.try_get("used_at")?;
-        let status: String = row.try_get("status")?;
-
-        let outcome = match (status.as_str(), used_at) {
-            ("confirmed", _) => ConfirmOutcome::AlreadyConfirmed,
-            (_, Some(_)) => ConfirmOutcome::Used,
-            _ if expires_at <= now => ConfirmOutcome::Expired,
-            (previous, None) => {
-                let kind = if previous == "unsubscribed" {
-                    "resubscribe"
-                } else {
-                    "confirm"
-                };
-                sqlx::query(
-                    "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
-                     WHERE subscriber_id = $1 AND list_id = $2",
-                )
-                .bind(subscriber_id)
-                .bind(list_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to confirm the subscription")?;
-                sqlx::query(
-                    "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(req.event_id)
-                .bind(subscriber_id)
-                .bind(list_id)
-                .bind(kind)
-                .bind(req.consent.method.as_str())
-                .bind(now)
-                .bind(req.consent.ip.as_deref())
-                .bind(req.consent.user_agent.as_deref())
-                .execute(&mut *tx)
-                .await
-                .context("Failed to record the consent event")?;
-                sqlx::query(
-                    "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-                     SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",
-                )
-                .bind(req.welcome.id)
-                .bind(&req.welcome.kind)
-                .bind(&req.welcome.payload)
-                .bind(now)
-                .bind(subscriber_id)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to queue the welcome mail")?;
-                ConfirmOutcome::Confirmed
-            }
-        };
-        if used_at.is_none() && outcome != ConfirmOutcome::Expired {
+        let status = SubscriptionStatus::parse(row.try_get("status")?)?;
+        let decided = confirmation(status, used_at.is_some(), expires_at <= now);
+        if let Some(kind) = decided.event {
+            sqlx::query(
+                "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                 WHERE subscriber_id = $1 AND list_id = $2",
+            )
+            .bind(subscriber_id)
+            .bind(list_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to confirm the subscription")?;
+            sqlx::query(
+                "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(req.event_id)
+            .bind(subscriber_id)
+            .bind(list_id)
+            .bind(kind.as_str())
+            .bind(req.consent.method.as_str())
+            .bind(now)
+            .bind(req.consent.ip.as_deref())
+            .bind(req.consent.user_agent.as_deref())
+            .execute(&mut *tx)
+            .await
+            .context("Failed to record the consent event")?;
+            sqlx::query(
+                "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+                 SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",
+            )
+            .bind(req.welcome.id)
+            .bind(&req.welcome.kind)
+            .bind(&req.welcome.payload)
+            .bind(now)
+            .bind(subscriber_id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to queue the welcome mail")?;
+        }
+        if decided.uses_token {
             sqlx::query("UPDATE confirmation_tokens SET used_at = $2 WHERE token_hash = $1")
                 .bind(&req.token_hash[..])
                 .bind(now)
@@ -292,6 +281,6 @@ impl SignupStore for SqliteStore {
         tx.commit()
             .await
             .context("Failed to commit the confirmation")?;
-        Ok(outcome)
+        Ok(decided.outcome)
     }
 }

@@ -11,7 +11,10 @@ use super::{
     rows::{from_ms, ms, staff_user},
 };
 use crate::staff::StaffUser;
-use crate::store::{LoginAdmission, LoginAttempt, StaffStore, is_unique_violation};
+use crate::store::{
+    ApiTokenRecord, Creation, LoginAdmission, LoginAttempt, Removal, StaffLogin, StaffMember,
+    StaffStore, creation,
+};
 
 #[async_trait]
 impl StaffStore for SqliteStore {
@@ -21,7 +24,7 @@ impl StaffStore for SqliteStore {
         name: &str,
         token_hash: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Creation> {
         let inserted = sqlx::query(
             "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -31,14 +34,10 @@ impl StaffStore for SqliteStore {
         .bind(ms(now))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(err).context("Failed to store the API token"),
-        }
+        creation(inserted, "Failed to store the API token")
     }
 
-    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn revoke_api_token(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<Removal> {
         let revoked = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
         )
@@ -47,7 +46,7 @@ impl StaffStore for SqliteStore {
         .execute(&self.writer)
         .await
         .context("Failed to revoke the API token")?;
-        Ok(revoked.rows_affected() > 0)
+        Ok(Removal::of(revoked.rows_affected()))
     }
 
     async fn api_token_name(&self, token_hash: &[u8; 32]) -> anyhow::Result<Option<String>> {
@@ -65,7 +64,7 @@ impl StaffStore for SqliteStore {
         user: &StaffUser,
         password_hash: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Creation> {
         let inserted = sqlx::query(
             "INSERT INTO staff_users (id, email, password_hash, role, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -77,22 +76,23 @@ impl StaffStore for SqliteStore {
         .bind(ms(now))
         .execute(&self.writer)
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(err).context("Failed to store the staff user"),
-        }
+        creation(inserted, "Failed to store the staff user")
     }
 
-    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<(StaffUser, String)>> {
+    async fn staff_login(&self, email: &str) -> anyhow::Result<Option<StaffLogin>> {
         let row =
             sqlx::query("SELECT id, email, role, password_hash FROM staff_users WHERE email = $1")
                 .bind(email)
                 .fetch_optional(&self.reader)
                 .await
                 .context("Failed to look up the staff user")?;
-        row.map(|row| Ok((staff_user(&row)?, row.try_get("password_hash")?)))
-            .transpose()
+        row.map(|row| {
+            Ok(StaffLogin {
+                user: staff_user(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
     }
 
     async fn create_session(
@@ -122,29 +122,32 @@ impl StaffStore for SqliteStore {
         Ok(())
     }
 
-    async fn staff_users(&self) -> anyhow::Result<Vec<(StaffUser, DateTime<Utc>)>> {
+    async fn staff_users(&self) -> anyhow::Result<Vec<StaffMember>> {
         let rows =
             sqlx::query("SELECT id, email, role, created_at FROM staff_users ORDER BY email")
                 .fetch_all(&self.reader)
                 .await
                 .context("Failed to list the staff users")?;
         rows.iter()
-            .map(|row| Ok((staff_user(row)?, from_ms(row.try_get("created_at")?))))
+            .map(|row| {
+                Ok(StaffMember {
+                    user: staff_user(row)?,
+                    added_at: from_ms(row.try_get("created_at")?),
+                })
+            })
             .collect()
     }
 
-    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<bool> {
+    async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<Removal> {
         let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
             .bind(id)
             .execute(&self.writer)
             .await
             .context("Failed to remove the staff user")?;
-        Ok(deleted.rows_affected() > 0)
+        Ok(Removal::of(deleted.rows_affected()))
     }
 
-    async fn api_tokens(
-        &self,
-    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    async fn api_tokens(&self) -> anyhow::Result<Vec<ApiTokenRecord>> {
         let rows = sqlx::query_as(
             "SELECT name, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC, name",
         )
@@ -154,7 +157,11 @@ impl StaffStore for SqliteStore {
         let rows: Vec<(String, i64, Option<i64>)> = rows;
         Ok(rows
             .into_iter()
-            .map(|(name, created, revoked)| (name, from_ms(created), revoked.map(from_ms)))
+            .map(|(name, created, revoked)| ApiTokenRecord {
+                name,
+                created_at: from_ms(created),
+                revoked_at: revoked.map(from_ms),
+            })
             .collect())
     }
 

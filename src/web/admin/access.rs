@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff, require_admin};
 use crate::{
+    store::{Creation, Removal, StaffMember},
     time::uk_date_time,
     tokens,
     web::{
@@ -59,12 +60,12 @@ async fn users(
         .staff_users()
         .await?
         .into_iter()
-        .map(|(user, added)| UserRow {
+        .map(|StaffMember { user, added_at }| UserRow {
             is_you: user.id == staff.user.id,
             id: user.id,
             email: user.email,
             role: user.role.as_str(),
-            added: uk_date_time(added),
+            added: uk_date_time(added_at),
         })
         .collect();
     let view = UsersView {
@@ -92,7 +93,7 @@ async fn remove_user(
         ));
     }
     match id {
-        Some(id) if state.store.delete_staff_user(id).await? => {
+        Some(id) if state.store.delete_staff_user(id).await? == Removal::Removed => {
             tracing::info!(user = %id, by = %staff.user.id, "Staff user removed");
             Ok(Redirect::to("/admin/users").into_response())
         }
@@ -137,10 +138,10 @@ async fn tokens_page(
         .api_tokens()
         .await?
         .into_iter()
-        .map(|(name, made, revoked)| TokenRow {
-            name,
-            made: uk_date_time(made),
-            revoked: revoked.map(uk_date_time),
+        .map(|token| TokenRow {
+            name: token.name,
+            made: uk_date_time(token.created_at),
+            revoked: token.revoked_at.map(uk_date_time),
         })
         .collect();
     let view = TokensView {
@@ -203,7 +204,7 @@ async fn create_token(
             Utc::now(),
         )
         .await?;
-    if !made {
+    if made == Creation::Taken {
         let error = format!(
             "There is already a token called “{name}”: revoke it first, or choose another name."
         );

@@ -4,6 +4,8 @@
 use chrono::{Datelike, Days, NaiveDate};
 use serde::Serialize;
 
+use crate::store::DayCounts;
+
 /// How many weeks the chart shows, this one included.
 pub const WEEKS: u64 = 12;
 
@@ -58,11 +60,16 @@ fn nice_ceiling(n: i64) -> i64 {
     }
 }
 
-/// Adds up `days` (day, sign-ups, unsubscribes) into the weeks up to `today`.
-pub fn weekly(days: &[(NaiveDate, i64, i64)], today: NaiveDate) -> Chart {
+/// Adds up `days` into the weeks up to `today`.
+pub fn weekly(days: &[DayCounts], today: NaiveDate) -> Chart {
     let first = first_monday(today);
     let mut totals = vec![(0i64, 0i64); WEEKS as usize];
-    for (day, signups, unsubscribes) in days {
+    for DayCounts {
+        day,
+        signups,
+        unsubscribes,
+    } in days
+    {
         let Ok(offset) = usize::try_from((*day - first).num_days()) else {
             continue;
         };
@@ -123,6 +130,14 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn counts(text: &str, signups: i64, unsubscribes: i64) -> DayCounts {
+        DayCounts {
+            day: day(text),
+            signups,
+            unsubscribes,
+        }
+    }
+
     #[test]
     fn days_are_added_up_into_weeks_starting_on_monday() {
         // Monday 23 November 2026 is in the last week shown; the first starts 7 September.
@@ -130,10 +145,10 @@ mod tests {
         assert_eq!(first_monday(today), day("2026-09-07"));
         let chart = weekly(
             &[
-                (day("2026-09-06"), 100, 100), // before the first week: left out
-                (day("2026-09-07"), 3, 0),
-                (day("2026-09-13"), 2, 1), // the Sunday of the same week
-                (day("2026-11-23"), 7, 2),
+                counts("2026-09-06", 100, 100), // before the first week: left out
+                counts("2026-09-07", 3, 0),
+                counts("2026-09-13", 2, 1), // the Sunday of the same week
+                counts("2026-11-23", 7, 2),
             ],
             today,
         );

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::{AdminFrame, FormParts, IMPORT_LIMIT, Staff, require_admin};
 use crate::{
-    domain::Locality,
-    import::{self, ImportRecord, ImportRow, Mode, RowStatus},
+    audience::import::{self, ImportRecord, ImportRow, Mode, RowStatus},
+    audience::subscriber::Locality,
+    store::{ImportStart, Removal},
     time::uk_date_time,
     web::{
         AppError, AppState,
@@ -391,7 +392,7 @@ async fn apply(
     if import.report_expired(Utc::now()) {
         return Err(not_found());
     }
-    if !state.store.start_import(import.id, Utc::now()).await? {
+    if state.store.start_import(import.id, Utc::now()).await? == ImportStart::AlreadyStarted {
         return Ok(
             Redirect::to(&format!("/admin/imports/{}?done=already", import.id)).into_response(),
         );
@@ -418,7 +419,7 @@ async fn discard(
 ) -> Result<Response, AppError> {
     require_admin(&staff)?;
     let import = import_record(&state, &id).await?;
-    if !state.store.discard_import(import.id).await? {
+    if state.store.discard_import(import.id).await? == Removal::NotFound {
         return Err(AppError::page(
             StatusCode::CONFLICT,
             MessagePage::new(

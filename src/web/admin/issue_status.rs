@@ -15,7 +15,7 @@ use super::{
     issues::{PageIssueId, done, refused},
 };
 use crate::{
-    domain::FieldError,
+    fields::FieldError,
     time::from_uk_form,
     web::{
         AppError, AppState,

@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff};
 use crate::{
-    domain::FieldError,
-    issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, TEMPLATES},
+    fields::FieldError,
+    issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueTransition, TEMPLATES},
+    store::FailedCopy,
     store::IssueStats,
     time::{uk_date, uk_date_time, uk_form_parts},
     web::{
@@ -234,7 +235,7 @@ struct IssueView {
     schedule: ScheduleForm,
     test_email: String,
     stats: IssueStats,
-    failures: Vec<(String, String)>,
+    failures: Vec<FailedCopy>,
     /// Unsubscribes through this issue's links, per UK day: (day, that day, in all).
     unsubscribes_by_day: Vec<(String, i64, i64)>,
 }
@@ -294,11 +295,11 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     let mut view = IssueView::new(staff);
     view.id = Some(issue.id);
     view.status = status.as_str();
-    view.editable = matches!(status, IssueStatus::Draft | IssueStatus::Scheduled);
+    view.editable = status.is_editable();
     view.in_progress = matches!(status, IssueStatus::Sending | IssueStatus::Paused);
     view.paused = status == IssueStatus::Paused;
     view.watched = view.in_progress || status == IssueStatus::Scheduled;
-    view.cancellable = view.editable || view.in_progress;
+    view.cancellable = IssueTransition::Cancel.allowed_from(status);
     view.deletable = status.is_deletable();
     view.archived = status.is_archived();
     view.archive_path = format!("/archive/{}", issue.slug());

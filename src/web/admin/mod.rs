@@ -33,7 +33,8 @@ use super::{
     pages::{MessagePage, private, render},
 };
 use crate::{
-    budgets::BudgetScope,
+    audience::budgets::BudgetScope,
+    audience::subscription::SubscriptionStatus,
     issues::IssueStatus,
     staff::{self, Role, StaffUser},
     store::{LoginAdmission, LoginAttempt},
@@ -418,7 +419,7 @@ async fn login(
     }
 
     let found = state.store.staff_login(&email).await?;
-    let (user, hash) = found.unzip();
+    let (user, hash) = found.map(|f| (f.user, f.password_hash)).unzip();
     let Ok(matches) = state.password_checks.matches(form.password, hash).await? else {
         // Not checked, so not a failure.
         state.store.forget_login_attempt(attempt.id, &[]).await?;
@@ -512,7 +513,7 @@ struct DashboardView {
     #[serde(flatten)]
     frame: AdminFrame,
     chart: chart::Chart,
-    counts: Vec<(String, i64)>,
+    counts: Vec<(SubscriptionStatus, i64)>,
     next: Option<IssueLine>,
     recent: Vec<IssueLine>,
     refused: RefusedSignups,
@@ -525,7 +526,11 @@ async fn dashboard(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
 ) -> Result<Response, AppError> {
-    let counts = state.store.subscriber_counts(state.list.id).await?;
+    let counts = state
+        .store
+        .subscriber_counts(state.list.id)
+        .await?
+        .by_status();
     let today = Utc::now().date_naive();
     let days = state
         .store

@@ -15,9 +15,11 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff, require_admin};
 use crate::{
-    domain::{ConsentWording, Locality},
+    audience::csv,
+    audience::subscriber::{ConsentWording, Locality},
+    audience::subscription::is_erased_address,
+    store::SubscriberPage,
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
-    subscriber_csv,
     time::uk_date_time,
     tokens::UnsubscribeToken,
     web::{
@@ -105,7 +107,7 @@ async fn list(
     }));
     let q: String = query.q.trim().chars().take(200).collect();
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
-    let (subscribers, total) = state
+    let SubscriberPage { subscribers, total } = state
         .store
         .subscribers(state.list.id, &q, (page - 1) * PAGE_SIZE, PAGE_SIZE)
         .await?;
@@ -192,7 +194,7 @@ async fn show(
             _ => None,
         },
         ledger,
-        erased: subscriber.email.ends_with("@erased.invalid"),
+        erased: is_erased_address(&subscriber.email),
         locality_name: subscriber.locality.as_deref().map(Locality::name_of),
         subscriber,
     };
@@ -209,21 +211,16 @@ async fn export(
 ) -> Result<Response, AppError> {
     require_admin(&staff)?;
     tracing::info!(by = %staff.user.id, "Subscribers exported");
-    let header = subscriber_csv::header()?;
+    let header = csv::header()?;
     let (store, list_id) = (state.store.clone(), state.list.id);
     let pages = futures_util::stream::unfold(Some(String::new()), move |after| {
         let store = store.clone();
         async move {
             let after = after?;
             let page = store
-                .subscribers_after(list_id, &after, subscriber_csv::PAGE)
+                .subscribers_after(list_id, &after, csv::PAGE)
                 .await
-                .and_then(|page| {
-                    Ok((
-                        subscriber_csv::rows(&page)?,
-                        page.last().map(|s| s.email.clone()),
-                    ))
-                });
+                .and_then(|page| Ok((csv::rows(&page)?, page.last().map(|s| s.email.clone()))));
             match page {
                 Ok((_, None)) => None,
                 Ok((bytes, next)) => Some((Ok(bytes), next)),

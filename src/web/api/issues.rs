@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
-    domain::FieldError,
+    fields::FieldError,
     issues::{Issue, IssueContent, IssueStatus, MAX_BODY, MAX_PREHEADER, MAX_SUBJECT, Withdrawal},
     store::IssueStats,
     web::{AppError, AppState, ErrorBody, issue_actions as actions},

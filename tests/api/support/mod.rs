@@ -291,7 +291,7 @@ pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
     // Tests sign up at machine speed, many from one address: the tests of the form
     // token and of the budgets set their own.
     settings.signup_form_min_age = Duration::ZERO;
-    settings.signup_budgets = newsletter::budgets::Budgets {
+    settings.signup_budgets = newsletter::audience::budgets::Budgets {
         per_client: 0,
         per_domain: 0,
         total: 0,

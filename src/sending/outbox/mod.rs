@@ -32,9 +32,9 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    issue_mail::ComposedIssue,
+    issues::compose::ComposedIssue,
     keys::{KeyId, KeyRing},
-    mail::{Mailer, OutgoingMail, SendError, build_message},
+    sending::mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     templates::templates,

@@ -50,7 +50,7 @@ impl Scheduler {
     pub async fn housekeeping(&self) -> anyhow::Result<()> {
         let now = Utc::now();
         self.store
-            .delete_import_rows_before(crate::import::report_cutoff(now))
+            .delete_import_rows_before(crate::audience::import::report_cutoff(now))
             .await?;
         self.store
             .delete_signup_records_before(now - chrono::TimeDelta::days(2))

@@ -15,7 +15,7 @@ use lettre::{
     },
 };
 
-use crate::{dkim::DkimSigner, relay::Relay, settings::Settings};
+use crate::{sending::dkim::DkimSigner, sending::relay::Relay, settings::Settings};
 
 pub struct Mailer {
     transport: Transport,

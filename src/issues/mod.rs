@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::FieldError;
+use crate::fields::FieldError;
+
+pub mod compose;
+pub mod markdown;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -46,9 +49,12 @@ impl IssueStatus {
         .ok_or_else(|| anyhow::anyhow!("Unknown issue status {text:?}"))
     }
 
+    /// The statuses in which subject, preheader, body and template may still change.
+    pub const EDITABLE: &'static [IssueStatus] = &[IssueStatus::Draft, IssueStatus::Scheduled];
+
     /// Whether subject, preheader, body and template may still change.
     pub fn is_editable(self) -> bool {
-        matches!(self, IssueStatus::Draft | IssueStatus::Scheduled)
+        Self::EDITABLE.contains(&self)
     }
 
     /// Only a draft can be deleted: anything later has been, or is being, sent.
@@ -59,6 +65,55 @@ impl IssueStatus {
     /// Only a sent issue is in the public archive, to be withdrawn from it or put back.
     pub fn is_archived(self) -> bool {
         self == IssueStatus::Sent
+    }
+}
+
+/// A change of status that staff ask for. The scheduler's own moves (scheduled to
+/// sending when due, sending to sent when the last copy has gone) are the stores'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueTransition {
+    /// From a draft, or a new time for a scheduled issue.
+    Schedule(DateTime<Utc>),
+    /// For good, from anything not yet all sent: unsent copies are cancelled with it.
+    Cancel,
+    /// Stops new copies going out.
+    Pause,
+    Resume,
+}
+
+impl IssueTransition {
+    /// The statuses it may start from.
+    pub fn from(self) -> &'static [IssueStatus] {
+        use IssueStatus::*;
+        match self {
+            IssueTransition::Schedule(_) => IssueStatus::EDITABLE,
+            IssueTransition::Cancel => &[Draft, Scheduled, Sending, Paused],
+            IssueTransition::Pause => &[Sending],
+            IssueTransition::Resume => &[Paused],
+        }
+    }
+
+    /// The status it leads to.
+    pub fn to(self) -> IssueStatus {
+        match self {
+            IssueTransition::Schedule(_) => IssueStatus::Scheduled,
+            IssueTransition::Cancel => IssueStatus::Cancelled,
+            IssueTransition::Pause => IssueStatus::Paused,
+            IssueTransition::Resume => IssueStatus::Sending,
+        }
+    }
+
+    /// When the issue is to go, for a schedule.
+    pub fn send_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            IssueTransition::Schedule(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Whether an issue in `status` may take it.
+    pub fn allowed_from(self, status: IssueStatus) -> bool {
+        self.from().contains(&status)
     }
 }
 
@@ -178,10 +233,10 @@ impl IssueContent {
                 format!("The body must be {MAX_BODY} characters or fewer."),
             ),
             Some(b) => {
-                if let Some(message) = crate::markdown::link_problem(b) {
+                if let Some(message) = crate::issues::markdown::link_problem(b) {
                     problem("body_markdown", message);
                 }
-                let undescribed = crate::markdown::images_without_alt_text(b);
+                let undescribed = crate::issues::markdown::images_without_alt_text(b);
                 if !undescribed.is_empty() {
                     problem(
                         "body_markdown",
@@ -245,6 +300,41 @@ pub struct ArchiveChange<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transitions_start_only_where_they_may() {
+        use IssueStatus::*;
+        let all = [Draft, Scheduled, Sending, Sent, Cancelled, Paused];
+        let allowed = |t: IssueTransition| -> Vec<IssueStatus> {
+            all.into_iter().filter(|s| t.allowed_from(*s)).collect()
+        };
+        let at = Utc::now();
+        assert_eq!(allowed(IssueTransition::Schedule(at)), [Draft, Scheduled]);
+        assert_eq!(
+            allowed(IssueTransition::Cancel),
+            [Draft, Scheduled, Sending, Paused]
+        );
+        assert_eq!(allowed(IssueTransition::Pause), [Sending]);
+        assert_eq!(allowed(IssueTransition::Resume), [Paused]);
+        assert_eq!(IssueTransition::Schedule(at).send_at(), Some(at));
+        assert_eq!(IssueTransition::Cancel.send_at(), None);
+        for t in [
+            IssueTransition::Cancel,
+            IssueTransition::Pause,
+            IssueTransition::Resume,
+        ] {
+            assert!(
+                !t.allowed_from(t.to()),
+                "{t:?} does not start where it ends"
+            );
+        }
+        assert_eq!(
+            all.into_iter()
+                .filter(|s| s.is_editable())
+                .collect::<Vec<_>>(),
+            [Draft, Scheduled]
+        );
+    }
     use chrono::Utc;
 
     fn content(subject: &str, body: &str) -> IssueContent {

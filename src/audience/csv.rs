@@ -40,7 +40,7 @@ pub fn rows(subscribers: &[SubscriberSummary]) -> anyhow::Result<Vec<u8>> {
             cell(&s.name),
             cell(s.organisation.as_deref().unwrap_or("")),
             cell(s.locality.as_deref().unwrap_or("")),
-            s.status.clone(),
+            s.status.as_str().to_owned(),
             s.created_at.to_rfc3339(),
         ])?;
     }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use minijinja::Value;
 use serde::Serialize;
 
-use crate::{issues::Issue, markdown, templates::templates};
+use crate::{issues::Issue, issues::markdown, templates::templates};
 
 /// Stands in for the recipient's unsubscribe link while the template renders once.
 const UNSUBSCRIBE_MARK: &str = "https://unsubscribe.invalid/recipient-link";

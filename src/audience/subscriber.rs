@@ -1,8 +1,6 @@
 //! Domain types that are valid by construction. The sign-up handler turns what a person
 //! typed into these once, at the edge, and nothing later touches the raw strings.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 use validator::ValidateEmail;
 
@@ -232,23 +230,6 @@ pub struct NewSubscriber {
     pub name: SubscriberName,
     pub organisation: Option<Organisation>,
     pub locality: Option<Locality>,
-}
-
-/// One field's problem, in words a person can act on. The field is named as the form or
-/// the JSON names it (a path such as `list.tags[1]` for a nested JSON value).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: Cow<'static, str>,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 #[cfg(test)]

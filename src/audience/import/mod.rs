@@ -15,127 +15,20 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName, mailbox_key},
+    audience::subscriber::{
+        Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName, mailbox_key,
+    },
+    audience::subscription::SubscriptionStatus,
     keys::KeyRing,
-    store::{ImportBatch, ImportedPerson, Invitation, RESEND_CAP, Store},
+    store::{ImportBatch, ImportedPerson, Invitation, Store},
 };
 
-/// How long the per-row report of an import is kept.
-pub const REPORT_DAYS: i64 = 30;
-/// Rows imported per transaction.
-pub const BATCH: u32 = 2000;
 /// The longest source note.
 const NOTE_MAX: usize = 1000;
-
-/// What becomes of the people imported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Subscribed at once, on the lawful basis in the source note.
-    Confirmed,
-    /// Sent a confirmation mail: subscribed only if they confirm.
-    Invite,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Confirmed => "confirmed",
-            Mode::Invite => "invite",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "confirmed" => Some(Mode::Confirmed),
-            "invite" => Some(Mode::Invite),
-            _ => None,
-        }
-    }
-}
-
-/// A row's verdict: before the import (`Ready`, `Refused`, `Unchanged`) and after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RowStatus {
-    Ready,
-    Refused,
-    /// Already subscribed, or sent enough confirmation mails already.
-    Unchanged,
-    /// Subscribed, confirmed.
-    Added,
-    /// Sent a confirmation mail.
-    Invited,
-}
-
-impl RowStatus {
-    pub const ALL: [RowStatus; 5] = [
-        RowStatus::Ready,
-        RowStatus::Added,
-        RowStatus::Invited,
-        RowStatus::Unchanged,
-        RowStatus::Refused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowStatus::Ready => "ready",
-            RowStatus::Refused => "refused",
-            RowStatus::Unchanged => "unchanged",
-            RowStatus::Added => "added",
-            RowStatus::Invited => "invited",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-}
-
-/// One row of the file: its values (as read, or as they will be stored) and verdict.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ImportRow {
-    /// Its line in the file (the header is line 1).
-    pub line: i64,
-    pub email: String,
-    pub name: String,
-    pub organisation: String,
-    /// The locality's slug once checked; as written in the file if refused.
-    pub locality: String,
-    pub status: RowStatus,
-    pub reason: Option<String>,
-}
-
-/// An import: who made it, of which file, on what lawful basis, and to what effect.
-#[derive(Clone, Debug, Serialize)]
-pub struct ImportRecord {
-    pub id: Uuid,
-    pub list_id: Uuid,
-    /// The staff member's address, or `command line`.
-    pub created_by: String,
-    pub file_name: String,
-    pub source_note: String,
-    pub mode: Mode,
-    pub created_at: DateTime<Utc>,
-    pub applied_at: Option<DateTime<Utc>>,
-}
-
-impl ImportRecord {
-    /// Whether its per-row report has been deleted.
-    pub fn report_expired(&self, now: DateTime<Utc>) -> bool {
-        self.created_at < report_cutoff(now)
-    }
-}
-
-/// Imports made before this have had their rows deleted.
-pub fn report_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - Duration::days(REPORT_DAYS)
-}
 
 /// The lawful basis must be written down: what the list is and why these people may
 /// be mailed.
@@ -156,8 +49,12 @@ pub fn source_note_problem(note: &str) -> Option<String> {
 }
 
 mod reading;
+pub mod rules;
 
 pub use reading::{ParsedFile, read_csv};
+pub use rules::{
+    BATCH, ImportRecord, ImportRow, Mode, REPORT_DAYS, RowStatus, outcome, report_cutoff, settled,
+};
 
 /// How many rows have `status`, from `Store::import_counts`.
 pub fn count(counts: &[(RowStatus, i64)], status: RowStatus) -> i64 {
@@ -222,28 +119,6 @@ pub fn check(row: &ImportRow) -> Result<NewSubscriber, String> {
     })
 }
 
-/// What an import does to one person, given their subscription now (if any) and how
-/// many confirmation mails they were sent in the last day. Both stores decide by it.
-pub fn outcome(
-    status: Option<&str>,
-    recent_invitations: i64,
-    mode: Mode,
-) -> (RowStatus, Option<&'static str>) {
-    match (status, mode) {
-        (Some("confirmed"), _) => (RowStatus::Unchanged, Some("Already subscribed.")),
-        (Some("unsubscribed"), _) => (RowStatus::Refused, Some(UNSUBSCRIBED)),
-        (_, Mode::Confirmed) => (RowStatus::Added, None),
-        (Some(_), Mode::Invite) if recent_invitations >= RESEND_CAP => (
-            RowStatus::Unchanged,
-            Some("Sent enough confirmation emails in the last day already."),
-        ),
-        (_, Mode::Invite) => (RowStatus::Invited, None),
-    }
-}
-
-const UNSUBSCRIBED: &str =
-    "They unsubscribed: only they can subscribe again, by signing up themselves.";
-
 /// Records the import and its rows, each with the verdict it would have now: the
 /// preview. Its rows are checked against the subscribers already on the list.
 pub async fn create(
@@ -257,17 +132,17 @@ pub async fn create(
             .filter(|r| r.status == RowStatus::Ready)
             .map(|r| r.email.clone())
             .collect();
-        let statuses: HashMap<String, String> = store
+        let statuses: HashMap<String, SubscriptionStatus> = store
             .subscription_statuses(import.list_id, &emails)
             .await?
             .into_iter()
             .collect();
         for row in chunk.iter_mut().filter(|r| r.status == RowStatus::Ready) {
-            let (status, reason) = match statuses.get(&mailbox_key(&row.email)).map(String::as_str)
-            {
-                Some("confirmed") => (RowStatus::Unchanged, Some("Already subscribed.")),
-                Some("unsubscribed") => (RowStatus::Refused, Some(UNSUBSCRIBED)),
-                _ => continue,
+            let Some((status, reason)) = statuses
+                .get(&mailbox_key(&row.email))
+                .and_then(|status| settled(*status))
+            else {
+                continue;
             };
             row.status = status;
             row.reason = reason.map(str::to_owned);
@@ -489,23 +364,6 @@ mod tests {
         ] {
             let err = read_csv(data, Mode::Confirmed).unwrap_err();
             assert!(err.contains(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn an_import_never_resubscribes_and_respects_the_resend_cap() {
-        use RowStatus::*;
-        assert_eq!(outcome(None, 0, Mode::Confirmed).0, Added);
-        assert_eq!(outcome(Some("pending"), 9, Mode::Confirmed).0, Added);
-        assert_eq!(outcome(None, 0, Mode::Invite).0, Invited);
-        assert_eq!(outcome(Some("pending"), 1, Mode::Invite).0, Invited);
-        assert_eq!(
-            outcome(Some("pending"), RESEND_CAP, Mode::Invite).0,
-            Unchanged
-        );
-        for mode in [Mode::Confirmed, Mode::Invite] {
-            assert_eq!(outcome(Some("confirmed"), 0, mode).0, Unchanged);
-            assert_eq!(outcome(Some("unsubscribed"), 0, mode).0, Refused);
         }
     }
 

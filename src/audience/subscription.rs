@@ -1,0 +1,245 @@
+//! A person's subscription to a list, and what each way in does to it. The rules are
+//! here, in plain Rust; both stores find the facts (the subscription now, how many
+//! confirmation mails went out lately), call these, and write what they decide.
+
+use uuid::Uuid;
+
+use crate::audience::budgets::BudgetScope;
+
+/// Where a person stands with a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    /// Signed up (or invited), not confirmed yet: sent nothing but confirmation mails.
+    Pending,
+    Confirmed,
+    Unsubscribed,
+}
+
+impl SubscriptionStatus {
+    /// Every status, in the order staff see them counted.
+    pub const ALL: [SubscriptionStatus; 3] = [
+        SubscriptionStatus::Pending,
+        SubscriptionStatus::Confirmed,
+        SubscriptionStatus::Unsubscribed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Pending => "pending",
+            SubscriptionStatus::Confirmed => "confirmed",
+            SubscriptionStatus::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| anyhow::anyhow!("Unknown subscription status {text:?}"))
+    }
+}
+
+impl std::fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of event in the consent ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentKind {
+    Signup,
+    Confirm,
+    /// Confirmed again after unsubscribing.
+    Resubscribe,
+    Unsubscribe,
+    Import,
+    Erase,
+}
+
+impl ConsentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentKind::Signup => "signup",
+            ConsentKind::Confirm => "confirm",
+            ConsentKind::Resubscribe => "resubscribe",
+            ConsentKind::Unsubscribe => "unsubscribe",
+            ConsentKind::Import => "import",
+            ConsentKind::Erase => "erase",
+        }
+    }
+}
+
+/// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
+pub const RESEND_CAP: i64 = 3;
+
+/// What a sign-up does to the person's subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupAction {
+    /// New to the list: a pending subscription, its token, the consent event and the
+    /// confirmation mail.
+    Subscribe,
+    /// Pending or unsubscribed: the latest details typed are kept, and a new token,
+    /// consent event and confirmation mail are written.
+    Invite,
+    /// Confirmed already: an "already subscribed" mail, within the day's cap.
+    Remind,
+    /// Not confirmed, and enough confirmation mails went out in the last 24 hours.
+    Nothing,
+}
+
+/// What a sign-up does, given the person's subscription now (if any) and how many
+/// confirmation mails they were sent in the last 24 hours.
+pub fn signup_action(
+    status: Option<SubscriptionStatus>,
+    recent_invitations: i64,
+    resend_cap: i64,
+) -> SignupAction {
+    match status {
+        None => SignupAction::Subscribe,
+        Some(SubscriptionStatus::Confirmed) => SignupAction::Remind,
+        Some(_) if recent_invitations >= resend_cap => SignupAction::Nothing,
+        Some(_) => SignupAction::Invite,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// A confirmation mail is in the outbox.
+    ConfirmationQueued,
+    /// Already confirmed: an "already subscribed" mail is in the outbox.
+    ReminderQueued,
+    /// Already confirmed, and reminded often enough in the last 24 hours: nothing sent.
+    AlreadyConfirmed,
+    /// Pending, but enough confirmation mails went out in the last 24 hours.
+    ResendCapReached,
+    /// The form's token was used before: nothing stored.
+    FormTokenUsed,
+    /// A budget on confirmation mails is spent: nothing stored or sent.
+    OverBudget(BudgetScope),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    /// The subscription was confirmed before (a second click, or another link).
+    AlreadyConfirmed,
+    /// The token was used and the subscription has since changed: links are single use.
+    Used,
+    Expired,
+    Unknown,
+}
+
+/// What following a confirmation link does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    pub outcome: ConfirmOutcome,
+    /// The event to record when the subscription is confirmed now.
+    pub event: Option<ConsentKind>,
+    /// Whether the token is marked used: every answer but "expired" uses it up, once.
+    pub uses_token: bool,
+}
+
+/// Decides a confirmation from the subscription the token is for, whether the token
+/// was used before, and whether it has expired.
+pub fn confirmation(status: SubscriptionStatus, token_used: bool, expired: bool) -> Confirmation {
+    let (outcome, event) = match status {
+        SubscriptionStatus::Confirmed => (ConfirmOutcome::AlreadyConfirmed, None),
+        _ if token_used => (ConfirmOutcome::Used, None),
+        _ if expired => (ConfirmOutcome::Expired, None),
+        SubscriptionStatus::Unsubscribed => {
+            (ConfirmOutcome::Confirmed, Some(ConsentKind::Resubscribe))
+        }
+        SubscriptionStatus::Pending => (ConfirmOutcome::Confirmed, Some(ConsentKind::Confirm)),
+    };
+    Confirmation {
+        outcome,
+        event,
+        uses_token: !token_used && outcome != ConfirmOutcome::Expired,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnsubscribeOutcome {
+    Unsubscribed,
+    AlreadyUnsubscribed,
+    /// No such subscription (the person's data may have been erased).
+    NotSubscribed,
+}
+
+/// The domain of every erased address (`.invalid` is never delivered: RFC 2606).
+const ERASED_DOMAIN: &str = "@erased.invalid";
+
+/// The address an erased subscriber's row keeps: unique, and deliverable nowhere.
+pub fn erased_address(id: Uuid) -> String {
+    format!("erased-{}{ERASED_DOMAIN}", id.simple())
+}
+
+/// Whether a subscriber's address is one `erased_address` made.
+pub fn is_erased_address(email: &str) -> bool {
+    email.ends_with(ERASED_DOMAIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SubscriptionStatus::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in SubscriptionStatus::ALL {
+            assert_eq!(SubscriptionStatus::parse(status.as_str()).unwrap(), status);
+        }
+        assert!(SubscriptionStatus::parse("lapsed").is_err());
+    }
+
+    #[test]
+    fn a_sign_up_subscribes_invites_reminds_or_waits() {
+        assert_eq!(signup_action(None, 0, 3), SignupAction::Subscribe);
+        assert_eq!(signup_action(Some(Pending), 2, 3), SignupAction::Invite);
+        assert_eq!(
+            signup_action(Some(Unsubscribed), 0, 3),
+            SignupAction::Invite
+        );
+        assert_eq!(signup_action(Some(Pending), 3, 3), SignupAction::Nothing);
+        assert_eq!(
+            signup_action(Some(Unsubscribed), 3, 3),
+            SignupAction::Nothing
+        );
+        // The reminder has a cap of its own, counted by the store.
+        assert_eq!(signup_action(Some(Confirmed), 9, 3), SignupAction::Remind);
+    }
+
+    #[test]
+    fn a_confirmation_confirms_once_and_says_why_not_otherwise() {
+        let now = confirmation(Pending, false, false);
+        assert_eq!(now.outcome, ConfirmOutcome::Confirmed);
+        assert_eq!(now.event, Some(ConsentKind::Confirm));
+        assert!(now.uses_token);
+        let back = confirmation(Unsubscribed, false, false);
+        assert_eq!(back.event, Some(ConsentKind::Resubscribe));
+
+        let again = confirmation(Confirmed, true, true);
+        assert_eq!(again.outcome, ConfirmOutcome::AlreadyConfirmed);
+        assert!(!again.uses_token, "a used token is not used again");
+        assert!(confirmation(Confirmed, false, false).uses_token);
+        assert_eq!(
+            confirmation(Unsubscribed, true, false).outcome,
+            ConfirmOutcome::Used
+        );
+        let late = confirmation(Pending, false, true);
+        assert_eq!(late.outcome, ConfirmOutcome::Expired);
+        assert_eq!(late.event, None);
+        assert!(!late.uses_token, "an expired token is left as it was");
+    }
+
+    #[test]
+    fn erased_addresses_are_unique_and_undeliverable() {
+        let id = Uuid::now_v7();
+        assert!(erased_address(id).ends_with("@erased.invalid"));
+        assert!(is_erased_address(&erased_address(id)));
+        assert!(!is_erased_address("jo@example.org"));
+        assert_ne!(erased_address(id), erased_address(Uuid::now_v7()));
+    }
+}
