@@ -7,6 +7,7 @@ use crate::support::{Backend, TestApp, staff::location};
 
 on_both_backends!(
     editors_are_refused_the_admin_pages,
+    every_admin_page_refuses_editors,
     admins_remove_staff_but_not_themselves,
     admins_make_and_revoke_api_tokens,
 );
@@ -36,6 +37,26 @@ async fn editors_are_refused_the_admin_pages(backend: Backend) {
         !dashboard.contains(r#"href="/admin/users""#),
         "editors are not shown the link"
     );
+}
+
+/// Every path of the router's admin list, asked for by a signed-in editor with a good
+/// CSRF token, is refused before its handler runs.
+async fn every_admin_page_refuses_editors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let editor = app.staff("editor@example.org", "editor").await;
+    let paths = newsletter::web::admin::admin_paths();
+    assert!(paths.contains(&"/admin/users"));
+    assert!(!paths.contains(&"/admin/issues"), "editors write issues");
+    for path in paths {
+        let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let got = app.staff_get(&editor, &path).await.status();
+        let posted = app.staff_post(&editor, &path, &[]).await.status();
+        assert_eq!(
+            (got, posted),
+            (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
+            "{path}"
+        );
+    }
 }
 
 async fn admins_remove_staff_but_not_themselves(backend: Backend) {

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AdminFrame, Staff, require_admin};
+use super::{AdminFrame, Staff};
 use crate::{
     store::{Creation, Removal, StaffMember},
     time::uk_date_time,
@@ -54,7 +54,6 @@ async fn users(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
 ) -> Result<Response, AppError> {
-    require_admin(&staff)?;
     let users = state
         .store
         .staff_users()
@@ -81,7 +80,6 @@ async fn remove_user(
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    require_admin(&staff)?;
     let id = Uuid::parse_str(&id).ok();
     if id == Some(staff.user.id) {
         return Err(AppError::page(
@@ -164,7 +162,6 @@ async fn api_tokens(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
 ) -> Result<Response, AppError> {
-    require_admin(&staff)?;
     tokens_page(&state, &staff, StatusCode::OK, None, None, String::new()).await
 }
 
@@ -180,7 +177,6 @@ async fn create_token(
     Extension(staff): Extension<Staff>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    require_admin(&staff)?;
     let name = form.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         let error = "Give the token a name of 1 to 100 characters, on one line.".to_owned();
@@ -236,7 +232,6 @@ async fn revoke_token(
     Extension(staff): Extension<Staff>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    require_admin(&staff)?;
     state.store.revoke_api_token(&form.name, Utc::now()).await?;
     tracing::info!(by = %staff.user.id, "API token revoked");
     Ok(Redirect::to("/admin/tokens").into_response())

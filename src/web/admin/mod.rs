@@ -63,12 +63,20 @@ pub struct Staff {
     pub csrf: String,
 }
 
-/// The pages behind the sign-in. The test that checks each one redirects to the
-/// sign-in page reads this list, so a page added here is covered.
-fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+type Routes = Vec<(&'static str, MethodRouter<AppState>)>;
+
+/// The pages behind the sign-in that every staff member may use.
+fn staff_routes() -> Routes {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
     routes.extend(subscribers::routes());
+    routes
+}
+
+/// The pages only admins may use: users, tokens, imports, exporting and erasing
+/// people. `require_admin` guards them all, as a layer.
+fn admin_routes() -> Routes {
+    let mut routes = subscribers::admin_routes();
     routes.extend(imports::routes());
     routes.extend(access::routes());
     routes
@@ -93,20 +101,36 @@ impl AdminFrame {
     }
 }
 
-/// Every path behind the sign-in.
+/// Every path behind the sign-in. The test that checks each one sends strangers to the
+/// sign-in page reads this list, so a page added to the router is covered.
 pub fn protected_paths() -> Vec<&'static str> {
-    protected_routes()
-        .into_iter()
-        .map(|(path, _)| path)
-        .collect()
+    let mut paths = paths(staff_routes());
+    paths.extend(admin_paths());
+    paths
 }
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let protected = protected_routes()
+/// Every path only admins may use (the test that editors are refused reads it).
+pub fn admin_paths() -> Vec<&'static str> {
+    paths(admin_routes())
+}
+
+fn paths(routes: Routes) -> Vec<&'static str> {
+    routes.into_iter().map(|(path, _)| path).collect()
+}
+
+fn routed(routes: Routes) -> Router<AppState> {
+    routes
         .into_iter()
         .fold(Router::new(), |router, (path, route)| {
             router.route(path, route)
         })
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let admin = routed(admin_routes()).route_layer(middleware::from_fn(require_admin));
+    let protected = routed(staff_routes())
+        .merge(admin)
+        // Outermost: a session (and CSRF) first; then, for admin pages, the role.
         .route_layer(middleware::from_fn_with_state(state, require_staff))
         // `require_staff` has read the body, within its own limits; the handlers read it
         // again from memory.
@@ -234,17 +258,22 @@ impl FormParts {
 }
 
 /// Refuses editors what only admins may do.
-pub fn require_admin(staff: &Staff) -> Result<(), AppError> {
+async fn require_admin(
+    Extension(staff): Extension<Staff>,
+    request: Request,
+    next: Next,
+) -> Response {
     if staff.user.role == Role::Admin {
-        return Ok(());
+        return next.run(request).await;
     }
-    Err(AppError::page(
+    AppError::page(
         StatusCode::FORBIDDEN,
         MessagePage::new(
             "Only admins can do this",
             &["Ask an admin of the newsletter to do it, or to make you an admin."],
         ),
-    ))
+    )
+    .into_response()
 }
 
 /// The request's session cookie and whose live session it is.
