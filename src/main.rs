@@ -87,11 +87,9 @@ enum AdminCommand {
 }
 
 fn token_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err("a token's name is 1 to 100 characters on one line".into());
-    }
-    Ok(name.to_owned())
+    tokens::api_token_name(raw)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("a token's name is {}", tokens::API_TOKEN_NAME_RULE))
 }
 
 #[tokio::main]

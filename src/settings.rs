@@ -8,7 +8,9 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 
-use crate::{audience::budgets::Budgets, keys::MIN_KEY_LEN, web::client::Cidr};
+use crate::{
+    audience::budgets::Budgets, keys::MIN_KEY_LEN, tokens::ConfirmationToken, web::client::Cidr,
+};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -263,6 +265,22 @@ fn list(value: Option<String>) -> Vec<String> {
 }
 
 impl Settings {
+    /// The unsubscribe page for a signed token (or a word that names nobody, for a
+    /// preview or a test copy): every link a mail carries to leave is built here.
+    pub fn unsubscribe_url(&self, token: &str) -> String {
+        format!("{}/unsubscribe?token={token}", self.public_url)
+    }
+
+    /// The page that confirms a subscription with this token: the one link a
+    /// confirmation mail carries.
+    pub fn confirmation_url(&self, token: &ConfirmationToken) -> String {
+        format!(
+            "{}/subscriptions/confirm?token={}",
+            self.public_url,
+            token.encode()
+        )
+    }
+
     /// Why mail must not go out with these settings, if it must not. Mail sent through a
     /// relay carries links (confirm, unsubscribe) built on `PUBLIC_URL`: they must reach
     /// the reader, over https. `.eml` files and `ALLOW_INSECURE_PUBLIC_URL` are trials.

@@ -39,6 +39,16 @@ pub fn generate_api_token() -> String {
     format!("nl_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
 }
 
+/// What a token's name may be, in words for the person choosing one.
+pub const API_TOKEN_NAME_RULE: &str = "1 to 100 characters, on one line";
+
+/// An API token's name, trimmed, if it keeps `API_TOKEN_NAME_RULE`.
+pub fn api_token_name(raw: &str) -> Option<&str> {
+    let name = raw.trim();
+    let fits = !name.is_empty() && name.chars().count() <= 100;
+    (fits && !name.chars().any(char::is_control)).then_some(name)
+}
+
 /// A confirmation token as the person receives it. Debug never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfirmationToken([u8; 32]);
@@ -225,6 +235,18 @@ impl FormToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_names_are_one_short_line() {
+        assert_eq!(api_token_name("  ci deploy "), Some("ci deploy"));
+        assert_eq!(
+            api_token_name(&"é".repeat(100)),
+            Some("é".repeat(100).as_str())
+        );
+        for bad in ["", "   ", "two\nlines", &"x".repeat(101)] {
+            assert_eq!(api_token_name(bad), None, "{bad:?}");
+        }
+    }
 
     const A: &str = "a secret that is long enough for the test";
     const B: &str = "another secret, also long enough for it";

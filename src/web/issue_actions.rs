@@ -131,10 +131,7 @@ async fn compose(state: &AppState, issue: &Issue) -> Result<ComposedIssue> {
 /// preview names no subscriber and leads nowhere.
 pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)> {
     let composed = compose(state, issue).await?;
-    Ok(composed.personalise(&format!(
-        "{}/unsubscribe?token=preview",
-        state.settings.public_url
-    )))
+    Ok(composed.personalise(&state.settings.unsubscribe_url("preview")))
 }
 
 /// The issue, if it may be scheduled or sent now: a draft or a scheduled issue whose

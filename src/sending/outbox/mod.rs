@@ -385,14 +385,6 @@ impl OutboxWorker {
         })
     }
 
-    /// The page that a signed unsubscribe token opens.
-    fn unsubscribe_url(&self, signed_token: &str) -> String {
-        format!(
-            "{}/unsubscribe?token={signed_token}",
-            self.settings.public_url
-        )
-    }
-
     async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
         let issue = self.issue_mail(job.issue_id).await?;
         let token = UnsubscribeToken {
@@ -401,7 +393,7 @@ impl OutboxWorker {
             issue_id: Some(job.issue_id),
         }
         .sign(&self.secret);
-        let unsubscribe_url = self.unsubscribe_url(&token);
+        let unsubscribe_url = self.settings.unsubscribe_url(&token);
         let (html, text) = issue.composed.personalise(&unsubscribe_url);
         Ok(OutgoingMail {
             to: job.email.clone(),
@@ -448,11 +440,7 @@ impl OutboxWorker {
                         )));
                     }
                 };
-                let confirm_url = format!(
-                    "{}/subscriptions/confirm?token={}",
-                    self.settings.public_url,
-                    token.encode()
-                );
+                let confirm_url = self.settings.confirmation_url(&token);
                 if self.mailer.writes_files() {
                     // Development without a relay: the issue asks for the link in the log.
                     tracing::info!(%confirm_url, "No SMTP_URL: confirmation link");
@@ -478,7 +466,7 @@ impl OutboxWorker {
                 })?;
                 let context = serde_json::json!({
                     "list_name": payload.list_name,
-                    "unsubscribe_url": self.unsubscribe_url(
+                    "unsubscribe_url": self.settings.unsubscribe_url(
                         &UnsubscribeToken {
                             subscriber_id,
                             list_id: payload.list_id,
@@ -499,10 +487,9 @@ impl OutboxWorker {
                     serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
                 let issue = self.compose_issue(payload.issue_id).await?;
                 // A test copy names no subscriber: its link shows the "does not work" page.
-                let (html, text) = issue.composed.personalise(&format!(
-                    "{}/unsubscribe?token=test-copy",
-                    self.settings.public_url
-                ));
+                let (html, text) = issue
+                    .composed
+                    .personalise(&self.settings.unsubscribe_url("test-copy"));
                 Ok(OutgoingMail {
                     to: row.recipient.clone(),
                     subject: format!("[Test] {}", issue.composed.subject),

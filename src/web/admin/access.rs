@@ -177,19 +177,19 @@ async fn create_token(
     Extension(staff): Extension<Staff>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    let name = form.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        let error = "Give the token a name of 1 to 100 characters, on one line.".to_owned();
+    let Some(name) = tokens::api_token_name(&form.name).map(str::to_owned) else {
+        let error = format!("Give the token a name of {}.", tokens::API_TOKEN_NAME_RULE);
+        let typed = form.name.trim().to_owned();
         return tokens_page(
             &state,
             &staff,
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
             Some(error),
-            name,
+            typed,
         )
         .await;
-    }
+    };
     let token = tokens::generate_api_token();
     let made = state
         .store
