@@ -10,6 +10,8 @@ mod deliveries;
 mod imports;
 mod issues;
 mod keys;
+#[cfg(test)]
+mod layers;
 mod lists;
 mod migrations;
 mod outbox;
