@@ -279,7 +279,7 @@ pub enum IssueChange {
 }
 
 /// What became of a request to delete a draft.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum DraftDeletion {
     Deleted,
     NotFound,

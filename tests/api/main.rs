@@ -25,5 +25,6 @@ mod signup;
 mod signup_protection;
 mod slow_clients;
 mod staff_api;
+mod store;
 mod unsubscribe;
 mod writing;
