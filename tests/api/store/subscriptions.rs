@@ -279,7 +279,7 @@ async fn leaving_is_recorded_once_and_coming_back_is_a_resubscribe(backend: Back
         issue_id: None,
     };
     assert_eq!(
-        store.unsubscribe(&leave(token.clone())).await.unwrap(),
+        store.unsubscribe(&leave(token)).await.unwrap(),
         UnsubscribeOutcome::Unsubscribed
     );
     assert_eq!(
