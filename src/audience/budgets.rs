@@ -94,13 +94,19 @@ impl BudgetKeys {
         }
     }
 
+    /// The key a budget counts this sign-up under.
+    pub fn key(&self, scope: BudgetScope) -> &str {
+        match scope {
+            BudgetScope::Total => "",
+            BudgetScope::Domain => &self.domain,
+            BudgetScope::Client => &self.client,
+        }
+    }
+
     /// (scope, key) for each budget, in the order rows are locked.
     pub fn rows(&self) -> [(BudgetScope, &str); 3] {
-        [
-            (BudgetScope::Total, ""),
-            (BudgetScope::Domain, &self.domain),
-            (BudgetScope::Client, &self.client),
-        ]
+        [BudgetScope::Total, BudgetScope::Domain, BudgetScope::Client]
+            .map(|scope| (scope, self.key(scope)))
     }
 }
 

@@ -279,12 +279,35 @@ pub enum IssueChange {
 }
 
 /// What became of a request to delete a draft.
+impl IssueChange {
+    /// What a conditional change came to: `issue` is the issue as it is now (if it is
+    /// there at all), `applied` whether the change's condition held.
+    pub fn after(issue: Option<Issue>, applied: bool) -> Self {
+        match issue {
+            None => IssueChange::NotFound,
+            Some(issue) if !applied => IssueChange::Refused(issue.status),
+            Some(issue) => IssueChange::Changed(Box::new(issue)),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum DraftDeletion {
     Deleted,
     NotFound,
     /// Not a draft (any more).
     Refused(IssueStatus),
+}
+
+impl DraftDeletion {
+    /// Why a draft was not deleted, from the issue as it is now: not there, or no
+    /// longer a draft.
+    pub fn refused(issue: Option<Issue>) -> Self {
+        match issue {
+            Some(issue) => DraftDeletion::Refused(issue.status),
+            None => DraftDeletion::NotFound,
+        }
+    }
 }
 
 /// Taking a sent issue out of the public archive, or putting it back, by whom and when.

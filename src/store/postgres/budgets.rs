@@ -58,17 +58,12 @@ pub(super) async fn overrun(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let over = budgets.overrun(&used);
     if let Some(scope) = over {
-        let key = keys
-            .rows()
-            .into_iter()
-            .find(|(s, _)| *s == scope)
-            .map(|(_, k)| k);
         sqlx::query(
             "INSERT INTO signup_budgets (scope, key, window_start, refused) VALUES ($1, $2, $3, 1)
              ON CONFLICT (scope, key, window_start) DO UPDATE SET refused = signup_budgets.refused + 1",
         )
         .bind(scope.as_str())
-        .bind(key.unwrap_or_default())
+        .bind(keys.key(scope))
         .bind(keys.window_start)
         .execute(&mut *conn)
         .await

@@ -19,10 +19,7 @@ pub(super) async fn delete_draft(store: &PostgresStore, id: Uuid) -> anyhow::Res
     if deleted.rows_affected() > 0 {
         return Ok(DraftDeletion::Deleted);
     }
-    Ok(match store.issue(id).await? {
-        Some(issue) => DraftDeletion::Refused(issue.status),
-        None => DraftDeletion::NotFound,
-    })
+    Ok(DraftDeletion::refused(store.issue(id).await?))
 }
 
 pub(super) async fn change(
@@ -69,9 +66,7 @@ pub(super) async fn change(
         .await
         .context("Failed to commit the change to the archive")?;
     // Already as asked is no change, and no refusal either.
-    Ok(match store.issue(change.issue_id).await? {
-        None => IssueChange::NotFound,
-        Some(issue) if !issue.status.is_archived() => IssueChange::Refused(issue.status),
-        Some(issue) => IssueChange::Changed(Box::new(issue)),
-    })
+    let issue = store.issue(change.issue_id).await?;
+    let archived = issue.as_ref().is_some_and(|i| i.status.is_archived());
+    Ok(IssueChange::after(issue, archived))
 }

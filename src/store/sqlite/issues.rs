@@ -91,11 +91,8 @@ impl IssueStore for SqliteStore {
         .execute(&self.writer)
         .await
         .context("Failed to update the issue")?;
-        Ok(match self.issue(id).await? {
-            None => IssueChange::NotFound,
-            Some(issue) if updated.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(Box::new(issue)),
-        })
+        let applied = updated.rows_affected() > 0;
+        Ok(IssueChange::after(self.issue(id).await?, applied))
     }
 
     async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion> {
@@ -143,11 +140,8 @@ impl IssueStore for SqliteStore {
         tx.commit()
             .await
             .context("Failed to commit the issue's status")?;
-        Ok(match self.issue(id).await? {
-            None => IssueChange::NotFound,
-            Some(issue) if changed.rows_affected() == 0 => IssueChange::Refused(issue.status),
-            Some(issue) => IssueChange::Changed(Box::new(issue)),
-        })
+        let applied = changed.rows_affected() > 0;
+        Ok(IssueChange::after(self.issue(id).await?, applied))
     }
 
     async fn next_issue_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
