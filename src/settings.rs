@@ -27,7 +27,7 @@ pub struct Settings {
     /// `PUBLIC_URL` is plain http or this machine's own address (a trial).
     pub allow_insecure_public_url: bool,
     pub mail_from: String,
-    /// `SECRET_KEY`: signs tokens and links (see `keys.rs`). `None`: the key file's.
+    /// `SECRET_KEY`: signs tokens and links (see `keys.rs` and `secrets.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
     /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
     pub secret_key_file: Option<PathBuf>,

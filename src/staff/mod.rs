@@ -3,6 +3,8 @@
 //! Editors write, preview and schedule issues; admins may also manage users, tokens,
 //! imports and erasure.
 
+pub mod sessions;
+
 use anyhow::Context;
 use argon2::{
     Argon2,

@@ -78,6 +78,6 @@ pub trait ImportStore: Send + Sync {
     async fn discard_import(&self, id: Uuid) -> anyhow::Result<Removal>;
     /// Deletes the rows of imports made before `cutoff`, and imports never applied.
     async fn delete_import_rows_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()>;
-    /// Imports a batch of people (see `import::outcome`) and records each row's outcome.
+    /// Imports a batch of people (see `audience::import::rules::outcome`) and records each row's outcome.
     async fn import_subscribers(&self, batch: &ImportBatch<'_>) -> anyhow::Result<()>;
 }

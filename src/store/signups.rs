@@ -43,7 +43,7 @@ pub struct SignupRequest {
     pub resend_cap: i64,
     /// The random part of the sign-up form's token: each works once.
     pub form_nonce: [u8; 16],
-    /// What this sign-up counts against, and the limits (see `budgets.rs`).
+    /// What this sign-up counts against, and the limits (see `audience::budgets`).
     pub budget_keys: BudgetKeys,
     pub budgets: Budgets,
 }

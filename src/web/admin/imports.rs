@@ -1,4 +1,4 @@
-//! Importing subscribers from a CSV file, admins only (see `import.rs` for the rules):
+//! Importing subscribers from a CSV file, admins only (see `audience::import` for the rules):
 //! upload the file with a source note and a choice of confirmed or invited; see the
 //! preview, row by row; import or discard it; then read the report.
 

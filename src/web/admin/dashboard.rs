@@ -1,0 +1,123 @@
+//! The dashboard: the list's numbers, sign-ups and unsubscribes by week, the next and
+//! the latest issues, and the sign-ups the budgets turned away.
+
+use axum::{
+    Extension,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use serde::Serialize;
+
+use super::{AdminFrame, Staff, chart};
+use crate::{
+    audience::{budgets::BudgetScope, subscription::SubscriptionStatus},
+    issues::IssueStatus,
+    time::uk_date_time,
+    web::{AppError, AppState, pages::render},
+};
+
+#[derive(Serialize)]
+struct IssueLine {
+    id: uuid::Uuid,
+    subject: String,
+    status: &'static str,
+    when: Option<String>,
+    recipients: i64,
+    sent: i64,
+    failed: i64,
+    pending: i64,
+    unsubscribed: i64,
+}
+
+/// Sign-ups turned away by the budgets on confirmation mails in the last 24 hours.
+#[derive(Serialize)]
+struct RefusedSignups {
+    client: i64,
+    domain: i64,
+    total: i64,
+}
+
+#[derive(Serialize)]
+struct DashboardView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    chart: chart::Chart,
+    counts: Vec<(SubscriptionStatus, i64)>,
+    next: Option<IssueLine>,
+    recent: Vec<IssueLine>,
+    refused: RefusedSignups,
+}
+
+/// How many issues the dashboard shows.
+const RECENT_ISSUES: usize = 5;
+
+pub(super) async fn dashboard(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+) -> Result<Response, AppError> {
+    let counts = state
+        .store
+        .subscriber_counts(state.list.id)
+        .await?
+        .by_status();
+    let today = Utc::now().date_naive();
+    let days = state
+        .store
+        .daily_signups_and_unsubscribes(
+            state.list.id,
+            chart::first_monday(today)
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc(),
+        )
+        .await?;
+    let chart = chart::weekly(&days, today);
+    let issues = state.store.issues().await?;
+    let line = |issue: &crate::issues::Issue, stats: crate::store::IssueStats| IssueLine {
+        id: issue.id,
+        subject: issue.subject.clone(),
+        status: issue.status.as_str(),
+        when: issue.finished_at.or(issue.send_at).map(uk_date_time),
+        recipients: stats.recipients,
+        sent: stats.sent,
+        failed: stats.failed,
+        pending: stats.pending,
+        unsubscribed: stats.unsubscribed,
+    };
+    let next = match issues
+        .iter()
+        .filter(|i| i.status == IssueStatus::Scheduled)
+        .min_by_key(|i| i.send_at)
+    {
+        Some(issue) => Some(line(issue, state.store.issue_stats(issue.id).await?)),
+        None => None,
+    };
+    let mut recent = Vec::new();
+    for issue in issues.iter().take(RECENT_ISSUES) {
+        recent.push(line(issue, state.store.issue_stats(issue.id).await?));
+    }
+    let refused = state
+        .store
+        .budget_refusals(Utc::now() - chrono::TimeDelta::hours(24))
+        .await?;
+    let refused_by = |scope| {
+        refused
+            .iter()
+            .find(|(s, _)| *s == scope)
+            .map_or(0, |(_, n)| *n)
+    };
+    let view = DashboardView {
+        frame: AdminFrame::of(&staff),
+        chart,
+        counts,
+        next,
+        recent,
+        refused: RefusedSignups {
+            client: refused_by(BudgetScope::Client),
+            domain: refused_by(BudgetScope::Domain),
+            total: refused_by(BudgetScope::Total),
+        },
+    };
+    Ok(render("pages/admin_dashboard.html", "Dashboard", &view).into_response())
+}
