@@ -270,7 +270,7 @@ async fn import_subscribers(
     };
     import::create(store, &record, parsed.rows).await?;
     let counts = store.import_counts(record.id).await?;
-    let count = |status| import::count(&counts, status);
+    let count = |status| counts.of(status);
     let ready = count(import::RowStatus::Ready);
     if dry_run {
         print_refusals(store, record.id).await?;
@@ -304,7 +304,7 @@ async fn import_subscribers(
     }
     print_refusals(store, record.id).await?;
     let counts = store.import_counts(record.id).await?;
-    println!("Imported {}: {}.", file.display(), import::summary(&counts));
+    println!("Imported {}: {}.", file.display(), counts.summary());
     if mode == import::Mode::Invite {
         println!("The confirmation emails go out from the running service.");
     }

@@ -74,6 +74,31 @@ impl Budgets {
     }
 }
 
+/// Sign-ups each budget turned away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Refusals {
+    pub client: i64,
+    pub domain: i64,
+    pub total: i64,
+}
+
+impl Refusals {
+    /// From (scope, count) rows, as both stores read them.
+    pub fn from_rows(rows: Vec<(String, i64)>) -> anyhow::Result<Self> {
+        let mut refusals = Self::default();
+        for (scope, count) in rows {
+            let scope = BudgetScope::parse(&scope)
+                .ok_or_else(|| anyhow::anyhow!("An unknown budget scope {scope:?}"))?;
+            *match scope {
+                BudgetScope::Client => &mut refusals.client,
+                BudgetScope::Domain => &mut refusals.domain,
+                BudgetScope::Total => &mut refusals.total,
+            } = count;
+        }
+        Ok(refusals)
+    }
+}
+
 /// What one sign-up is counted under: its keys, and the hour it falls in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BudgetKeys {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Invitation, Removal};
 use crate::{
-    audience::import::rules::{ImportRecord, ImportRow, Mode, RowStatus},
+    audience::import::rules::{ImportCounts, ImportRecord, ImportRow, Mode, RowStatus},
     audience::subscriber::NewSubscriber,
 };
 
@@ -33,17 +33,6 @@ pub struct ImportBatch<'a> {
     pub people: &'a [ImportedPerson],
 }
 
-/// An import's rows counted by status, as both stores read them.
-pub(super) fn import_counts(rows: Vec<(String, i64)>) -> anyhow::Result<Vec<(RowStatus, i64)>> {
-    rows.into_iter()
-        .map(|(status, count)| {
-            let status = RowStatus::parse(&status)
-                .ok_or_else(|| anyhow::anyhow!("An imported row has the status {status:?}"))?;
-            Ok((status, count))
-        })
-        .collect()
-}
-
 /// Whether this call is the one that applies an import.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImportStart {
@@ -60,7 +49,7 @@ pub trait ImportStore: Send + Sync {
     /// The list's imports, newest first.
     async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>>;
     /// How many of an import's rows have each status.
-    async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>>;
+    async fn import_counts(&self, id: Uuid) -> anyhow::Result<ImportCounts>;
     /// A page of an import's rows after line `after_line`, in the file's order, with
     /// `status` if given.
     async fn import_rows(

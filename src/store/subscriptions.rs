@@ -3,6 +3,8 @@
 
 use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome};
 use anyhow::Context;
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -198,12 +200,13 @@ pub trait SubscriptionStore: Send + Sync {
         event_id: Uuid,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal>;
-    /// The status on the list of each of these addresses that has a subscription.
+    /// The status on the list of each of these addresses that has a subscription, by
+    /// mailbox key (`audience::subscriber::mailbox_key`).
     async fn subscription_statuses(
         &self,
         list_id: Uuid,
         emails: &[String],
-    ) -> anyhow::Result<Vec<(String, SubscriptionStatus)>>;
+    ) -> anyhow::Result<HashMap<String, SubscriptionStatus>>;
     /// Sign-ups and unsubscribes per UTC day since `since`, for the days that had any.
     async fn daily_signups_and_unsubscribes(
         &self,

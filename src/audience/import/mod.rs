@@ -13,8 +13,6 @@
 //! The rows are personal data: they are deleted `REPORT_DAYS` after the import, and
 //! erasure deletes a person's rows at once. The import's own record stays.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -22,7 +20,6 @@ use crate::{
     audience::subscriber::{
         Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName, mailbox_key,
     },
-    audience::subscription::SubscriptionStatus,
     keys::KeyRing,
     store::{ImportBatch, ImportedPerson, Invitation, Store},
 };
@@ -53,26 +50,9 @@ pub mod rules;
 
 pub use reading::{ParsedFile, read_csv};
 pub use rules::{
-    BATCH, ImportRecord, ImportRow, Mode, REPORT_DAYS, RowStatus, outcome, report_cutoff, settled,
+    BATCH, ImportCounts, ImportRecord, ImportRow, Mode, REPORT_DAYS, RowStatus, outcome,
+    report_cutoff, settled,
 };
-
-/// How many rows have `status`, from `Store::import_counts`.
-pub fn count(counts: &[(RowStatus, i64)], status: RowStatus) -> i64 {
-    counts
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map_or(0, |(_, n)| *n)
-}
-
-/// Counts as people read them, in a fixed order: "added 2, refused 1".
-pub fn summary(counts: &[(RowStatus, i64)]) -> String {
-    RowStatus::ALL
-        .into_iter()
-        .filter(|status| count(counts, *status) > 0)
-        .map(|status| format!("{} {}", status.as_str(), count(counts, status)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Refuses a row, keeping no more of its values than a person needs to find it.
 fn refuse(row: &mut ImportRow, reason: String) {
@@ -132,11 +112,7 @@ pub async fn create(
             .filter(|r| r.status == RowStatus::Ready)
             .map(|r| r.email.clone())
             .collect();
-        let statuses: HashMap<String, SubscriptionStatus> = store
-            .subscription_statuses(import.list_id, &emails)
-            .await?
-            .into_iter()
-            .collect();
+        let statuses = store.subscription_statuses(import.list_id, &emails).await?;
         for row in chunk.iter_mut().filter(|r| r.status == RowStatus::Ready) {
             let Some((status, reason)) = statuses
                 .get(&mailbox_key(&row.email))

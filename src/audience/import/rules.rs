@@ -91,6 +91,55 @@ pub struct ImportRow {
     pub reason: Option<String>,
 }
 
+/// How many of an import's rows have each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportCounts([i64; RowStatus::ALL.len()]);
+
+impl ImportCounts {
+    /// From (status, count) rows, as both stores read them.
+    pub fn from_rows(rows: Vec<(String, i64)>) -> anyhow::Result<Self> {
+        let mut counts = Self::default();
+        for (status, count) in rows {
+            let status = RowStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("An imported row has the status {status:?}"))?;
+            counts.0[Self::place(status)] = count;
+        }
+        Ok(counts)
+    }
+
+    fn place(status: RowStatus) -> usize {
+        RowStatus::ALL
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or_default()
+    }
+
+    /// How many rows have `status`.
+    pub fn of(&self, status: RowStatus) -> i64 {
+        self.0[Self::place(status)]
+    }
+
+    pub fn total(&self) -> i64 {
+        self.0.iter().sum()
+    }
+
+    /// The statuses some row has, with their counts, in `RowStatus::ALL`'s order.
+    pub fn present(&self) -> impl Iterator<Item = (RowStatus, i64)> + '_ {
+        RowStatus::ALL
+            .into_iter()
+            .map(|status| (status, self.of(status)))
+            .filter(|(_, count)| *count > 0)
+    }
+
+    /// Counts as people read them, in a fixed order: "added 2, refused 1".
+    pub fn summary(&self) -> String {
+        self.present()
+            .map(|(status, count)| format!("{} {count}", status.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// An import: who made it, of which file, on what lawful basis, and to what effect.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImportRecord {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::PostgresStore;
-use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets, Refusals};
 use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.
@@ -105,10 +105,7 @@ pub(super) async fn ensure_rows(pool: &PgPool, keys: &BudgetKeys) -> anyhow::Res
     Ok(())
 }
 
-pub(super) async fn refusals(
-    pool: &PgPool,
-    since: DateTime<Utc>,
-) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+pub(super) async fn refusals(pool: &PgPool, since: DateTime<Utc>) -> anyhow::Result<Refusals> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT scope, sum(refused)::bigint FROM signup_budgets
          WHERE window_start >= $1 AND refused > 0 GROUP BY scope",
@@ -117,10 +114,7 @@ pub(super) async fn refusals(
     .fetch_all(pool)
     .await
     .context("Failed to read the refused sign-ups")?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(scope, n)| Some((BudgetScope::parse(&scope)?, n)))
-        .collect())
+    Refusals::from_rows(rows)
 }
 
 pub(super) async fn delete_before(pool: &PgPool, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
@@ -139,10 +133,7 @@ pub(super) async fn delete_before(pool: &PgPool, cutoff: DateTime<Utc>) -> anyho
 
 #[async_trait]
 impl BudgetStore for PostgresStore {
-    async fn budget_refusals(
-        &self,
-        since: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+    async fn budget_refusals(&self, since: DateTime<Utc>) -> anyhow::Result<Refusals> {
         refusals(&self.pool, since).await
     }
 

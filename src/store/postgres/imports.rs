@@ -10,10 +10,10 @@ use super::{
     PostgresStore,
     rows::{import_record, import_row},
 };
-use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
+use crate::audience::import::rules::{self, ImportCounts, ImportRecord, ImportRow, RowStatus};
 use crate::audience::subscriber::mailbox_key;
 use crate::audience::subscription::SubscriptionStatus;
-use crate::store::{ImportBatch, ImportStart, ImportStore, Removal, imports::import_counts};
+use crate::store::{ImportBatch, ImportStart, ImportStore, Removal};
 
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
@@ -94,7 +94,7 @@ impl ImportStore for PostgresStore {
         rows.iter().map(import_record).collect()
     }
 
-    async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>> {
+    async fn import_counts(&self, id: Uuid) -> anyhow::Result<ImportCounts> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, count(*) FROM import_rows WHERE import_id = $1 GROUP BY status",
         )
@@ -102,7 +102,7 @@ impl ImportStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to count an import's rows")?;
-        import_counts(rows)
+        ImportCounts::from_rows(rows)
     }
 
     async fn import_rows(

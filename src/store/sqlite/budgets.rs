@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{SqliteStore, rows::ms};
-use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets};
+use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets, Refusals};
 use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.
@@ -88,10 +88,7 @@ pub(super) async fn count_mail(
     Ok(())
 }
 
-pub(super) async fn refusals(
-    pool: &SqlitePool,
-    since: DateTime<Utc>,
-) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+pub(super) async fn refusals(pool: &SqlitePool, since: DateTime<Utc>) -> anyhow::Result<Refusals> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT scope, sum(refused) FROM signup_budgets
          WHERE window_start >= $1 AND refused > 0 GROUP BY scope",
@@ -100,10 +97,7 @@ pub(super) async fn refusals(
     .fetch_all(pool)
     .await
     .context("Failed to read the refused sign-ups")?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(scope, n)| Some((BudgetScope::parse(&scope)?, n)))
-        .collect())
+    Refusals::from_rows(rows)
 }
 
 pub(super) async fn delete_before(pool: &SqlitePool, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
@@ -120,10 +114,7 @@ pub(super) async fn delete_before(pool: &SqlitePool, cutoff: DateTime<Utc>) -> a
 
 #[async_trait]
 impl BudgetStore for SqliteStore {
-    async fn budget_refusals(
-        &self,
-        since: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<(BudgetScope, i64)>> {
+    async fn budget_refusals(&self, since: DateTime<Utc>) -> anyhow::Result<Refusals> {
         refusals(&self.reader, since).await
     }
 

@@ -12,10 +12,8 @@ use super::{
     rows::{import_record, import_row, ms},
     signups::find_or_add_subscriber,
 };
-use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
-use crate::store::{
-    ImportBatch, ImportStart, ImportStore, ImportedPerson, Removal, imports::import_counts,
-};
+use crate::audience::import::rules::{self, ImportCounts, ImportRecord, ImportRow, RowStatus};
+use crate::store::{ImportBatch, ImportStart, ImportStore, ImportedPerson, Removal};
 
 /// The columns of an `ImportRecord`.
 macro_rules! import_select {
@@ -166,7 +164,7 @@ impl ImportStore for SqliteStore {
         rows.iter().map(import_record).collect()
     }
 
-    async fn import_counts(&self, id: Uuid) -> anyhow::Result<Vec<(RowStatus, i64)>> {
+    async fn import_counts(&self, id: Uuid) -> anyhow::Result<ImportCounts> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, count(*) FROM import_rows WHERE import_id = $1 GROUP BY status",
         )
@@ -174,7 +172,7 @@ impl ImportStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("Failed to count an import's rows")?;
-        import_counts(rows)
+        ImportCounts::from_rows(rows)
     }
 
     async fn import_rows(

@@ -269,7 +269,7 @@ impl SubscriptionStore for SqliteStore {
         &self,
         list_id: Uuid,
         emails: &[String],
-    ) -> anyhow::Result<Vec<(String, SubscriptionStatus)>> {
+    ) -> anyhow::Result<std::collections::HashMap<String, SubscriptionStatus>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.email_key, sub.status
              FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id

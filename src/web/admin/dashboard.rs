@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{AdminFrame, Staff, chart};
 use crate::{
-    audience::{budgets::BudgetScope, subscription::SubscriptionStatus},
+    audience::{budgets::Refusals, subscription::SubscriptionStatus},
     issues::IssueStatus,
     time::uk_date_time,
     web::{AppError, AppState, pages::render},
@@ -30,14 +30,6 @@ struct IssueLine {
     unsubscribed: i64,
 }
 
-/// Sign-ups turned away by the budgets on confirmation mails in the last 24 hours.
-#[derive(Serialize)]
-struct RefusedSignups {
-    client: i64,
-    domain: i64,
-    total: i64,
-}
-
 #[derive(Serialize)]
 struct DashboardView {
     #[serde(flatten)]
@@ -46,7 +38,8 @@ struct DashboardView {
     counts: Vec<(SubscriptionStatus, i64)>,
     next: Option<IssueLine>,
     recent: Vec<IssueLine>,
-    refused: RefusedSignups,
+    /// Sign-ups turned away by the budgets on confirmation mails in the last 24 hours.
+    refused: Refusals,
 }
 
 /// How many issues the dashboard shows.
@@ -101,23 +94,13 @@ pub(super) async fn dashboard(
         .store
         .budget_refusals(Utc::now() - chrono::TimeDelta::hours(24))
         .await?;
-    let refused_by = |scope| {
-        refused
-            .iter()
-            .find(|(s, _)| *s == scope)
-            .map_or(0, |(_, n)| *n)
-    };
     let view = DashboardView {
         frame: AdminFrame::of(&staff),
         chart,
         counts,
         next,
         recent,
-        refused: RefusedSignups {
-            client: refused_by(BudgetScope::Client),
-            domain: refused_by(BudgetScope::Domain),
-            total: refused_by(BudgetScope::Total),
-        },
+        refused,
     };
     Ok(render("pages/admin_dashboard.html", "Dashboard", &view).into_response())
 }

@@ -317,8 +317,8 @@ async fn show(
     });
     let show = query.show.as_deref().and_then(RowStatus::parse);
     let counts = state.store.import_counts(import.id).await?;
-    let count = |status| import::count(&counts, status);
-    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let count = |status| counts.of(status);
+    let total = counts.total();
     let shown = show.map_or(total, count);
     let pages = u32::try_from(shown.max(1))
         .unwrap_or(u32::MAX)
@@ -331,13 +331,12 @@ async fn show(
     let view = ImportView {
         frame: AdminFrame::of(&staff),
         confirmed_mode: import.mode == Mode::Confirmed,
-        counts: RowStatus::ALL
-            .into_iter()
-            .filter(|s| count(*s) > 0)
-            .map(|s| Count {
+        counts: counts
+            .present()
+            .map(|(s, count)| Count {
                 status: s.as_str(),
                 label: label(s),
-                count: count(s),
+                count,
             })
             .collect(),
         total,
