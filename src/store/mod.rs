@@ -13,6 +13,7 @@ mod keys;
 #[cfg(test)]
 mod layers;
 mod lists;
+mod mapping;
 mod migrations;
 mod outbox;
 mod postgres;

@@ -4,10 +4,10 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::{PostgresStore, rows::bind_outcomes};
+use crate::store::mapping;
 use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 
 #[async_trait]
@@ -103,18 +103,7 @@ impl DeliveryStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to claim deliveries")?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeliveryJob {
-                    issue_id: row.try_get("issue_id")?,
-                    subscriber_id: row.try_get("subscriber_id")?,
-                    list_id: row.try_get("list_id")?,
-                    email: row.try_get("email")?,
-                    still_subscribed: row.try_get("still_subscribed")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mapping::delivery_job).collect()
     }
 
     async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()> {
@@ -204,14 +193,6 @@ impl DeliveryStore for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .context("Failed to count the issue's deliveries")?;
-        Ok(IssueStats {
-            recipients: row.try_get("recipients")?,
-            sent: row.try_get("sent")?,
-            failed: row.try_get("failed")?,
-            pending: row.try_get("pending")?,
-            skipped: row.try_get("skipped")?,
-            cancelled: row.try_get("cancelled")?,
-            unsubscribed: row.try_get("unsubscribed")?,
-        })
+        mapping::issue_stats(&row)
     }
 }

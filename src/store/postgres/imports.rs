@@ -6,13 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::{
-    PostgresStore,
-    rows::{import_record, import_row},
-};
+use super::PostgresStore;
 use crate::audience::import::rules::{self, ImportCounts, ImportRecord, ImportRow, RowStatus};
 use crate::audience::subscriber::mailbox_key;
 use crate::audience::subscription::SubscriptionStatus;
+use crate::store::mapping;
 use crate::store::{ImportBatch, ImportStart, ImportStore, Removal};
 
 /// The columns of an `ImportRecord`.
@@ -79,7 +77,7 @@ impl ImportStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .context("Failed to read an import")?;
-        row.as_ref().map(import_record).transpose()
+        row.as_ref().map(mapping::import_record).transpose()
     }
 
     async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>> {
@@ -91,7 +89,7 @@ impl ImportStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to read the imports")?;
-        rows.iter().map(import_record).collect()
+        rows.iter().map(mapping::import_record).collect()
     }
 
     async fn import_counts(&self, id: Uuid) -> anyhow::Result<ImportCounts> {
@@ -126,7 +124,7 @@ impl ImportStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to read an import's rows")?;
-        rows.iter().map(import_row).collect()
+        rows.iter().map(mapping::import_row).collect()
     }
 
     async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<ImportStart> {

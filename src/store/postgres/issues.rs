@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PostgresStore, rows::issue_from_row, rows::status_names};
+use super::{PostgresStore, rows::status_names};
 use crate::issues::{
     ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
     IssueTransition, NewIssue,
 };
 use crate::store::IssueStore;
+use crate::store::mapping;
 
 /// The columns of an `Issue` from `i` (issues) and `l` (its list).
 macro_rules! issue_columns {
@@ -44,7 +45,7 @@ impl IssueStore for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .context("Failed to store the issue")?;
-        issue_from_row(&row)
+        mapping::issue(&row)
     }
 
     async fn issues(&self) -> anyhow::Result<Vec<Issue>> {
@@ -55,7 +56,7 @@ impl IssueStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to list the issues")?;
-        rows.iter().map(issue_from_row).collect()
+        rows.iter().map(mapping::issue).collect()
     }
 
     async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>> {
@@ -67,7 +68,7 @@ impl IssueStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .context("Failed to load the issue")?;
-        row.as_ref().map(issue_from_row).transpose()
+        row.as_ref().map(mapping::issue).transpose()
     }
 
     async fn update_issue(

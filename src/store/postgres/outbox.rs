@@ -4,9 +4,9 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::{PostgresStore, rows::bind_outcomes};
+use crate::store::mapping;
 use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, TestCopy};
 
 #[async_trait]
@@ -64,19 +64,7 @@ impl OutboxStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to claim outbox rows")?;
-        rows.iter()
-            .map(|row| {
-                Ok(OutboxMail {
-                    id: row.try_get("id")?,
-                    subscriber_id: row.try_get("subscriber_id")?,
-                    kind: row.try_get("kind")?,
-                    recipient: row.try_get("recipient")?,
-                    payload: row.try_get("payload")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mapping::outbox_mail).collect()
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {

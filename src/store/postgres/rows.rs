@@ -1,15 +1,13 @@
-//! Rows to values and values to columns: the time encoding and the row mappers, once.
+//! How this backend reads and writes values: its time encoding, how it reads each kind
+//! of column (the row mappers are `store/mapping.rs`, shared), and how it binds batches.
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row, query::Query};
 
-use crate::audience::import::rules::{self, ImportRecord, ImportRow, RowStatus};
-use crate::audience::subscription::SubscriptionStatus;
-use crate::issues::{Issue, IssueStatus, Withdrawal};
-use crate::staff::{Role, StaffUser};
-use crate::store::{SendOutcome, SubscriberSummary};
+use crate::issues::IssueStatus;
+use crate::store::{SendOutcome, mapping::Columns};
+use uuid::Uuid;
 
 /// Statuses as the array of their names that `= ANY(...)` reads.
 pub(super) fn status_names(statuses: &[IssueStatus]) -> Vec<&'static str> {
@@ -46,72 +44,36 @@ pub(super) fn bind_outcomes<'q, 'a>(
         )
 }
 
-pub(super) fn issue_from_row(row: &PgRow) -> anyhow::Result<Issue> {
-    Ok(Issue {
-        id: row.try_get("id")?,
-        list_slug: row.try_get("list_slug")?,
-        subject: row.try_get("subject")?,
-        preheader: row.try_get("preheader")?,
-        body_markdown: row.try_get("body_markdown")?,
-        template: row.try_get("template")?,
-        status: IssueStatus::parse(row.try_get("status")?)?,
-        send_at: row.try_get("send_at")?,
-        finished_at: row.try_get("finished_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        withdrawn: match row.try_get::<Option<DateTime<Utc>>, _>("withdrawn_at")? {
-            Some(at) => Some(Withdrawal {
-                at,
-                by: row.try_get("withdrawn_by")?,
-            }),
-            None => None,
-        },
-    })
-}
-
-/// A staff user from a row with `id`, `email` and `role`.
-pub(super) fn staff_user(row: &sqlx::postgres::PgRow) -> anyhow::Result<StaffUser> {
-    Ok(StaffUser {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        role: Role::parse(row.try_get("role")?)?,
-    })
-}
-
-pub(super) fn import_record(row: &PgRow) -> anyhow::Result<ImportRecord> {
-    Ok(ImportRecord {
-        id: row.try_get("id")?,
-        list_id: row.try_get("list_id")?,
-        created_by: row.try_get("created_by")?,
-        file_name: row.try_get("file_name")?,
-        source_note: row.try_get("source_note")?,
-        mode: rules::Mode::parse(row.try_get("mode")?).context("An import has an unknown mode")?,
-        created_at: row.try_get("created_at")?,
-        applied_at: row.try_get("applied_at")?,
-    })
-}
-
-pub(super) fn import_row(row: &PgRow) -> anyhow::Result<ImportRow> {
-    Ok(ImportRow {
-        line: row.try_get("line")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        organisation: row.try_get("organisation")?,
-        locality: row.try_get("locality")?,
-        status: RowStatus::parse(row.try_get("status")?)
-            .context("An imported row has an unknown status")?,
-        reason: row.try_get("reason")?,
-    })
-}
-
-pub(super) fn subscriber_summary(row: &sqlx::postgres::PgRow) -> anyhow::Result<SubscriberSummary> {
-    Ok(SubscriberSummary {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        organisation: row.try_get("organisation")?,
-        locality: row.try_get("locality")?,
-        status: SubscriptionStatus::parse(row.try_get("status")?)?,
-        created_at: row.try_get("created_at")?,
-    })
+impl Columns for PgRow {
+    fn text(&self, column: &str) -> anyhow::Result<String> {
+        Ok(self.try_get(column)?)
+    }
+    fn maybe_text(&self, column: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+    fn id(&self, column: &str) -> anyhow::Result<Uuid> {
+        Ok(self.try_get(column)?)
+    }
+    fn maybe_id(&self, column: &str) -> anyhow::Result<Option<Uuid>> {
+        Ok(self.try_get(column)?)
+    }
+    fn number(&self, column: &str) -> anyhow::Result<i64> {
+        Ok(self.try_get(column)?)
+    }
+    fn small_number(&self, column: &str) -> anyhow::Result<i32> {
+        Ok(self.try_get(column)?)
+    }
+    fn flag(&self, column: &str) -> anyhow::Result<bool> {
+        Ok(self.try_get(column)?)
+    }
+    fn maybe_bytes(&self, column: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.try_get(column)?)
+    }
+    /// Times are `timestamptz`.
+    fn time(&self, column: &str) -> anyhow::Result<DateTime<Utc>> {
+        Ok(self.try_get(column)?)
+    }
+    fn maybe_time(&self, column: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        Ok(self.try_get(column)?)
+    }
 }

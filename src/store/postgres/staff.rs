@@ -3,11 +3,11 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::{PostgresStore, rows::staff_user};
+use super::PostgresStore;
 use crate::staff::StaffUser;
+use crate::store::mapping::{self, Columns};
 use crate::store::{
     ApiTokenRecord, Creation, LoginAdmission, LoginAttempt, Removal, StaffLogin, StaffMember,
     StaffStore, creation,
@@ -85,8 +85,8 @@ impl StaffStore for PostgresStore {
                 .context("Failed to look up the staff user")?;
         row.map(|row| {
             Ok(StaffLogin {
-                user: staff_user(&row)?,
-                password_hash: row.try_get("password_hash")?,
+                user: mapping::staff_user(&row)?,
+                password_hash: row.text("password_hash")?,
             })
         })
         .transpose()
@@ -128,8 +128,8 @@ impl StaffStore for PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(StaffMember {
-                    user: staff_user(row)?,
-                    added_at: row.try_get("created_at")?,
+                    user: mapping::staff_user(row)?,
+                    added_at: row.time("created_at")?,
                 })
             })
             .collect()
@@ -176,7 +176,7 @@ impl StaffStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .context("Failed to look up the session")?;
-        row.map(|row| staff_user(&row)).transpose()
+        row.map(|row| mapping::staff_user(&row)).transpose()
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()> {

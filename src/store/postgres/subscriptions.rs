@@ -5,11 +5,11 @@ use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome, eras
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
-use super::{PostgresStore, rows::subscriber_summary};
+use super::PostgresStore;
 use crate::audience::subscriber::mailbox_key;
+use crate::store::mapping;
 use crate::store::{
     ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage, SubscriberSummary,
     SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
@@ -116,7 +116,7 @@ impl SubscriptionStore for PostgresStore {
         Ok(SubscriberPage {
             subscribers: rows
                 .iter()
-                .map(subscriber_summary)
+                .map(mapping::subscriber_summary)
                 .collect::<anyhow::Result<_>>()?,
             total,
         })
@@ -137,7 +137,7 @@ impl SubscriptionStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .context("Failed to read the subscriber")?;
-        row.as_ref().map(subscriber_summary).transpose()
+        row.as_ref().map(mapping::subscriber_summary).transpose()
     }
 
     async fn subscribers_after(
@@ -158,7 +158,7 @@ impl SubscriptionStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to read a page of subscribers")?;
-        rows.iter().map(subscriber_summary).collect()
+        rows.iter().map(mapping::subscriber_summary).collect()
     }
 
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
@@ -173,21 +173,7 @@ impl SubscriptionStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .context("Failed to read the consent ledger")?;
-        rows.iter()
-            .map(|row| {
-                Ok(ConsentRecord {
-                    kind: row.try_get("kind")?,
-                    method: row.try_get("method")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                    ip: row.try_get("ip")?,
-                    user_agent: row.try_get("user_agent")?,
-                    wording_version: row.try_get("wording_version")?,
-                    issue_subject: row.try_get("issue_subject")?,
-                    import_id: row.try_get("import_id")?,
-                    import_note: row.try_get("import_note")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mapping::consent_record).collect()
     }
 
     async fn erase_subscriber(

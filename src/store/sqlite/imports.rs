@@ -7,12 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 use uuid::Uuid;
 
-use super::{
-    SqliteStore,
-    rows::{import_record, import_row, ms},
-    signups::find_or_add_subscriber,
-};
+use super::{SqliteStore, rows::ms, signups::find_or_add_subscriber};
 use crate::audience::import::rules::{self, ImportCounts, ImportRecord, ImportRow, RowStatus};
+use crate::store::mapping;
 use crate::store::{ImportBatch, ImportStart, ImportStore, ImportedPerson, Removal};
 
 /// The columns of an `ImportRecord`.
@@ -149,7 +146,7 @@ impl ImportStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .context("Failed to read an import")?;
-        row.as_ref().map(import_record).transpose()
+        row.as_ref().map(mapping::import_record).transpose()
     }
 
     async fn imports(&self, list_id: Uuid) -> anyhow::Result<Vec<ImportRecord>> {
@@ -161,7 +158,7 @@ impl ImportStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("Failed to read the imports")?;
-        rows.iter().map(import_record).collect()
+        rows.iter().map(mapping::import_record).collect()
     }
 
     async fn import_counts(&self, id: Uuid) -> anyhow::Result<ImportCounts> {
@@ -196,7 +193,7 @@ impl ImportStore for SqliteStore {
         .fetch_all(&self.writer)
         .await
         .context("Failed to read an import's rows")?;
-        rows.iter().map(import_row).collect()
+        rows.iter().map(mapping::import_row).collect()
     }
 
     async fn start_import(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<ImportStart> {

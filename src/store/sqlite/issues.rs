@@ -8,13 +8,14 @@ use uuid::Uuid;
 use super::{
     SqliteStore,
     rows::status_names,
-    rows::{from_ms, issue_from_row, ms},
+    rows::{from_ms, ms},
 };
 use crate::issues::{
     ArchiveChange, DEFAULT_TEMPLATE, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
     IssueTransition, NewIssue,
 };
 use crate::store::IssueStore;
+use crate::store::mapping;
 
 /// The columns of an `Issue`, with its list's slug.
 macro_rules! issue_select {
@@ -54,7 +55,7 @@ impl IssueStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .context("Failed to list the issues")?;
-        rows.iter().map(issue_from_row).collect()
+        rows.iter().map(mapping::issue).collect()
     }
 
     async fn issue(&self, id: Uuid) -> anyhow::Result<Option<Issue>> {
@@ -63,7 +64,7 @@ impl IssueStore for SqliteStore {
             .fetch_optional(&self.writer)
             .await
             .context("Failed to load the issue")?;
-        row.as_ref().map(issue_from_row).transpose()
+        row.as_ref().map(mapping::issue).transpose()
     }
 
     async fn update_issue(

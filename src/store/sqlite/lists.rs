@@ -2,9 +2,9 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::SqliteStore;
+use crate::store::mapping;
 use crate::store::{ListStore, MailingList};
 
 #[async_trait]
@@ -15,14 +15,7 @@ impl ListStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .context("Failed to load a list")?;
-        row.map(|row| {
-            Ok(MailingList {
-                id: row.try_get("id")?,
-                slug: row.try_get("slug")?,
-                name: row.try_get("name")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(mapping::mailing_list).transpose()
     }
 
     async fn list_slugs(&self) -> anyhow::Result<Vec<String>> {

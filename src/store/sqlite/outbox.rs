@@ -4,12 +4,12 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::{
     SqliteStore,
     rows::{from_ms, ms, outcomes_json},
 };
+use crate::store::mapping;
 use crate::store::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, TestCopy};
 
 #[async_trait]
@@ -67,19 +67,7 @@ impl OutboxStore for SqliteStore {
         .fetch_all(&self.writer)
         .await
         .context("Failed to claim outbox rows")?;
-        rows.iter()
-            .map(|row| {
-                Ok(OutboxMail {
-                    id: row.try_get("id")?,
-                    subscriber_id: row.try_get("subscriber_id")?,
-                    kind: row.try_get("kind")?,
-                    recipient: row.try_get("recipient")?,
-                    payload: row.try_get("payload")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mapping::outbox_mail).collect()
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {

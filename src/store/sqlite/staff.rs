@@ -3,14 +3,14 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
     SqliteStore,
-    rows::{from_ms, ms, staff_user},
+    rows::{from_ms, ms},
 };
 use crate::staff::StaffUser;
+use crate::store::mapping::{self, Columns};
 use crate::store::{
     ApiTokenRecord, Creation, LoginAdmission, LoginAttempt, Removal, StaffLogin, StaffMember,
     StaffStore, creation,
@@ -88,8 +88,8 @@ impl StaffStore for SqliteStore {
                 .context("Failed to look up the staff user")?;
         row.map(|row| {
             Ok(StaffLogin {
-                user: staff_user(&row)?,
-                password_hash: row.try_get("password_hash")?,
+                user: mapping::staff_user(&row)?,
+                password_hash: row.text("password_hash")?,
             })
         })
         .transpose()
@@ -131,8 +131,8 @@ impl StaffStore for SqliteStore {
         rows.iter()
             .map(|row| {
                 Ok(StaffMember {
-                    user: staff_user(row)?,
-                    added_at: from_ms(row.try_get("created_at")?),
+                    user: mapping::staff_user(row)?,
+                    added_at: row.time("created_at")?,
                 })
             })
             .collect()
@@ -179,7 +179,7 @@ impl StaffStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .context("Failed to look up the session")?;
-        row.map(|row| staff_user(&row)).transpose()
+        row.map(|row| mapping::staff_user(&row)).transpose()
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> anyhow::Result<()> {

@@ -1,0 +1,161 @@
+//! Rows to values, once for both backends. Each backend says how it reads a column of
+//! each kind (`Columns`, in its `rows.rs`, where its time encoding lives); what a row
+//! makes is said here, so the two cannot drift apart.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{ConsentRecord, DeliveryJob, IssueStats, MailingList, OutboxMail, SubscriberSummary};
+use crate::{
+    audience::{
+        import::rules::{ImportRecord, ImportRow, Mode, RowStatus},
+        subscription::SubscriptionStatus,
+    },
+    issues::{Issue, IssueStatus, Withdrawal},
+    staff::{Role, StaffUser},
+};
+
+/// A row's columns by name, each read as the value it holds.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> anyhow::Result<String>;
+    fn maybe_text(&self, column: &str) -> anyhow::Result<Option<String>>;
+    fn id(&self, column: &str) -> anyhow::Result<Uuid>;
+    fn maybe_id(&self, column: &str) -> anyhow::Result<Option<Uuid>>;
+    /// A 64-bit integer: a count, a line number.
+    fn number(&self, column: &str) -> anyhow::Result<i64>;
+    /// A 32-bit integer: an attempt count.
+    fn small_number(&self, column: &str) -> anyhow::Result<i32>;
+    fn flag(&self, column: &str) -> anyhow::Result<bool>;
+    fn maybe_bytes(&self, column: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    fn time(&self, column: &str) -> anyhow::Result<DateTime<Utc>>;
+    fn maybe_time(&self, column: &str) -> anyhow::Result<Option<DateTime<Utc>>>;
+}
+
+pub(super) fn mailing_list(row: &impl Columns) -> anyhow::Result<MailingList> {
+    Ok(MailingList {
+        id: row.id("id")?,
+        slug: row.text("slug")?,
+        name: row.text("name")?,
+    })
+}
+
+/// An issue from the columns the backends' `issue_select!` names.
+pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
+    Ok(Issue {
+        id: row.id("id")?,
+        list_slug: row.text("list_slug")?,
+        subject: row.text("subject")?,
+        preheader: row.text("preheader")?,
+        body_markdown: row.text("body_markdown")?,
+        template: row.text("template")?,
+        status: IssueStatus::parse(&row.text("status")?)?,
+        send_at: row.maybe_time("send_at")?,
+        finished_at: row.maybe_time("finished_at")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        withdrawn: match row.maybe_time("withdrawn_at")? {
+            Some(at) => Some(Withdrawal {
+                at,
+                by: row.text("withdrawn_by")?,
+            }),
+            None => None,
+        },
+    })
+}
+
+pub(super) fn issue_stats(row: &impl Columns) -> anyhow::Result<IssueStats> {
+    Ok(IssueStats {
+        recipients: row.number("recipients")?,
+        sent: row.number("sent")?,
+        failed: row.number("failed")?,
+        pending: row.number("pending")?,
+        skipped: row.number("skipped")?,
+        cancelled: row.number("cancelled")?,
+        unsubscribed: row.number("unsubscribed")?,
+    })
+}
+
+pub(super) fn outbox_mail(row: &impl Columns) -> anyhow::Result<OutboxMail> {
+    Ok(OutboxMail {
+        id: row.id("id")?,
+        subscriber_id: row.maybe_id("subscriber_id")?,
+        kind: row.text("kind")?,
+        recipient: row.text("recipient")?,
+        payload: row.text("payload")?,
+        sealed_secret: row.maybe_bytes("sealed_secret")?,
+        attempts: row.small_number("attempts")?,
+    })
+}
+
+pub(super) fn delivery_job(row: &impl Columns) -> anyhow::Result<DeliveryJob> {
+    Ok(DeliveryJob {
+        issue_id: row.id("issue_id")?,
+        subscriber_id: row.id("subscriber_id")?,
+        list_id: row.id("list_id")?,
+        email: row.text("email")?,
+        still_subscribed: row.flag("still_subscribed")?,
+        attempts: row.small_number("attempts")?,
+    })
+}
+
+/// A staff user from a row with `id`, `email` and `role`.
+pub(super) fn staff_user(row: &impl Columns) -> anyhow::Result<StaffUser> {
+    Ok(StaffUser {
+        id: row.id("id")?,
+        email: row.text("email")?,
+        role: Role::parse(&row.text("role")?)?,
+    })
+}
+
+pub(super) fn subscriber_summary(row: &impl Columns) -> anyhow::Result<SubscriberSummary> {
+    Ok(SubscriberSummary {
+        id: row.id("id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        organisation: row.maybe_text("organisation")?,
+        locality: row.maybe_text("locality")?,
+        status: SubscriptionStatus::parse(&row.text("status")?)?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+pub(super) fn consent_record(row: &impl Columns) -> anyhow::Result<ConsentRecord> {
+    Ok(ConsentRecord {
+        kind: row.text("kind")?,
+        method: row.text("method")?,
+        occurred_at: row.time("occurred_at")?,
+        ip: row.maybe_text("ip")?,
+        user_agent: row.maybe_text("user_agent")?,
+        wording_version: row.maybe_text("wording_version")?,
+        issue_subject: row.maybe_text("issue_subject")?,
+        import_id: row.maybe_id("import_id")?,
+        import_note: row.maybe_text("import_note")?,
+    })
+}
+
+pub(super) fn import_record(row: &impl Columns) -> anyhow::Result<ImportRecord> {
+    Ok(ImportRecord {
+        id: row.id("id")?,
+        list_id: row.id("list_id")?,
+        created_by: row.text("created_by")?,
+        file_name: row.text("file_name")?,
+        source_note: row.text("source_note")?,
+        mode: Mode::parse(&row.text("mode")?).context("An import has an unknown mode")?,
+        created_at: row.time("created_at")?,
+        applied_at: row.maybe_time("applied_at")?,
+    })
+}
+
+pub(super) fn import_row(row: &impl Columns) -> anyhow::Result<ImportRow> {
+    Ok(ImportRow {
+        line: row.number("line")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        organisation: row.text("organisation")?,
+        locality: row.text("locality")?,
+        status: RowStatus::parse(&row.text("status")?)
+            .context("An imported row has an unknown status")?,
+        reason: row.maybe_text("reason")?,
+    })
+}
