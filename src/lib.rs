@@ -8,6 +8,7 @@
 
 pub mod audience;
 pub mod fields;
+pub mod inbound;
 pub mod issues;
 pub mod keys;
 pub mod secrets;

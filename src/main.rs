@@ -34,6 +34,25 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Read what comes back from the mail world: bounces, complaints, auto-replies.
+    Bounces {
+        #[command(subcommand)]
+        command: BouncesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BouncesCommand {
+    /// Say what each message is, one JSON line each: its kind (hard, soft, warning,
+    /// complaint, auto-reply or unknown), the addresses it is about, the status code,
+    /// the receiving system's words, the Message-ID of the mail it is about, and how it
+    /// was read. Nothing is stored: this is for seeing why a message was or was not
+    /// understood.
+    Parse {
+        /// Raw messages (`.eml`), one a file.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +125,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Reading bounces needs no settings, nor a database.
+    if let Command::Bounces {
+        command: BouncesCommand::Parse { files },
+    } = &cli.command
+    {
+        return parse_bounces(files);
+    }
     let settings = Settings::load()?;
     match cli.command {
         Command::Serve => {
@@ -125,7 +151,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             done
         }
+        Command::Bounces { .. } => unreachable!("handled before the settings are read"),
     }
+}
+
+/// `newsletter bounces parse`: each file's reading as a line of JSON. A file that
+/// cannot be read is said on standard error, and the rest are still read.
+fn parse_bounces(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        file: String,
+        #[serde(flatten)]
+        reading: &'a newsletter::inbound::Reading,
+        /// The copy it refers to, found by its return address: none until mail goes
+        /// out with one.
+        copy: Option<String>,
+    }
+    let mut unreadable = 0;
+    for file in files {
+        let raw = match std::fs::read(file) {
+            Ok(raw) => raw,
+            Err(err) => {
+                eprintln!("{}: {err}", file.display());
+                unreadable += 1;
+                continue;
+            }
+        };
+        let reading = newsletter::inbound::read(&raw);
+        let line = Line {
+            file: file.display().to_string(),
+            reading: &reading,
+            copy: None,
+        };
+        println!("{}", serde_json::to_string(&line)?);
+    }
+    anyhow::ensure!(
+        unreadable == 0,
+        "{unreadable} of the files could not be read"
+    );
+    Ok(())
 }
 
 async fn admin(

@@ -11,6 +11,7 @@ mod admin_subscribers;
 mod api_spec;
 mod archive;
 mod bad_input;
+mod bounces;
 mod confirmation;
 mod delivery;
 mod disconnects;
