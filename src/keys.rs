@@ -53,6 +53,8 @@ pub struct Key {
     pub(crate) form: hmac::Key,
     confirmation: hmac::Key,
     csrf: hmac::Key,
+    /// Signs the reference a copy's return address carries.
+    return_path: hmac::Key,
     /// Opens confirmation tokens that earlier versions sealed into outbox rows.
     legacy_seal: aead::LessSafeKey,
 }
@@ -79,6 +81,7 @@ impl Key {
             form: hmac_key(b"newsletter signup form v1"),
             confirmation: hmac_key(b"newsletter confirmation v1"),
             csrf: hmac_key(b"newsletter csrf v1"),
+            return_path: hmac_key(b"newsletter return path v1"),
             legacy_seal: aead::LessSafeKey::new(seal),
         }
     }
@@ -147,6 +150,23 @@ impl KeyRing {
         URL_SAFE_NO_PAD.decode(token).is_ok_and(|tag| {
             self.keys()
                 .any(|k| hmac::verify(&k.csrf, session.as_bytes(), &tag).is_ok())
+        })
+    }
+
+    /// The short tag a return address carries after its reference: the first `len`
+    /// bytes of its HMAC under the current key.
+    pub fn return_path_tag(&self, reference: &[u8], len: usize) -> Vec<u8> {
+        hmac::sign(&self.current().return_path, reference).as_ref()[..len].to_vec()
+    }
+
+    /// Whether `tag` is the tag of `reference` under any key of the ring.
+    pub fn return_path_valid(&self, reference: &[u8], tag: &[u8]) -> bool {
+        self.keys().any(|key| {
+            let expected = hmac::sign(&key.return_path, reference);
+            let expected = &expected.as_ref()[..tag.len().min(32)];
+            // Constant time: every byte is compared.
+            tag.len() == expected.len()
+                && expected.iter().zip(tag).fold(0, |d, (a, b)| d | (a ^ b)) == 0
         })
     }
 

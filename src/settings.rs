@@ -27,6 +27,10 @@ pub struct Settings {
     /// `PUBLIC_URL` is plain http or this machine's own address (a trial).
     pub allow_insecure_public_url: bool,
     pub mail_from: String,
+    /// `BOUNCE_ADDRESS`: the mailbox bounces go to. Each copy goes out with its own
+    /// return address on it, `local+<ref>@domain`, that names the copy. `None`: mail's
+    /// return address is `MAIL_FROM`, as before.
+    pub bounce_address: Option<String>,
     /// `SECRET_KEY`: signs tokens and links (see `keys.rs` and `secrets.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
     /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
@@ -215,6 +219,9 @@ impl Settings {
             }
             _ => bail!("DKIM_KEY_FILE and DKIM_SELECTOR go together: set both or neither"),
         };
+        let bounce_address = get("BOUNCE_ADDRESS")
+            .map(|address| bounce_address(&address).map(|()| address))
+            .transpose()?;
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://newsletter.db".into()),
             database_max_connections: number("DATABASE_MAX_CONNECTIONS", 10)?.max(2) as u32,
@@ -224,6 +231,7 @@ impl Settings {
             public_url,
             allow_insecure_public_url: flag("ALLOW_INSECURE_PUBLIC_URL", false)?,
             mail_from,
+            bounce_address,
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,
@@ -252,6 +260,31 @@ impl Settings {
             dkim,
         })
     }
+}
+
+/// A bounce mailbox's address must be a plain address whose local part can take a
+/// `+<ref>` after it, and leave room for one (SMTP allows 64 characters).
+fn bounce_address(address: &str) -> anyhow::Result<()> {
+    let (local, domain) = address
+        .rsplit_once('@')
+        .context("BOUNCE_ADDRESS must be an address, such as bounces@news.example.org")?;
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    };
+    if !plain(local) || !plain(domain) || !domain.contains('.') {
+        bail!(
+            "BOUNCE_ADDRESS {address:?} must be a plain address (letters, digits, '-', '.' and '_'), such as bounces@news.example.org"
+        );
+    }
+    if local.len() > 20 {
+        bail!(
+            "BOUNCE_ADDRESS's local part {local:?} is too long: each copy adds a 42-character reference to it, and SMTP allows 64"
+        );
+    }
+    Ok(())
 }
 
 /// A setting that lists several values, separated by commas or spaces.
@@ -361,6 +394,28 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_bounce_mailbox_must_be_a_plain_short_address() {
+        assert_eq!(settings(&[]).unwrap().bounce_address, None);
+        let set = settings(&[("BOUNCE_ADDRESS", "bounces@news.example.org")]).unwrap();
+        assert_eq!(
+            set.bounce_address.as_deref(),
+            Some("bounces@news.example.org")
+        );
+        for bad in [
+            "bounces",
+            "bounces+x@news.example.org",
+            "Bounces <bounces@news.example.org>",
+            "a-very-long-bounce-mailbox-name@news.example.org",
+            "bounces@localhost",
+        ] {
+            let err = settings(&[("BOUNCE_ADDRESS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("BOUNCE_ADDRESS"), "{bad}: {err}");
+        }
     }
 
     #[test]

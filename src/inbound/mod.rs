@@ -14,6 +14,7 @@
 
 mod prose;
 mod report;
+pub mod return_path;
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde::Serialize;

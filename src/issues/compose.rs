@@ -81,6 +81,7 @@ mod tests {
     fn issue(body: &str) -> Issue {
         Issue {
             id: Uuid::now_v7(),
+            number: 1,
             list_slug: "in-partnership".into(),
             subject: "Winter <news>".into(),
             preheader: "What is new in the partnership".into(),

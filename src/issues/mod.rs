@@ -124,6 +124,8 @@ pub const DEFAULT_TEMPLATE: &str = "standard";
 #[derive(Clone, Debug)]
 pub struct Issue {
     pub id: Uuid,
+    /// 1, 2, 3... in the order issues were made: short enough for a return address.
+    pub number: i64,
     pub list_slug: String,
     pub subject: String,
     pub preheader: String,
@@ -405,6 +407,7 @@ mod tests {
     fn slugs_are_readable_and_end_with_the_id() {
         let issue = Issue {
             id: Uuid::parse_str("019ab0c0-0000-7000-8000-0123456789ab").unwrap(),
+            number: 1,
             list_slug: "in-partnership".into(),
             subject: "  In Partnership: Winter 2026 — ILPs & Know Your Patch!".into(),
             preheader: String::new(),

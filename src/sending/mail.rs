@@ -42,6 +42,9 @@ pub struct OutgoingMail {
     pub html: String,
     /// Headers beyond From, To, Subject, Date and Message-ID (List-Unsubscribe...).
     pub headers: Vec<HeaderValue>,
+    /// The envelope's sender, where bounces go: this copy's own return address
+    /// (`inbound::return_path`), or `None` for the From address.
+    pub return_path: Option<String>,
 }
 
 impl Mailer {
@@ -173,7 +176,16 @@ pub fn build_message(
         .parse()
         .map_err(|e| SendError::Permanent(format!("Bad recipient address: {e}")))?;
     let domain = from.email.domain().to_owned();
-    let builder = Message::builder()
+    let mut builder = Message::builder();
+    if let Some(return_path) = &mail.return_path {
+        let sender = return_path
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("Bad return address: {e}")))?;
+        let envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])
+            .map_err(|e| SendError::Permanent(format!("Bad envelope: {e}")))?;
+        builder = builder.envelope(envelope);
+    }
+    let builder = builder
         .from(from.clone())
         .to(to)
         .subject(mail.subject)

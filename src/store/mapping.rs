@@ -44,6 +44,7 @@ pub(super) fn mailing_list(row: &impl Columns) -> anyhow::Result<MailingList> {
 pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
     Ok(Issue {
         id: row.id("id")?,
+        number: row.number("number")?,
         list_slug: row.text("list_slug")?,
         subject: row.text("subject")?,
         preheader: row.text("preheader")?,

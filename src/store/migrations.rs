@@ -56,6 +56,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "archive_withdrawal",
         include_str!("../../migrations/sqlite/0010_archive_withdrawal.sql"),
     ),
+    (
+        11,
+        "issue_numbers",
+        include_str!("../../migrations/sqlite/0011_issue_numbers.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -109,6 +114,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "archive_withdrawal",
         include_str!("../../migrations/postgres/0010_archive_withdrawal.sql"),
+    ),
+    (
+        11,
+        "issue_numbers",
+        include_str!("../../migrations/postgres/0011_issue_numbers.sql"),
     ),
 ];
 

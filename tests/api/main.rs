@@ -19,6 +19,7 @@ mod dkim;
 mod keys;
 mod mailbox;
 mod migrations;
+mod return_path;
 mod running_for_real;
 mod sending;
 mod sending_by_accident;

@@ -32,6 +32,7 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
+    inbound::return_path::CopyRef,
     issues::compose::ComposedIssue,
     keys::{KeyId, KeyRing},
     sending::mail::{Mailer, OutgoingMail, SendError, build_message},
@@ -78,6 +79,8 @@ impl BatchOutcome {
 struct IssueMail {
     composed: ComposedIssue,
     list_id_header: String,
+    /// The issue's number, for its copies' return addresses.
+    number: i64,
 }
 
 #[derive(Clone)]
@@ -315,7 +318,11 @@ impl OutboxWorker {
 
     #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
-        let sent = match self.render_outbox(&row).await {
+        let rendered = self.render_outbox(&row).await.map(|mail| OutgoingMail {
+            return_path: self.return_path(CopyRef::Outbox { id: row.id }),
+            ..mail
+        });
+        let sent = match rendered {
             Ok(mail) => match build_message(&self.from, mail, self.mailer.writes_files()) {
                 Ok(message) => self.mailer.send(message).await,
                 Err(err) => Err(err),
@@ -380,9 +387,16 @@ impl OutboxWorker {
         let composed = ComposedIssue::compose(&issue, &list.name)
             .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
         Ok(IssueMail {
+            number: issue.number,
             composed,
             list_id_header: format!("{} <{}.{}>", list.name, list.slug, self.from.email.domain()),
         })
+    }
+
+    /// This copy's own return address, when bounces have a mailbox (`BOUNCE_ADDRESS`).
+    fn return_path(&self, copy: CopyRef) -> Option<String> {
+        let mailbox = self.settings.bounce_address.as_deref()?;
+        copy.return_path(mailbox, &self.secret)
     }
 
     async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
@@ -411,6 +425,12 @@ impl OutboxWorker {
                 header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
                 header("List-Id", issue.list_id_header.clone()),
             ],
+            return_path: u32::try_from(issue.number).ok().and_then(|issue_number| {
+                self.return_path(CopyRef::Delivery {
+                    issue_number,
+                    subscriber_id: job.subscriber_id,
+                })
+            }),
         })
     }
 
@@ -496,6 +516,7 @@ impl OutboxWorker {
                     text,
                     html,
                     headers: vec![header("List-Id", issue.list_id_header)],
+                    return_path: None,
                 })
             }
             other => Err(permanent(anyhow::anyhow!("Unknown mail kind {other:?}"))),
@@ -521,6 +542,7 @@ fn templated(
         text: render("txt")?,
         html: render("html")?,
         headers: Vec::new(),
+        return_path: None,
     })
 }
 

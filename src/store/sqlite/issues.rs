@@ -22,7 +22,7 @@ macro_rules! issue_select {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
-                i.withdrawn_at, i.withdrawn_by
+                i.withdrawn_at, i.withdrawn_by, i.number
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -32,8 +32,9 @@ impl IssueStore for SqliteStore {
     async fn create_issue(&self, issue: &NewIssue) -> anyhow::Result<Issue> {
         let content = &issue.content;
         sqlx::query(
-            "INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            // One writer: the next number cannot be taken twice.
+            "INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at, number)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT coalesce(max(number), 0) + 1 FROM issues))",
         )
         .bind(issue.id)
         .bind(issue.list_id)
