@@ -4,6 +4,9 @@
 //! one that names another. The reference is lower-case base32, because mail systems
 //! may change the case of a local part, and the whole local part stays well within the
 //! 64 characters SMTP allows.
+//!
+//! An issue's `List-Unsubscribe` names a second address of the same kind,
+//! `bounces+u-<ref>@domain`: a mail to it asks to unsubscribe that copy's recipient.
 
 use uuid::Uuid;
 
@@ -80,8 +83,33 @@ impl CopyRef {
         Some(format!("{local}+{}@{domain}", self.encode(ring)))
     }
 
-    /// The copy an address that mail came back to names, if it is one of our return
-    /// addresses (the mailbox's local part, `+`, a reference; any case).
+    /// The address a mail client writes to when its reader asks to leave by mail
+    /// (`List-Unsubscribe`'s `mailto:`): `bounces+u-<ref>@news.example.org`.
+    pub fn unsubscribe_address(&self, bounce_address: &str, ring: &KeyRing) -> Option<String> {
+        let (local, domain) = bounce_address.rsplit_once('@')?;
+        Some(format!(
+            "{local}+{UNSUBSCRIBE}{}@{domain}",
+            self.encode(ring)
+        ))
+    }
+}
+
+/// What starts the reference of an unsubscribe address.
+const UNSUBSCRIBE: &str = "u-";
+
+/// What a mail that reached the bounce mailbox is, by the address it came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returned {
+    /// It came back to this copy's return address: a bounce, a complaint, a reply.
+    Bounce(CopyRef),
+    /// It was sent to this copy's unsubscribe address.
+    Unsubscribe(CopyRef),
+}
+
+impl Returned {
+    /// The copy an address names, if it is one of ours: the mailbox's local part, `+`,
+    /// a reference (after `u-` for an unsubscribe address), the mailbox's domain; any
+    /// case.
     pub fn from_address(address: &str, bounce_address: &str, ring: &KeyRing) -> Option<Self> {
         let (local, domain) = address.trim().rsplit_once('@')?;
         let (mailbox, mailbox_domain) = bounce_address.rsplit_once('@')?;
@@ -92,7 +120,11 @@ impl CopyRef {
         if !base.eq_ignore_ascii_case(mailbox) {
             return None;
         }
-        Self::decode(reference, ring)
+        let reference = reference.to_ascii_lowercase();
+        match reference.strip_prefix(UNSUBSCRIBE) {
+            Some(reference) => CopyRef::decode(reference, ring).map(Returned::Unsubscribe),
+            None => CopyRef::decode(&reference, ring).map(Returned::Bounce),
+        }
     }
 }
 
@@ -157,21 +189,21 @@ mod tests {
                 .unwrap();
             let local = address.split('@').next().unwrap();
             assert!(local.len() <= 64, "{address}");
+            let mailbox = "newsletter-bounces@news.example.org";
             assert_eq!(
-                CopyRef::from_address(
-                    &address.to_uppercase(),
-                    "newsletter-bounces@news.example.org",
-                    &ring
-                ),
-                Some(copy),
+                Returned::from_address(&address.to_uppercase(), mailbox, &ring),
+                Some(Returned::Bounce(copy)),
                 "any case"
+            );
+            let leave = copy.unsubscribe_address(mailbox, &ring).unwrap();
+            assert!(leave.split('@').next().unwrap().len() <= 64, "{leave}");
+            assert_eq!(
+                Returned::from_address(&leave, mailbox, &ring),
+                Some(Returned::Unsubscribe(copy))
             );
             // Another key, a changed letter, another mailbox: nothing.
             let other = KeyRing::new("another secret, also long enough for it", &[]);
-            assert_eq!(
-                CopyRef::from_address(&address, "newsletter-bounces@news.example.org", &other),
-                None
-            );
+            assert_eq!(Returned::from_address(&address, mailbox, &other), None);
             let reference = copy.encode(&ring);
             let mut forged = reference.clone().into_bytes();
             forged[3] = if forged[3] == b'a' { b'b' } else { b'a' };
@@ -180,7 +212,7 @@ mod tests {
                 None
             );
             assert_eq!(
-                CopyRef::from_address(&address, "other@news.example.org", &ring),
+                Returned::from_address(&address, "other@news.example.org", &ring),
                 None
             );
         }

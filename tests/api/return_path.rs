@@ -1,7 +1,10 @@
 //! Each copy's own return address (VERP): with `BOUNCE_ADDRESS` set, the envelope of
 //! every mail names the copy it carries, signed, so that a bounce can be put down to it.
 
-use newsletter::{inbound::return_path::CopyRef, keys::KeyRing};
+use newsletter::{
+    inbound::return_path::{CopyRef, Returned},
+    keys::KeyRing,
+};
 
 use crate::on_both_backends;
 use crate::support::{Backend, SECRET_KEY, SmtpServer, TestApp};
@@ -42,10 +45,10 @@ async fn every_copy_goes_out_with_a_return_address_that_names_it(backend: Backen
         confirmation.from
     );
     assert_eq!(
-        CopyRef::from_address(&confirmation.from, BOUNCES, &ring),
-        Some(CopyRef::Outbox {
+        Returned::from_address(&confirmation.from, BOUNCES, &ring),
+        Some(Returned::Bounce(CopyRef::Outbox {
             id: confirmation_id
-        })
+        }))
     );
     assert_eq!(
         confirmation.header("From").as_deref(),
@@ -62,14 +65,27 @@ async fn every_copy_goes_out_with_a_return_address_that_names_it(backend: Backen
             "jo@example.org",
         )
         .await;
+    let delivery = CopyRef::Delivery {
+        issue_number: 1,
+        subscriber_id: jo,
+    };
     assert_eq!(
-        CopyRef::from_address(&copy.from, BOUNCES, &ring),
-        Some(CopyRef::Delivery {
-            issue_number: 1,
-            subscriber_id: jo
-        }),
+        Returned::from_address(&copy.from, BOUNCES, &ring),
+        Some(Returned::Bounce(delivery)),
         "{}",
         copy.from
+    );
+    // Leaving by mail: the List-Unsubscribe mailto is the copy's unsubscribe address.
+    let list_unsubscribe = copy.header("List-Unsubscribe").unwrap();
+    let mailto = list_unsubscribe
+        .split("<mailto:")
+        .nth(1)
+        .and_then(|rest| rest.split('?').next())
+        .unwrap();
+    assert_eq!(
+        Returned::from_address(mailto, BOUNCES, &ring),
+        Some(Returned::Unsubscribe(delivery)),
+        "{list_unsubscribe}"
     );
     let local = copy.from.split('@').next().unwrap();
     assert!(local.len() <= 64, "SMTP's limit: {}", copy.from);

@@ -409,6 +409,20 @@ impl OutboxWorker {
         .sign(&self.secret);
         let unsubscribe_url = self.settings.unsubscribe_url(&token);
         let (html, text) = issue.composed.personalise(&unsubscribe_url);
+        let copy = u32::try_from(issue.number)
+            .ok()
+            .map(|issue_number| CopyRef::Delivery {
+                issue_number,
+                subscriber_id: job.subscriber_id,
+            });
+        // By mail: to the copy's own unsubscribe address when bounces have a mailbox.
+        let mailto = match (copy, self.settings.bounce_address.as_deref()) {
+            (Some(copy), Some(mailbox)) => copy
+                .unsubscribe_address(mailbox, &self.secret)
+                .map(|address| format!("mailto:{address}?subject=unsubscribe")),
+            _ => None,
+        }
+        .unwrap_or_else(|| format!("mailto:{}?subject=unsubscribe%20{token}", self.from.email));
         Ok(OutgoingMail {
             to: job.email.clone(),
             subject: issue.composed.subject.clone(),
@@ -417,20 +431,12 @@ impl OutboxWorker {
             headers: vec![
                 header(
                     "List-Unsubscribe",
-                    format!(
-                        "<{unsubscribe_url}>, <mailto:{}?subject=unsubscribe%20{token}>",
-                        self.from.email
-                    ),
+                    format!("<{unsubscribe_url}>, <{mailto}>"),
                 ),
                 header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
                 header("List-Id", issue.list_id_header.clone()),
             ],
-            return_path: u32::try_from(issue.number).ok().and_then(|issue_number| {
-                self.return_path(CopyRef::Delivery {
-                    issue_number,
-                    subscriber_id: job.subscriber_id,
-                })
-            }),
+            return_path: copy.and_then(|copy| self.return_path(copy)),
         })
     }
 
