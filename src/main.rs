@@ -43,13 +43,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BouncesCommand {
-    /// Say what each message is, one JSON line each: its kind (hard, soft, warning,
-    /// complaint, auto-reply or unknown), the addresses it is about, the status code,
-    /// the receiving system's words, the Message-ID of the mail it is about, and how it
-    /// was read. Nothing is stored: this is for seeing why a message was or was not
-    /// understood.
+    /// Say what each message is, one JSON line each; nothing is stored.
+    ///
+    /// Each line has: `kind` (hard, soft, warning, complaint, auto-reply, unsubscribe
+    /// or unknown), `recipients` (the addresses it is about), `status` (e.g. 5.1.1),
+    /// `diagnostic` (the receiving system's words), `message_id` (of the mail it
+    /// quotes), `read_as` (how it was read) and `copy`: the copy it is about, from the
+    /// address it came to or the Message-ID it quotes. `copy` needs BOUNCE_ADDRESS and
+    /// the secret key (SECRET_KEY or the key file); without them it is null.
     Parse {
-        /// Raw messages (`.eml`), one a file.
+        /// Raw messages (`.eml`), one a file; `-` reads one from standard input.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
@@ -163,13 +166,23 @@ fn parse_bounces(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
         file: String,
         #[serde(flatten)]
         reading: &'a newsletter::inbound::Reading,
-        /// The copy it refers to, found by its return address: none until mail goes
-        /// out with one.
-        copy: Option<String>,
+        copy: Option<newsletter::inbound::return_path::CopyRef>,
     }
+    // The copy is looked up only with what the settings give: no database.
+    let lookup = Settings::load().ok().and_then(|settings| {
+        let mailbox = settings.bounce_address.clone()?;
+        let ring = newsletter::secrets::ring_without_database(&settings).ok()??;
+        Some((mailbox, ring))
+    });
     let mut unreadable = 0;
     for file in files {
-        let raw = match std::fs::read(file) {
+        let read = if file.as_os_str() == "-" {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw).map(|_| raw)
+        } else {
+            std::fs::read(file)
+        };
+        let raw = match read {
             Ok(raw) => raw,
             Err(err) => {
                 eprintln!("{}: {err}", file.display());
@@ -178,10 +191,14 @@ fn parse_bounces(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
             }
         };
         let reading = newsletter::inbound::read(&raw);
+        let (reading, copy) = match &lookup {
+            Some((mailbox, ring)) => newsletter::inbound::attribute(&raw, reading, mailbox, ring),
+            None => (reading, None),
+        };
         let line = Line {
             file: file.display().to_string(),
             reading: &reading,
-            copy: None,
+            copy,
         };
         println!("{}", serde_json::to_string(&line)?);
     }

@@ -126,6 +126,23 @@ pub async fn load_with_report(
     Ok((ring, report))
 }
 
+/// The key ring as far as the settings and the key file give it, without the database
+/// and without making anything: enough to check the references that return addresses
+/// carry (`newsletter bounces parse`). `None` when there is no key yet.
+pub fn ring_without_database(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
+    let mut keys = match settings.key_file() {
+        Some(path) => read_key_file(&path)?,
+        None => Vec::new(),
+    };
+    if let Some(key) = &settings.secret_key {
+        keys.insert(0, key.clone());
+    }
+    keys.extend(settings.previous_secret_keys.iter().cloned());
+    Ok(keys
+        .split_first()
+        .map(|(current, previous)| KeyRing::new(current, previous)))
+}
+
 /// The keys in a key file, one a line (blank lines and `#` comments aside); none if the
 /// file does not exist yet.
 fn read_key_file(path: &Path) -> anyhow::Result<Vec<String>> {

@@ -274,14 +274,14 @@ fn bounce_address(address: &str) -> anyhow::Result<()> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
     };
-    if !plain(local) || !plain(domain) || !domain.contains('.') {
+    if !plain(local) || !plain(domain) || !domain.contains('.') || domain.contains("..") {
         bail!(
             "BOUNCE_ADDRESS {address:?} must be a plain address (letters, digits, '-', '.' and '_'), such as bounces@news.example.org"
         );
     }
     if local.len() > 20 {
         bail!(
-            "BOUNCE_ADDRESS's local part {local:?} is too long: each copy adds a 42-character reference to it, and SMTP allows 64"
+            "BOUNCE_ADDRESS's local part {local:?} is too long: it may be 20 characters at most (such as bounces@news.example.org), since each copy adds a reference of up to 44 characters and SMTP allows 64"
         );
     }
     Ok(())

@@ -34,6 +34,9 @@ pub enum Kind {
     Complaint,
     /// An out-of-office or other automatic answer: not a bounce.
     AutoReply,
+    /// Sent to a copy's unsubscribe address (`List-Unsubscribe`'s `mailto:`): its
+    /// recipient asks to leave.
+    Unsubscribe,
     /// Not understood: kept for a person to look at, never counted.
     Unknown,
 }
@@ -91,6 +94,49 @@ pub fn read(raw: &[u8]) -> Reading {
     reading
 }
 
+/// The copy a message is about, and what it is once that is known: the address it came
+/// to names the copy (one of our return addresses, or an unsubscribe address), or else
+/// the Message-ID of the copy it quotes does. `mailbox` is `BOUNCE_ADDRESS`.
+pub fn attribute(
+    raw: &[u8],
+    mut reading: Reading,
+    mailbox: &str,
+    ring: &crate::keys::KeyRing,
+) -> (Reading, Option<return_path::CopyRef>) {
+    use return_path::{CopyRef, Returned};
+    let headers = MessageParser::default().parse_headers(raw);
+    let addressed_to = headers.iter().flat_map(|message| {
+        ["Delivered-To", "X-Original-To", "Envelope-To", "To"]
+            .into_iter()
+            .filter_map(|name| message.header_raw(name))
+            .flat_map(|value| value.split(','))
+            .map(|value| {
+                let value = value.trim();
+                value
+                    .rsplit_once('<')
+                    .map_or(value, |(_, address)| address.trim_end_matches('>'))
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    });
+    let returned = addressed_to
+        .filter_map(|address| Returned::from_address(&address, mailbox, ring))
+        .next();
+    let copy = match returned {
+        Some(Returned::Unsubscribe(copy)) => {
+            reading.kind = Kind::Unsubscribe;
+            reading.read_as = "unsubscribe-address";
+            Some(copy)
+        }
+        Some(Returned::Bounce(copy)) => Some(copy),
+        None => reading
+            .message_id
+            .as_deref()
+            .and_then(|id| CopyRef::from_message_id(id, ring)),
+    };
+    (reading, copy)
+}
+
 /// The Message-ID of the original mail, from a quoted copy (`message/rfc822`) or its
 /// headers (`text/rfc822-headers`).
 fn quoted_message_id(message: &Message<'_>) -> Option<String> {
@@ -135,6 +181,7 @@ fn clean_address(text: &str) -> Option<String> {
             .chars()
             .any(|c| c.is_whitespace() || "<>()[]\",;".contains(c))
         && domain.contains('.')
+        && !domain.contains("..")
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
@@ -147,6 +194,21 @@ fn clean_address(text: &str) -> Option<String> {
 /// A full mailbox, an oversized message or a refusal by policy (`5.7.x`: often a spam
 /// filter) says nothing about whether the address works, so those are soft.
 fn severity(status: Option<&str>, diagnostic: Option<&str>) -> Kind {
+    // Words that say the mailbox is full, or the message too big, whatever the code.
+    let words = diagnostic.unwrap_or_default().to_ascii_lowercase();
+    let full = [
+        "quota",
+        "mailbox full",
+        "mailbox is full",
+        "storage space",
+        "exceeded storage",
+        "too large",
+        "message size",
+        "size limit",
+    ];
+    if full.iter().any(|w| words.contains(w)) {
+        return Kind::Soft;
+    }
     if let Some(status) = status {
         let mut parts = status.split('.');
         let class = parts.next().unwrap_or_default();
@@ -158,8 +220,9 @@ fn severity(status: Option<&str>, diagnostic: Option<&str>) -> Kind {
             _ => Kind::Soft,
         };
     }
+    // 552: storage exceeded (RFC 5321), like 5.2.2.
     match diagnostic.and_then(smtp_code) {
-        Some(code) if code.starts_with('4') => Kind::Soft,
+        Some(code) if code.starts_with('4') || code == "552" => Kind::Soft,
         _ => Kind::Hard,
     }
 }

@@ -258,6 +258,9 @@ const FAILURE_WORDS: &[&str] = &[
     "did not match",
 ];
 
+/// The most addresses taken from one bounce.
+const MAX_ADDRESSES: usize = 50;
+
 /// Header fields a bounce may copy into its text: the addresses on them are not the
 /// ones that failed.
 const HEADER_LINES: &[&str] = &[
@@ -297,6 +300,10 @@ fn failed_addresses(text: &str) -> Vec<String> {
     };
     let mut found = Vec::new();
     for (i, original) in text.lines().enumerate() {
+        // A bounce is about one copy, or a few: a list of thousands is not read to its end.
+        if found.len() >= MAX_ADDRESSES {
+            break;
+        }
         let line = &lines[i];
         if is_header(line) {
             continue;

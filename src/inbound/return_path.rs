@@ -16,7 +16,8 @@ use crate::keys::KeyRing;
 const TAG: usize = 5;
 
 /// The copy a bounce is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CopyRef {
     /// An issue (by number) to one subscriber.
     Delivery {
@@ -91,6 +92,16 @@ impl CopyRef {
             "{local}+{UNSUBSCRIBE}{}@{domain}",
             self.encode(ring)
         ))
+    }
+}
+
+impl CopyRef {
+    /// The copy a Message-ID names, if it is one of ours (`<ref.random@domain>`): for a
+    /// bounce that quotes the copy but lost its return address.
+    pub fn from_message_id(message_id: &str, ring: &KeyRing) -> Option<Self> {
+        let id = message_id.trim().trim_start_matches('<');
+        let (reference, _) = id.split_once('.')?;
+        Self::decode(reference, ring)
     }
 }
 
@@ -216,6 +227,18 @@ mod tests {
                 None
             );
         }
+    }
+
+    #[test]
+    fn a_message_id_names_its_copy() {
+        let ring = ring("a secret that is long enough for the test");
+        let copy = CopyRef::Outbox { id: Uuid::now_v7() };
+        let id = format!("<{}.0123456789abcdef@news.example.org>", copy.encode(&ring));
+        assert_eq!(CopyRef::from_message_id(&id, &ring), Some(copy));
+        assert_eq!(
+            CopyRef::from_message_id("<0193.1a2b@elsewhere.example>", &ring),
+            None
+        );
     }
 
     #[test]

@@ -42,9 +42,16 @@ pub struct OutgoingMail {
     pub html: String,
     /// Headers beyond From, To, Subject, Date and Message-ID (List-Unsubscribe...).
     pub headers: Vec<HeaderValue>,
-    /// The envelope's sender, where bounces go: this copy's own return address
-    /// (`inbound::return_path`), or `None` for the From address.
-    pub return_path: Option<String>,
+    /// Where bounces go, when they have a mailbox: this copy's own return address
+    /// (`inbound::return_path`). `None`: the From address.
+    pub returns: Option<Returns>,
+}
+
+/// A copy's own return address, and the reference in it, which its Message-ID carries
+/// too: a bounce that lost the envelope can still be put down to the copy it quotes.
+pub struct Returns {
+    pub path: String,
+    pub reference: String,
 }
 
 impl Mailer {
@@ -96,6 +103,10 @@ impl Mailer {
                 Err(err) => Err(SendError::Transient(error_chain(&err))),
             },
             Transport::Files(dir) => {
+                // What the final mail server would add: where bounces of it would go.
+                if let Some(from) = envelope.from() {
+                    bytes.splice(0..0, format!("Return-Path: <{from}>\r\n").into_bytes());
+                }
                 let to = envelope.to().first().map(|a| a.to_string());
                 let path = dir.join(file_name(chrono::Utc::now(), to.as_deref().unwrap_or("")));
                 match write_private(&path, &bytes).await {
@@ -177,8 +188,15 @@ pub fn build_message(
         .map_err(|e| SendError::Permanent(format!("Bad recipient address: {e}")))?;
     let domain = from.email.domain().to_owned();
     let mut builder = Message::builder();
-    if let Some(return_path) = &mail.return_path {
-        let sender = return_path
+    // A v7 id ends in random bits: the Message-ID's own part.
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let message_id = match &mail.returns {
+        Some(returns) => format!("<{}.{}@{domain}>", returns.reference, &unique[16..]),
+        None => format!("<{}@{domain}>", uuid::Uuid::now_v7()),
+    };
+    if let Some(returns) = &mail.returns {
+        let sender = returns
+            .path
             .parse()
             .map_err(|e| SendError::Permanent(format!("Bad return address: {e}")))?;
         let envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])
@@ -189,7 +207,7 @@ pub fn build_message(
         .from(from.clone())
         .to(to)
         .subject(mail.subject)
-        .message_id(Some(format!("<{}@{domain}>", uuid::Uuid::now_v7())))
+        .message_id(Some(message_id))
         .date_now();
     mail.headers
         .into_iter()

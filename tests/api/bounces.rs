@@ -1,7 +1,15 @@
 //! `newsletter bounces parse`: one JSON line a message, nothing stored, and a clear
 //! failure for a file that is not there. (It touches no database.)
 
-use std::process::Command;
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use newsletter::{inbound::return_path::CopyRef, keys::KeyRing};
+use uuid::Uuid;
+
+use crate::support::SECRET_KEY;
 
 #[test]
 fn parse_says_what_each_message_is_and_which_files_it_could_not_read() {
@@ -36,4 +44,65 @@ fn parse_says_what_each_message_is_and_which_files_it_could_not_read() {
     );
     assert_eq!(lines[0]["copy"], serde_json::Value::Null);
     assert_eq!(lines[1]["kind"], "auto-reply");
+}
+
+/// With `BOUNCE_ADDRESS` and the key, `copy` names the copy a bounce came back for, and
+/// a mail to a copy's unsubscribe address is an `unsubscribe`; `-` reads standard input.
+#[test]
+fn parse_names_the_copy_from_the_address_it_came_to() {
+    let ring = KeyRing::new(SECRET_KEY, &[]);
+    let subscriber_id = Uuid::now_v7();
+    let copy = CopyRef::Delivery {
+        issue_number: 3,
+        subscriber_id,
+    };
+    let mailbox = "bounces@news.example.org";
+    let parse = |to: String| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_newsletter"))
+            .args(["bounces", "parse", "-"])
+            .current_dir(dir.path())
+            .env("BOUNCE_ADDRESS", mailbox)
+            .env("SECRET_KEY", SECRET_KEY)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bounce = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bounces/formats/postfix-dsn-hard.eml"
+        ))
+        .unwrap()
+        .replace("To: bounces@news.example.org", &format!("To: {to}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bounce.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        line
+    };
+    let bounced = parse(copy.return_path(mailbox, &ring).unwrap());
+    assert_eq!(bounced["kind"], "hard");
+    assert_eq!(
+        bounced["copy"],
+        serde_json::json!({"kind": "delivery", "issue_number": 3, "subscriber_id": subscriber_id})
+    );
+    let leaving = parse(copy.unsubscribe_address(mailbox, &ring).unwrap());
+    assert_eq!(leaving["kind"], "unsubscribe");
+    let forged = parse(
+        copy.return_path(
+            mailbox,
+            &KeyRing::new("somebody else's key, long enough too", &[]),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        forged["copy"],
+        serde_json::Value::Null,
+        "a reference we did not sign"
+    );
 }

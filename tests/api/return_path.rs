@@ -75,6 +75,14 @@ async fn every_copy_goes_out_with_a_return_address_that_names_it(backend: Backen
         "{}",
         copy.from
     );
+    // The Message-ID names the copy too, for a bounce that quotes it but lost the
+    // envelope.
+    let message_id = copy.header("Message-ID").unwrap();
+    assert_eq!(
+        CopyRef::from_message_id(&message_id, &ring),
+        Some(delivery),
+        "{message_id}"
+    );
     // Leaving by mail: the List-Unsubscribe mailto is the copy's unsubscribe address.
     let list_unsubscribe = copy.header("List-Unsubscribe").unwrap();
     let mailto = list_unsubscribe

@@ -35,7 +35,7 @@ use crate::{
     inbound::return_path::CopyRef,
     issues::compose::ComposedIssue,
     keys::{KeyId, KeyRing},
-    sending::mail::{Mailer, OutgoingMail, SendError, build_message},
+    sending::mail::{Mailer, OutgoingMail, Returns, SendError, build_message},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     templates::templates,
@@ -319,7 +319,7 @@ impl OutboxWorker {
     #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
         let rendered = self.render_outbox(&row).await.map(|mail| OutgoingMail {
-            return_path: self.return_path(CopyRef::Outbox { id: row.id }),
+            returns: self.returns(CopyRef::Outbox { id: row.id }),
             ..mail
         });
         let sent = match rendered {
@@ -394,9 +394,12 @@ impl OutboxWorker {
     }
 
     /// This copy's own return address, when bounces have a mailbox (`BOUNCE_ADDRESS`).
-    fn return_path(&self, copy: CopyRef) -> Option<String> {
+    fn returns(&self, copy: CopyRef) -> Option<Returns> {
         let mailbox = self.settings.bounce_address.as_deref()?;
-        copy.return_path(mailbox, &self.secret)
+        Some(Returns {
+            path: copy.return_path(mailbox, &self.secret)?,
+            reference: copy.encode(&self.secret),
+        })
     }
 
     async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
@@ -436,7 +439,7 @@ impl OutboxWorker {
                 header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
                 header("List-Id", issue.list_id_header.clone()),
             ],
-            return_path: copy.and_then(|copy| self.return_path(copy)),
+            returns: copy.and_then(|copy| self.returns(copy)),
         })
     }
 
@@ -522,7 +525,7 @@ impl OutboxWorker {
                     text,
                     html,
                     headers: vec![header("List-Id", issue.list_id_header)],
-                    return_path: None,
+                    returns: None,
                 })
             }
             other => Err(permanent(anyhow::anyhow!("Unknown mail kind {other:?}"))),
@@ -548,7 +551,7 @@ fn templated(
         text: render("txt")?,
         html: render("html")?,
         headers: Vec::new(),
-        return_path: None,
+        returns: None,
     })
 }
 
