@@ -1,4 +1,4 @@
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -200,7 +200,12 @@ fn parse_bounces(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
             reading: &reading,
             copy,
         };
-        println!("{}", serde_json::to_string(&line)?);
+        // A reader that stops early (`| head`) ends the run, quietly.
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{}", serde_json::to_string(&line)?) {
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            written => written.context("Failed to write to standard output")?,
+        }
     }
     anyhow::ensure!(
         unreadable == 0,
