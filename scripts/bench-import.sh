@@ -16,8 +16,11 @@ ADMIN_URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/post
 if [ $# -gt 0 ]; then BACKENDS=("$@"); else BACKENDS=(sqlite); fi
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 
-cargo build --release --quiet
-BIN=$PWD/target/release/newsletter
+# BIN=path runs that binary instead (an older build, to compare two in one sitting).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 - "$PEOPLE" > "$WORK/people.csv" <<'PY'

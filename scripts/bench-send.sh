@@ -7,6 +7,7 @@
 #   scripts/bench-send.sh                      # SQLite, 10,000 recipients
 #   RECIPIENTS=1000000 scripts/bench-send.sh sqlite postgres
 #   DKIM=rsa scripts/bench-send.sh             # sign every message (rsa or ed25519)
+#   BIN=/tmp/newsletter-old scripts/bench-send.sh sqlite   # a given binary, e.g. to compare
 #
 # Needs smtp-sink and smtp-source (Debian: apt-get install postfix) and sqlite3/psql;
 # PostgreSQL at BENCH_DATABASE_URL (default postgres://postgres:postgres@127.0.0.1:5432/postgres).
@@ -21,8 +22,11 @@ for tool in smtp-sink smtp-source sqlite3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix sqlite3 curl)" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/newsletter
+# BIN=path runs that binary instead (an older build, to compare two in one sitting).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PARALLEL=${PARALLEL:-64}
-cargo build --release --quiet
-BIN=$PWD/target/release/newsletter
+# BIN=path runs that binary instead (an older build, to compare two in one sitting).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export DATABASE_URL=${DATABASE_URL:-sqlite://$WORK/bench.db} BIND_ADDRESS=127.0.0.1:$PORT RUST_LOG=warn

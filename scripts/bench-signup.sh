@@ -31,8 +31,11 @@ for tool in wrk smtp-sink; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install wrk postfix" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/newsletter
+# BIN=path runs that binary instead (an older build, to compare two in one sitting).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -8,8 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLOW=${SLOW:-200} IDLE=${IDLE:-50} WAIT=${WAIT:-30}
-cargo build --release --quiet
-BIN=$PWD/target/release/newsletter
+# BIN=path runs that binary instead (an older build, to compare two in one sitting).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$WORK" && BIND_ADDRESS=127.0.0.1:$PORT RUST_LOG=warn exec "$BIN" serve > log 2>&1) &

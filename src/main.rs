@@ -190,10 +190,9 @@ fn parse_bounces(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let reading = newsletter::inbound::read(&raw);
         let (reading, copy) = match &lookup {
-            Some((mailbox, ring)) => newsletter::inbound::attribute(&raw, reading, mailbox, ring),
-            None => (reading, None),
+            Some((mailbox, ring)) => newsletter::inbound::read_for(&raw, mailbox, ring),
+            None => (newsletter::inbound::read(&raw), None),
         };
         let line = Line {
             file: file.display().to_string(),

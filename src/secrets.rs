@@ -59,15 +59,13 @@ pub async fn load_with_report(
         Some(path) => read_key_file(path)?,
         None => Vec::new(),
     };
-    let mut current = settings.secret_key.clone();
-    let mut previous = settings.previous_secret_keys.clone();
     let signed_before = store.signing_key_ids().await?;
 
     // A key an earlier version kept in the database moves out once.
     if let Some(legacy) = store.legacy_secret_key().await? {
-        let known = current.as_ref() == Some(&legacy)
+        let known = settings.secret_key.as_ref() == Some(&legacy)
             || from_file.contains(&legacy)
-            || previous.contains(&legacy);
+            || settings.previous_secret_keys.contains(&legacy);
         if !known {
             let Some(path) = file else {
                 bail!(
@@ -81,12 +79,7 @@ pub async fn load_with_report(
         store.forget_legacy_secret_key().await?;
     }
 
-    if current.is_none() {
-        current = from_file.first().cloned();
-        if !from_file.is_empty() {
-            from_file.remove(0);
-        }
-    }
+    let (current, previous) = split_keys(settings, from_file);
     let current = match current {
         Some(key) => key,
         None => {
@@ -107,7 +100,6 @@ pub async fn load_with_report(
             key
         }
     };
-    previous.extend(from_file);
     for key in std::iter::once(&current).chain(&previous) {
         if key.len() < MIN_KEY_LEN {
             bail!("Every secret key must be at least {MIN_KEY_LEN} characters long");
@@ -130,17 +122,25 @@ pub async fn load_with_report(
 /// and without making anything: enough to check the references that return addresses
 /// carry (`newsletter bounces parse`). `None` when there is no key yet.
 pub fn ring_without_database(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
-    let mut keys = match settings.key_file() {
+    let from_file = match settings.key_file() {
         Some(path) => read_key_file(&path)?,
         None => Vec::new(),
     };
-    if let Some(key) = &settings.secret_key {
-        keys.insert(0, key.clone());
-    }
-    keys.extend(settings.previous_secret_keys.iter().cloned());
-    Ok(keys
-        .split_first()
-        .map(|(current, previous)| KeyRing::new(current, previous)))
+    let (current, previous) = split_keys(settings, from_file);
+    Ok(current.map(|current| KeyRing::new(&current, &previous)))
+}
+
+/// The key that signs, and those that only verify: `SECRET_KEY` signs if it is given,
+/// or else the key file's first key; the rest of the file and `PREVIOUS_SECRET_KEYS`
+/// only verify.
+fn split_keys(settings: &Settings, mut from_file: Vec<String>) -> (Option<String>, Vec<String>) {
+    let current = match &settings.secret_key {
+        Some(key) => Some(key.clone()),
+        None => (!from_file.is_empty()).then(|| from_file.remove(0)),
+    };
+    let mut previous = settings.previous_secret_keys.clone();
+    previous.extend(from_file);
+    (current, previous)
 }
 
 /// The keys in a key file, one a line (blank lines and `#` comments aside); none if the

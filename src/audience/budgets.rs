@@ -127,12 +127,6 @@ impl BudgetKeys {
             BudgetScope::Client => &self.client,
         }
     }
-
-    /// (scope, key) for each budget, in the order rows are locked.
-    pub fn rows(&self) -> [(BudgetScope, &str); 3] {
-        [BudgetScope::Total, BudgetScope::Domain, BudgetScope::Client]
-            .map(|scope| (scope, self.key(scope)))
-    }
 }
 
 #[cfg(test)]

@@ -40,33 +40,19 @@ impl SubscriptionStatus {
     }
 }
 
-impl std::fmt::Display for SubscriptionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The kinds of event in the consent ledger.
+/// The event a confirmation records in the consent ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsentKind {
-    Signup,
     Confirm,
     /// Confirmed again after unsubscribing.
     Resubscribe,
-    Unsubscribe,
-    Import,
-    Erase,
 }
 
 impl ConsentKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            ConsentKind::Signup => "signup",
             ConsentKind::Confirm => "confirm",
             ConsentKind::Resubscribe => "resubscribe",
-            ConsentKind::Unsubscribe => "unsubscribe",
-            ConsentKind::Import => "import",
-            ConsentKind::Erase => "erase",
         }
     }
 }

@@ -80,48 +80,58 @@ impl Reading {
 
 /// Reads one raw message (RFC 5322, as it arrived).
 pub fn read(raw: &[u8]) -> Reading {
-    let Some(message) = MessageParser::default().parse(raw) else {
-        return Reading::unknown();
-    };
-    let mut reading = report::delivery_status(&message)
-        .or_else(|| report::feedback(&message))
-        .or_else(|| prose::bounce(&message))
-        .or_else(|| prose::auto_reply(&message))
+    match MessageParser::default().parse(raw) {
+        Some(message) => read_message(&message),
+        None => Reading::unknown(),
+    }
+}
+
+/// Reads one raw message and finds the copy it is about (see `attribute`), parsing it
+/// once. `mailbox` is `BOUNCE_ADDRESS`.
+pub fn read_for(
+    raw: &[u8],
+    mailbox: &str,
+    ring: &crate::keys::KeyRing,
+) -> (Reading, Option<return_path::CopyRef>) {
+    match MessageParser::default().parse(raw) {
+        Some(message) => attribute(&message, read_message(&message), mailbox, ring),
+        None => (Reading::unknown(), None),
+    }
+}
+
+fn read_message(message: &Message<'_>) -> Reading {
+    let mut reading = report::delivery_status(message)
+        .or_else(|| report::feedback(message))
+        .or_else(|| prose::bounce(message))
+        .or_else(|| prose::auto_reply(message))
         .unwrap_or_else(Reading::unknown);
     if reading.message_id.is_none() {
-        reading.message_id = quoted_message_id(&message);
+        reading.message_id = quoted_message_id(message);
     }
     reading
 }
 
 /// The copy a message is about, and what it is once that is known: the address it came
 /// to names the copy (one of our return addresses, or an unsubscribe address), or else
-/// the Message-ID of the copy it quotes does. `mailbox` is `BOUNCE_ADDRESS`.
-pub fn attribute(
-    raw: &[u8],
+/// the Message-ID of the copy it quotes does.
+fn attribute(
+    message: &Message<'_>,
     mut reading: Reading,
     mailbox: &str,
     ring: &crate::keys::KeyRing,
 ) -> (Reading, Option<return_path::CopyRef>) {
     use return_path::{CopyRef, Returned};
-    let headers = MessageParser::default().parse_headers(raw);
-    let addressed_to = headers.iter().flat_map(|message| {
-        ["Delivered-To", "X-Original-To", "Envelope-To", "To"]
-            .into_iter()
-            .filter_map(|name| message.header_raw(name))
-            .flat_map(|value| value.split(','))
-            .map(|value| {
-                let value = value.trim();
-                value
-                    .rsplit_once('<')
-                    .map_or(value, |(_, address)| address.trim_end_matches('>'))
-                    .to_owned()
-            })
-            .collect::<Vec<_>>()
-    });
-    let returned = addressed_to
-        .filter_map(|address| Returned::from_address(&address, mailbox, ring))
-        .next();
+    let returned = ["Delivered-To", "X-Original-To", "Envelope-To", "To"]
+        .into_iter()
+        .filter_map(|name| message.header_raw(name))
+        .flat_map(|value| value.split(','))
+        .map(|value| {
+            let value = value.trim();
+            value
+                .rsplit_once('<')
+                .map_or(value, |(_, address)| address.trim_end_matches('>'))
+        })
+        .find_map(|address| Returned::from_address(address, mailbox, ring));
     let copy = match returned {
         Some(Returned::Unsubscribe(copy)) => {
             reading.kind = Kind::Unsubscribe;

@@ -77,21 +77,17 @@ impl CopyRef {
             .then_some(reference)
     }
 
-    /// The return address for this copy, from the bounce mailbox's address:
-    /// `bounces@news.example.org` gives `bounces+<ref>@news.example.org`.
-    pub fn return_path(&self, bounce_address: &str, ring: &KeyRing) -> Option<String> {
+    /// This copy's addresses at the bounce mailbox, from one reference (one MAC):
+    /// `bounces@news.example.org` gives `bounces+<ref>@news.example.org` and
+    /// `bounces+u-<ref>@news.example.org`.
+    pub fn addresses(&self, bounce_address: &str, ring: &KeyRing) -> Option<ReturnAddresses> {
         let (local, domain) = bounce_address.rsplit_once('@')?;
-        Some(format!("{local}+{}@{domain}", self.encode(ring)))
-    }
-
-    /// The address a mail client writes to when its reader asks to leave by mail
-    /// (`List-Unsubscribe`'s `mailto:`): `bounces+u-<ref>@news.example.org`.
-    pub fn unsubscribe_address(&self, bounce_address: &str, ring: &KeyRing) -> Option<String> {
-        let (local, domain) = bounce_address.rsplit_once('@')?;
-        Some(format!(
-            "{local}+{UNSUBSCRIBE}{}@{domain}",
-            self.encode(ring)
-        ))
+        let reference = self.encode(ring);
+        Some(ReturnAddresses {
+            return_path: format!("{local}+{reference}@{domain}"),
+            unsubscribe: format!("{local}+{UNSUBSCRIBE}{reference}@{domain}"),
+            reference,
+        })
     }
 }
 
@@ -103,6 +99,18 @@ impl CopyRef {
         let (reference, _) = id.split_once('.')?;
         Self::decode(reference, ring)
     }
+}
+
+/// A copy's own addresses at the bounce mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnAddresses {
+    /// The reference both carry; the copy's Message-ID starts with it too.
+    pub reference: String,
+    /// The envelope's sender: where bounces of this copy go.
+    pub return_path: String,
+    /// Where a mail client writes when its reader asks to leave by mail
+    /// (`List-Unsubscribe`'s `mailto:`).
+    pub unsubscribe: String,
 }
 
 /// What starts the reference of an unsubscribe address.
@@ -195,9 +203,10 @@ mod tests {
             CopyRef::Outbox { id: Uuid::now_v7() },
         ];
         for copy in copies {
-            let address = copy
-                .return_path("newsletter-bounces@news.example.org", &ring)
+            let addresses = copy
+                .addresses("newsletter-bounces@news.example.org", &ring)
                 .unwrap();
+            let address = addresses.return_path.clone();
             let local = address.split('@').next().unwrap();
             assert!(local.len() <= 64, "{address}");
             let mailbox = "newsletter-bounces@news.example.org";
@@ -206,7 +215,7 @@ mod tests {
                 Some(Returned::Bounce(copy)),
                 "any case"
             );
-            let leave = copy.unsubscribe_address(mailbox, &ring).unwrap();
+            let leave = addresses.unsubscribe;
             assert!(leave.split('@').next().unwrap().len() <= 64, "{leave}");
             assert_eq!(
                 Returned::from_address(&leave, mailbox, &ring),

@@ -15,7 +15,10 @@ use lettre::{
     },
 };
 
-use crate::{sending::dkim::DkimSigner, sending::relay::Relay, settings::Settings};
+use crate::{
+    inbound::return_path::ReturnAddresses, sending::dkim::DkimSigner, sending::relay::Relay,
+    settings::Settings,
+};
 
 pub struct Mailer {
     transport: Transport,
@@ -42,16 +45,10 @@ pub struct OutgoingMail {
     pub html: String,
     /// Headers beyond From, To, Subject, Date and Message-ID (List-Unsubscribe...).
     pub headers: Vec<HeaderValue>,
-    /// Where bounces go, when they have a mailbox: this copy's own return address
-    /// (`inbound::return_path`). `None`: the From address.
-    pub returns: Option<Returns>,
-}
-
-/// A copy's own return address, and the reference in it, which its Message-ID carries
-/// too: a bounce that lost the envelope can still be put down to the copy it quotes.
-pub struct Returns {
-    pub path: String,
-    pub reference: String,
+    /// Where bounces go, when they have a mailbox: this copy's own addresses
+    /// (`inbound::return_path`). `None`: the From address. Its Message-ID carries the
+    /// reference too, so a bounce that lost the envelope can still be put down to it.
+    pub returns: Option<ReturnAddresses>,
 }
 
 impl Mailer {
@@ -188,15 +185,19 @@ pub fn build_message(
         .map_err(|e| SendError::Permanent(format!("Bad recipient address: {e}")))?;
     let domain = from.email.domain().to_owned();
     let mut builder = Message::builder();
-    // A v7 id ends in random bits: the Message-ID's own part.
-    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let unique = uuid::Uuid::now_v7();
     let message_id = match &mail.returns {
-        Some(returns) => format!("<{}.{}@{domain}>", returns.reference, &unique[16..]),
-        None => format!("<{}@{domain}>", uuid::Uuid::now_v7()),
+        // A v7 id ends in random bits.
+        Some(returns) => format!(
+            "<{}.{}@{domain}>",
+            returns.reference,
+            &unique.simple().to_string()[16..]
+        ),
+        None => format!("<{unique}@{domain}>"),
     };
     if let Some(returns) = &mail.returns {
         let sender = returns
-            .path
+            .return_path
             .parse()
             .map_err(|e| SendError::Permanent(format!("Bad return address: {e}")))?;
         let envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])

@@ -85,20 +85,21 @@ fn parse_names_the_copy_from_the_address_it_came_to() {
         let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         line
     };
-    let bounced = parse(copy.return_path(mailbox, &ring).unwrap());
+    let bounced = parse(copy.addresses(mailbox, &ring).unwrap().return_path);
     assert_eq!(bounced["kind"], "hard");
     assert_eq!(
         bounced["copy"],
         serde_json::json!({"kind": "delivery", "issue_number": 3, "subscriber_id": subscriber_id})
     );
-    let leaving = parse(copy.unsubscribe_address(mailbox, &ring).unwrap());
+    let leaving = parse(copy.addresses(mailbox, &ring).unwrap().unsubscribe);
     assert_eq!(leaving["kind"], "unsubscribe");
     let forged = parse(
-        copy.return_path(
+        copy.addresses(
             mailbox,
             &KeyRing::new("somebody else's key, long enough too", &[]),
         )
-        .unwrap(),
+        .unwrap()
+        .return_path,
     );
     assert_eq!(
         forged["copy"],

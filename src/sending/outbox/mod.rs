@@ -32,10 +32,10 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
-    inbound::return_path::CopyRef,
+    inbound::return_path::{CopyRef, ReturnAddresses},
     issues::compose::ComposedIssue,
     keys::{KeyId, KeyRing},
-    sending::mail::{Mailer, OutgoingMail, Returns, SendError, build_message},
+    sending::mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     templates::templates,
@@ -393,13 +393,10 @@ impl OutboxWorker {
         })
     }
 
-    /// This copy's own return address, when bounces have a mailbox (`BOUNCE_ADDRESS`).
-    fn returns(&self, copy: CopyRef) -> Option<Returns> {
+    /// This copy's own addresses, when bounces have a mailbox (`BOUNCE_ADDRESS`).
+    fn returns(&self, copy: CopyRef) -> Option<ReturnAddresses> {
         let mailbox = self.settings.bounce_address.as_deref()?;
-        Some(Returns {
-            path: copy.return_path(mailbox, &self.secret)?,
-            reference: copy.encode(&self.secret),
-        })
+        copy.addresses(mailbox, &self.secret)
     }
 
     async fn render_delivery(&self, job: &DeliveryJob) -> Result<OutgoingMail, SendError> {
@@ -412,20 +409,17 @@ impl OutboxWorker {
         .sign(&self.secret);
         let unsubscribe_url = self.settings.unsubscribe_url(&token);
         let (html, text) = issue.composed.personalise(&unsubscribe_url);
-        let copy = u32::try_from(issue.number)
-            .ok()
-            .map(|issue_number| CopyRef::Delivery {
+        let returns = u32::try_from(issue.number).ok().and_then(|issue_number| {
+            self.returns(CopyRef::Delivery {
                 issue_number,
                 subscriber_id: job.subscriber_id,
-            });
+            })
+        });
         // By mail: to the copy's own unsubscribe address when bounces have a mailbox.
-        let mailto = match (copy, self.settings.bounce_address.as_deref()) {
-            (Some(copy), Some(mailbox)) => copy
-                .unsubscribe_address(mailbox, &self.secret)
-                .map(|address| format!("mailto:{address}?subject=unsubscribe")),
-            _ => None,
-        }
-        .unwrap_or_else(|| format!("mailto:{}?subject=unsubscribe%20{token}", self.from.email));
+        let mailto = match &returns {
+            Some(returns) => format!("mailto:{}?subject=unsubscribe", returns.unsubscribe),
+            None => format!("mailto:{}?subject=unsubscribe%20{token}", self.from.email),
+        };
         Ok(OutgoingMail {
             to: job.email.clone(),
             subject: issue.composed.subject.clone(),
@@ -439,7 +433,7 @@ impl OutboxWorker {
                 header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
                 header("List-Id", issue.list_id_header.clone()),
             ],
-            returns: copy.and_then(|copy| self.returns(copy)),
+            returns,
         })
     }
 
