@@ -61,7 +61,7 @@ pub struct Reading {
     /// The Message-ID of the mail it is about, from the copy or headers it quotes.
     pub message_id: Option<String>,
     /// How it was read: `delivery-status`, `feedback-report`, `prose`, `auto-reply`,
-    /// or `none`.
+    /// `unsubscribe-address` (by the address it came to), or `none`.
     pub read_as: &'static str,
 }
 
