@@ -55,6 +55,8 @@ pub struct Key {
     csrf: hmac::Key,
     /// Signs the reference a copy's return address carries.
     return_path: hmac::Key,
+    /// Hashes an address for the suppression list.
+    address: hmac::Key,
     /// Opens confirmation tokens that earlier versions sealed into outbox rows.
     legacy_seal: aead::LessSafeKey,
 }
@@ -82,6 +84,7 @@ impl Key {
             confirmation: hmac_key(b"newsletter confirmation v1"),
             csrf: hmac_key(b"newsletter csrf v1"),
             return_path: hmac_key(b"newsletter return path v1"),
+            address: hmac_key(b"newsletter suppressed address v1"),
             legacy_seal: aead::LessSafeKey::new(seal),
         }
     }
@@ -168,6 +171,22 @@ impl KeyRing {
             tag.len() == expected.len()
                 && expected.iter().zip(tag).fold(0, |d, (a, b)| d | (a ^ b)) == 0
         })
+    }
+
+    /// The keyed hashes of an address (compared as `mailbox_key` compares), under each key of the
+    /// ring, the current key's first: the suppression list keeps the first, and finds
+    /// an entry by any of them, so that rotating the key keeps every entry in force
+    /// while the old key stays in the ring.
+    pub fn address_keys(&self, address: &str) -> Vec<[u8; 32]> {
+        let address = address.trim().to_ascii_lowercase();
+        self.keys()
+            .map(|key| {
+                hmac::sign(&key.address, address.as_bytes())
+                    .as_ref()
+                    .try_into()
+                    .expect("HMAC-SHA256 is 32 bytes")
+            })
+            .collect()
     }
 
     /// Opens a token that an earlier version sealed into the outbox row `row_id`.

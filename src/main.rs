@@ -56,7 +56,15 @@ enum BouncesCommand {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Take one message from standard input, store it and act on it: for an MTA's
+    /// pipe transport (see README.md). Exits 0 once it is stored (or was stored
+    /// before), and 75 (EX_TEMPFAIL, "try again later") when it could not be, such as
+    /// when the database cannot be reached, so that the MTA keeps it and retries.
+    Ingest,
 }
+
+/// EX_TEMPFAIL (sysexits.h): an MTA keeps the message and tries again later.
+const EX_TEMPFAIL: u8 = 75;
 
 #[derive(Subcommand)]
 enum AdminCommand {
@@ -118,6 +126,18 @@ fn token_name(raw: &str) -> Result<String, String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
+    if let Command::Bounces {
+        command: BouncesCommand::Ingest,
+    } = &cli.command
+    {
+        return match ingest_bounce().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("Error (the message was not stored; try again later): {err:#}");
+                ExitCode::from(EX_TEMPFAIL)
+            }
+        };
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -156,6 +176,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bounces { .. } => unreachable!("handled before the settings are read"),
     }
+}
+
+/// `newsletter bounces ingest`: one message from standard input, through the pipeline.
+async fn ingest_bounce() -> anyhow::Result<()> {
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw)
+        .context("Failed to read the message from standard input")?;
+    if raw.is_empty() {
+        bail!("Standard input was empty: there is no message to take");
+    }
+    let settings = std::sync::Arc::new(Settings::load()?);
+    let store = open_store(&settings).await?;
+    let ring = newsletter::secrets::load(&settings, store.as_ref()).await?;
+    let intake = newsletter::inbound::intake::Intake::new(store.clone(), ring, settings);
+    let taken = intake.take_mail("pipe", &raw).await;
+    store.close().await;
+    taken.map(|_| ())
 }
 
 /// `newsletter bounces parse`: each file's reading as a line of JSON. A file that

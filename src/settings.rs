@@ -9,7 +9,11 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 
 use crate::{
-    audience::budgets::Budgets, keys::MIN_KEY_LEN, tokens::ConfirmationToken, web::client::Cidr,
+    audience::budgets::Budgets,
+    inbound::verdict::{Breaker, SoftBounces},
+    keys::MIN_KEY_LEN,
+    tokens::ConfirmationToken,
+    web::client::Cidr,
 };
 
 #[derive(Clone, Debug)]
@@ -31,6 +35,12 @@ pub struct Settings {
     /// return address on it, `local+<ref>@domain`, that names the copy. `None`: mail's
     /// return address is `MAIL_FROM`, as before.
     pub bounce_address: Option<String>,
+    /// What bounces and complaints do (see `inbound::verdict`): `SOFT_BOUNCE_LIMIT` soft
+    /// bounces within `SOFT_BOUNCE_DAYS` count as a hard one; an issue pauses itself
+    /// when hard bounces pass `BREAKER_HARD_BOUNCE_PERCENT` or complaints
+    /// `BREAKER_COMPLAINT_PERCENT` of its copies sent, after `BREAKER_MIN_COPIES`.
+    pub soft_bounces: SoftBounces,
+    pub breaker: Breaker,
     /// `SECRET_KEY`: signs tokens and links (see `keys.rs` and `secrets.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
     /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
@@ -219,6 +229,32 @@ impl Settings {
             }
             _ => bail!("DKIM_KEY_FILE and DKIM_SELECTOR go together: set both or neither"),
         };
+        let percent = |key: &str, default: f64| -> anyhow::Result<f64> {
+            get(key).map_or(Ok(default), |v| {
+                match v.trim().trim_end_matches('%').parse() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+                    _ => bail!(
+                        "{key} must be a percentage from 0 to 100, such as 5 or 0.3, not {v:?}"
+                    ),
+                }
+            })
+        };
+        let (soft, breaker) = (SoftBounces::default(), Breaker::default());
+        let soft_bounces = SoftBounces {
+            limit: number("SOFT_BOUNCE_LIMIT", soft.limit as u64)?.clamp(1, 1000) as i64,
+            window: chrono::Duration::days(
+                number("SOFT_BOUNCE_DAYS", soft.window.num_days() as u64)?.clamp(1, 3650) as i64,
+            ),
+        };
+        let breaker = Breaker {
+            min_sent: number("BREAKER_MIN_COPIES", breaker.min_sent as u64)?.min(i64::MAX as u64)
+                as i64,
+            hard_bounce_percent: percent(
+                "BREAKER_HARD_BOUNCE_PERCENT",
+                breaker.hard_bounce_percent,
+            )?,
+            complaint_percent: percent("BREAKER_COMPLAINT_PERCENT", breaker.complaint_percent)?,
+        };
         let bounce_address = get("BOUNCE_ADDRESS")
             .map(|address| bounce_address(&address).map(|()| address))
             .transpose()?;
@@ -232,6 +268,8 @@ impl Settings {
             allow_insecure_public_url: flag("ALLOW_INSECURE_PUBLIC_URL", false)?,
             mail_from,
             bounce_address,
+            soft_bounces,
+            breaker,
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,

@@ -3,11 +3,13 @@
 //! `subscriber` turns what a person typed into values that are valid by construction;
 //! `subscription` decides what a sign-up or a confirmation does to someone pending,
 //! confirmed or unsubscribed; `budgets` caps confirmation mails; `import` brings people
-//! in from a CSV file; `csv` writes them out; `typos` catches mistyped domains.
+//! in from a CSV file; `csv` writes them out; `typos` catches mistyped domains; `suppression`
+//! keeps mail from addresses that bounced or complained.
 
 pub mod budgets;
 pub mod csv;
 pub mod import;
 pub mod subscriber;
 pub mod subscription;
+pub mod suppression;
 pub mod typos;

@@ -14,14 +14,20 @@ pub enum SubscriptionStatus {
     Pending,
     Confirmed,
     Unsubscribed,
+    /// Ended by a hard bounce (or enough soft ones): the address does not take mail.
+    Bounced,
+    /// Ended by the person reporting a mail as spam.
+    Complained,
 }
 
 impl SubscriptionStatus {
     /// Every status, in the order staff see them counted.
-    pub const ALL: [SubscriptionStatus; 3] = [
+    pub const ALL: [SubscriptionStatus; 5] = [
         SubscriptionStatus::Pending,
         SubscriptionStatus::Confirmed,
         SubscriptionStatus::Unsubscribed,
+        SubscriptionStatus::Bounced,
+        SubscriptionStatus::Complained,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,7 +35,19 @@ impl SubscriptionStatus {
             SubscriptionStatus::Pending => "pending",
             SubscriptionStatus::Confirmed => "confirmed",
             SubscriptionStatus::Unsubscribed => "unsubscribed",
+            SubscriptionStatus::Bounced => "bounced",
+            SubscriptionStatus::Complained => "complained",
         }
+    }
+
+    /// Whether the subscription has ended: by the person, a bounce or a complaint.
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            SubscriptionStatus::Unsubscribed
+                | SubscriptionStatus::Bounced
+                | SubscriptionStatus::Complained
+        )
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
@@ -44,7 +62,7 @@ impl SubscriptionStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsentKind {
     Confirm,
-    /// Confirmed again after unsubscribing.
+    /// Confirmed again after unsubscribing (or bouncing, or complaining).
     Resubscribe,
 }
 
@@ -66,7 +84,7 @@ pub enum SignupAction {
     /// New to the list: a pending subscription, its token, the consent event and the
     /// confirmation mail.
     Subscribe,
-    /// Pending or unsubscribed: the latest details typed are kept, and a new token,
+    /// Pending, or ended (unsubscribed, bounced, complained): the latest details typed are kept, and a new token,
     /// consent event and confirmation mail are written.
     Invite,
     /// Confirmed already: an "already subscribed" mail, within the day's cap.
@@ -104,6 +122,9 @@ pub enum SignupOutcome {
     FormTokenUsed,
     /// A budget on confirmation mails is spent: nothing stored or sent.
     OverBudget(BudgetScope),
+    /// The address is on the suppression list, and had its mail this month: nothing
+    /// stored or sent.
+    Suppressed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +155,9 @@ pub fn confirmation(status: SubscriptionStatus, token_used: bool, expired: bool)
         SubscriptionStatus::Confirmed => (ConfirmOutcome::AlreadyConfirmed, None),
         _ if token_used => (ConfirmOutcome::Used, None),
         _ if expired => (ConfirmOutcome::Expired, None),
-        SubscriptionStatus::Unsubscribed => {
+        SubscriptionStatus::Unsubscribed
+        | SubscriptionStatus::Bounced
+        | SubscriptionStatus::Complained => {
             (ConfirmOutcome::Confirmed, Some(ConsentKind::Resubscribe))
         }
         SubscriptionStatus::Pending => (ConfirmOutcome::Confirmed, Some(ConsentKind::Confirm)),

@@ -12,9 +12,11 @@
 //! there too. What none of these understands is `Unknown`: kept for a person, never
 //! counted.
 
+pub mod intake;
 mod prose;
 mod report;
 pub mod return_path;
+pub mod verdict;
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde::Serialize;
@@ -42,6 +44,35 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Hard,
+        Kind::Soft,
+        Kind::Warning,
+        Kind::Complaint,
+        Kind::AutoReply,
+        Kind::Unsubscribe,
+        Kind::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Hard => "hard",
+            Kind::Soft => "soft",
+            Kind::Warning => "warning",
+            Kind::Complaint => "complaint",
+            Kind::AutoReply => "auto-reply",
+            Kind::Unsubscribe => "unsubscribe",
+            Kind::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| anyhow::anyhow!("Unknown kind of inbound message {text:?}"))
+    }
+
     /// Whether it counts against the address.
     pub fn is_failure(self) -> bool {
         matches!(self, Kind::Hard | Kind::Soft)

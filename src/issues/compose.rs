@@ -93,6 +93,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             withdrawn: None,
+            paused_reason: None,
         }
     }
 

@@ -139,6 +139,8 @@ pub struct Issue {
     pub updated_at: DateTime<Utc>,
     /// Set while a sent issue is kept out of the public archive and feed.
     pub withdrawn: Option<Withdrawal>,
+    /// Why it paused itself (its bounces or complaints), while it is paused.
+    pub paused_reason: Option<String>,
 }
 
 /// Who took a sent issue out of the public archive, and when.
@@ -419,6 +421,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             withdrawn: None,
+            paused_reason: None,
         };
         assert_eq!(
             issue.slug(),

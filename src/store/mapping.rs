@@ -6,12 +6,17 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{ConsentRecord, DeliveryJob, IssueStats, MailingList, OutboxMail, SubscriberSummary};
+use super::{
+    ConsentRecord, DeliveryJob, InboundSummary, IssueStats, KnownCopy, MailingList, OutboxMail,
+    ReturnCounts, SubscriberSummary, SuppressionEntry,
+};
 use crate::{
     audience::{
         import::rules::{ImportRecord, ImportRow, Mode, RowStatus},
         subscription::SubscriptionStatus,
+        suppression::SuppressionReason,
     },
+    inbound::{Kind, verdict::Outcome},
     issues::{Issue, IssueStatus, Withdrawal},
     staff::{Role, StaffUser},
 };
@@ -62,6 +67,7 @@ pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
             }),
             None => None,
         },
+        paused_reason: row.maybe_text("paused_reason")?,
     })
 }
 
@@ -86,6 +92,7 @@ pub(super) fn outbox_mail(row: &impl Columns) -> anyhow::Result<OutboxMail> {
         payload: row.text("payload")?,
         sealed_secret: row.maybe_bytes("sealed_secret")?,
         attempts: row.small_number("attempts")?,
+        past_suppression: row.flag("past_suppression")?,
     })
 }
 
@@ -158,5 +165,72 @@ pub(super) fn import_row(row: &impl Columns) -> anyhow::Result<ImportRow> {
         status: RowStatus::parse(&row.text("status")?)
             .context("An imported row has an unknown status")?,
         reason: row.maybe_text("reason")?,
+    })
+}
+
+/// The copy a message is about, from the backends' `known_copy` queries.
+pub(super) fn known_copy(row: &impl Columns) -> anyhow::Result<KnownCopy> {
+    Ok(KnownCopy {
+        issue: match (row.maybe_id("issue_id")?, row.maybe_id("list_id")?) {
+            (Some(issue), Some(list)) => Some((issue, list)),
+            _ => None,
+        },
+        subscriber_id: row.maybe_id("subscriber_id")?,
+        outbox_id: row.maybe_id("outbox_id")?,
+        recipient: row.text("recipient")?,
+    })
+}
+
+pub(super) fn inbound_summary(row: &impl Columns) -> anyhow::Result<InboundSummary> {
+    let recipients = match row.maybe_text("recipients")? {
+        Some(json) => serde_json::from_str(&json).context("Stored recipients that are not JSON")?,
+        None => Vec::new(),
+    };
+    Ok(InboundSummary {
+        id: row.id("id")?,
+        received_at: row.time("received_at")?,
+        source: row.text("source")?,
+        kind: Kind::parse(&row.text("kind")?)?,
+        outcome: Outcome::parse(&row.text("outcome")?)?,
+        status: row.maybe_text("status_code")?,
+        diagnostic: row.maybe_text("diagnostic")?,
+        recipients,
+        read_as: row.text("read_as")?,
+        issue_id: row.maybe_id("issue_id")?,
+        subscriber_id: row.maybe_id("subscriber_id")?,
+        email: row
+            .maybe_text("email")?
+            .filter(|email| !crate::audience::subscription::is_erased_address(email)),
+    })
+}
+
+pub(super) fn return_counts(row: &impl Columns) -> anyhow::Result<(Uuid, ReturnCounts)> {
+    Ok((
+        row.id("issue_id")?,
+        ReturnCounts {
+            hard_bounces: row.number("hard")?,
+            soft_bounces: row.number("soft")?,
+            complaints: row.number("complaints")?,
+            unsubscribed_by_mail: row.number("unsubscribed")?,
+        },
+    ))
+}
+
+pub(super) fn suppression_entry(row: &impl Columns) -> anyhow::Result<SuppressionEntry> {
+    let key = row
+        .maybe_bytes("address_key")?
+        .context("A suppression without its key")?;
+    Ok(SuppressionEntry {
+        key: crate::tokens::to_hex(&key),
+        email: row
+            .maybe_text("email")?
+            .filter(|email| !crate::audience::subscription::is_erased_address(email)),
+        subscriber_id: row.maybe_id("subscriber_id")?,
+        domain: row.text("domain")?,
+        reason: SuppressionReason::parse(&row.text("reason")?)?,
+        added_by: row.text("added_by")?,
+        note: row.maybe_text("note")?,
+        inbound_id: row.maybe_id("inbound_id")?,
+        created_at: row.time("created_at")?,
     })
 }

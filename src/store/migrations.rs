@@ -61,6 +61,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "issue_numbers",
         include_str!("../../migrations/sqlite/0011_issue_numbers.sql"),
     ),
+    (
+        12,
+        "inbound_mail",
+        include_str!("../../migrations/sqlite/0012_inbound_mail.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -119,6 +124,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "issue_numbers",
         include_str!("../../migrations/postgres/0011_issue_numbers.sql"),
+    ),
+    (
+        12,
+        "inbound_mail",
+        include_str!("../../migrations/postgres/0012_inbound_mail.sql"),
     ),
 ];
 

@@ -8,6 +8,7 @@
 mod budgets;
 mod deliveries;
 mod imports;
+mod inbound;
 mod issues;
 mod keys;
 #[cfg(test)]
@@ -21,6 +22,7 @@ mod signups;
 mod sqlite;
 mod staff;
 mod subscriptions;
+mod suppressions;
 
 use std::sync::Arc;
 
@@ -30,6 +32,9 @@ use async_trait::async_trait;
 pub use budgets::BudgetStore;
 pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 pub use imports::{ImportBatch, ImportStart, ImportStore, ImportedPerson};
+pub use inbound::{
+    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, ReturnCounts, Taken,
+};
 pub use issues::IssueStore;
 pub use keys::KeyStore;
 pub use lists::{DEFAULT_LIST, ListStore, MailingList};
@@ -42,6 +47,9 @@ pub use staff::{
 pub use subscriptions::{
     ConsentContext, ConsentMethod, ConsentRecord, DayCounts, SubscriberCounts, SubscriberPage,
     SubscriberSummary, SubscriptionStore, UnsubscribeRequest,
+};
+pub use suppressions::{
+    NewSuppression, SuppressionChange, SuppressionEntry, SuppressionPage, SuppressionStore,
 };
 
 /// The whole database: every aggregate's operations, and the database's own.
@@ -57,6 +65,8 @@ pub trait Store:
     + IssueStore
     + DeliveryStore
     + StaffStore
+    + InboundStore
+    + SuppressionStore
     + Send
     + Sync
     + 'static

@@ -28,6 +28,9 @@ pub struct OutboxMail {
     pub sealed_secret: Option<Vec<u8>>,
     /// Including this one.
     pub attempts: i32,
+    /// A sign-up from a suppressed address that was let through (once a month): its
+    /// confirmation goes even so.
+    pub past_suppression: bool,
 }
 
 /// What became of one attempt to send a mail.
@@ -46,7 +49,12 @@ pub enum SendOutcome {
     },
     /// Not sent, and not to be: the recipient left after the issue started.
     Skipped,
+    /// Not sent, and not to be: the address is on the suppression list.
+    Suppressed,
 }
+
+/// What a row not sent to a suppressed address says.
+pub const SUPPRESSED: &str = "Not sent: the address is on the suppression list";
 
 #[derive(Clone, Debug)]
 pub struct OutboxResult {
@@ -92,6 +100,10 @@ impl SendOutcome {
                 columns.error = Some(error);
             }
             SendOutcome::Skipped => columns.status = "skipped",
+            SendOutcome::Suppressed => {
+                columns.status = "skipped";
+                columns.error = Some(SUPPRESSED);
+            }
         }
         columns
     }

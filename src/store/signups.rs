@@ -46,6 +46,9 @@ pub struct SignupRequest {
     /// What this sign-up counts against, and the limits (see `audience::budgets`).
     pub budget_keys: BudgetKeys,
     pub budgets: Budgets,
+    /// The address's keys on the suppression list (`KeyRing::address_keys`): a
+    /// suppressed address is sent a mail at most once a month.
+    pub suppression_keys: Vec<[u8; 32]>,
 }
 
 #[derive(Clone, Debug)]

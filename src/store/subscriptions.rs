@@ -26,6 +26,12 @@ pub enum ConsentMethod {
     Link,
     /// RFC 8058: the mail client's own unsubscribe button.
     OneClick,
+    /// A bounce or complaint that came back by mail (IMAP or the pipe).
+    Mail,
+    /// A bounce or complaint a relay provider reported by webhook.
+    Webhook,
+    /// A mail to `List-Unsubscribe`'s `mailto:` address.
+    Mailto,
     /// Staff, in the web UI.
     Admin,
 }
@@ -37,6 +43,9 @@ impl ConsentMethod {
             ConsentMethod::Api => "api",
             ConsentMethod::Link => "link",
             ConsentMethod::OneClick => "one-click",
+            ConsentMethod::Mail => "mail",
+            ConsentMethod::Webhook => "webhook",
+            ConsentMethod::Mailto => "mailto",
             ConsentMethod::Admin => "admin",
         }
     }
@@ -114,6 +123,8 @@ pub struct SubscriberCounts {
     pub pending: i64,
     pub confirmed: i64,
     pub unsubscribed: i64,
+    pub bounced: i64,
+    pub complained: i64,
 }
 
 impl SubscriberCounts {
@@ -131,6 +142,8 @@ impl SubscriberCounts {
             SubscriptionStatus::Pending => &mut self.pending,
             SubscriptionStatus::Confirmed => &mut self.confirmed,
             SubscriptionStatus::Unsubscribed => &mut self.unsubscribed,
+            SubscriptionStatus::Bounced => &mut self.bounced,
+            SubscriptionStatus::Complained => &mut self.complained,
         }
     }
 

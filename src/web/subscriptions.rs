@@ -429,6 +429,7 @@ async fn subscribe(
         form_nonce: token.nonce,
         budget_keys: BudgetKeys::new(client.network(), subscriber.email.as_str(), now),
         budgets: state.settings.signup_budgets,
+        suppression_keys: state.secret.address_keys(subscriber.email.as_str()),
         subscriber,
     };
     let outcome = state.store.record_signup(&request).await?;
@@ -448,7 +449,9 @@ async fn subscribe(
                 json,
             ));
         }
-        SignupOutcome::AlreadyConfirmed | SignupOutcome::ResendCapReached => {}
+        SignupOutcome::AlreadyConfirmed
+        | SignupOutcome::ResendCapReached
+        | SignupOutcome::Suppressed => {}
     }
     Ok(pending_response(&state, json, &form))
 }

@@ -3,7 +3,7 @@
 //! The POST also takes RFC 8058's `List-Unsubscribe=One-Click` body, which mail clients
 //! send without cookies or a page; it answers 200, never a redirect, and is idempotent.
 
-use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome};
+use crate::audience::subscription::UnsubscribeOutcome;
 use axum::{
     Router,
     body::Bytes,
@@ -71,15 +71,13 @@ async fn unsubscribe_page(
     let list = &state.list.name;
     match subscriber {
         // Opened again after leaving: say so, rather than offer the button again.
-        Some(s) if s.status == SubscriptionStatus::Unsubscribed => {
-            Ok(private(render_page(&MessagePage::new(
-                "You have already unsubscribed",
-                &[
-                    &format!("{} receives no more issues of {list}.", masked(&s.email)),
-                    "Changed your mind? You can sign up again at any time on our home page.",
-                ],
-            ))))
-        }
+        Some(s) if s.status.has_ended() => Ok(private(render_page(&MessagePage::new(
+            "You have already unsubscribed",
+            &[
+                &format!("{} receives no more issues of {list}.", masked(&s.email)),
+                "Changed your mind? You can sign up again at any time on our home page.",
+            ],
+        )))),
         Some(s) => Ok(private(render(
             "pages/unsubscribe.html",
             "Unsubscribe",

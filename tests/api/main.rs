@@ -16,6 +16,7 @@ mod confirmation;
 mod delivery;
 mod disconnects;
 mod dkim;
+mod inbound;
 mod keys;
 mod mailbox;
 mod migrations;

@@ -189,12 +189,19 @@ pub fn outcome(
 const UNSUBSCRIBED: &str =
     "They unsubscribed: only they can subscribe again, by signing up themselves.";
 
+const BOUNCED: &str = "Mail to them bounced: only they can subscribe again, by signing up.";
+
+const COMPLAINED: &str =
+    "They reported an issue as spam: only they can subscribe again, by signing up.";
+
 /// What is settled for someone on the list already, whatever the import's mode: a
 /// confirmed person is left as they are, and only a person who left may come back.
 pub fn settled(status: SubscriptionStatus) -> Option<(RowStatus, Option<&'static str>)> {
     match status {
         SubscriptionStatus::Confirmed => Some((RowStatus::Unchanged, Some("Already subscribed."))),
         SubscriptionStatus::Unsubscribed => Some((RowStatus::Refused, Some(UNSUBSCRIBED))),
+        SubscriptionStatus::Bounced => Some((RowStatus::Refused, Some(BOUNCED))),
+        SubscriptionStatus::Complained => Some((RowStatus::Refused, Some(COMPLAINED))),
         SubscriptionStatus::Pending => None,
     }
 }

@@ -70,7 +70,7 @@ impl BatchOutcome {
             SendOutcome::Sent { .. } => self.sent += 1,
             SendOutcome::Retry { .. } => self.retrying += 1,
             SendOutcome::Failed { .. } => self.failed += 1,
-            SendOutcome::Skipped => self.skipped += 1,
+            SendOutcome::Skipped | SendOutcome::Suppressed => self.skipped += 1,
         }
     }
 }
@@ -200,11 +200,22 @@ impl OutboxWorker {
             .store
             .claim_outbox(now, lease_until, self.settings.mail.batch_size)
             .await?;
-        let results = self
-            .concurrently(claimed, |worker, row| async move {
+        let suppressed = self
+            .suppressed(claimed.iter().map(|row| row.recipient.as_str()))
+            .await?;
+        let (claimed, not_sent): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .zip(suppressed)
+            .partition(|(row, suppressed)| !suppressed || row.past_suppression);
+        let mut results = self
+            .concurrently(claimed, |worker, (row, _)| async move {
                 worker.send_outbox(row).await
             })
             .await?;
+        results.extend(not_sent.into_iter().map(|(row, _)| OutboxResult {
+            id: row.id,
+            outcome: SendOutcome::Suppressed,
+        }));
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
         self.store.record_outbox_results(&results).await?;
@@ -229,11 +240,23 @@ impl OutboxWorker {
             self.finish_recording().await?;
             return Ok(BatchOutcome::default());
         }
-        let results = self
-            .concurrently(claimed, |worker, job| async move {
+        let suppressed = self
+            .suppressed(claimed.iter().map(|job| job.email.as_str()))
+            .await?;
+        let (claimed, not_sent): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .zip(suppressed)
+            .partition(|(_, suppressed)| !suppressed);
+        let mut results = self
+            .concurrently(claimed, |worker, (job, _)| async move {
                 worker.send_delivery(job).await
             })
             .await?;
+        results.extend(not_sent.into_iter().map(|(job, _)| DeliveryResult {
+            issue_id: job.issue_id,
+            subscriber_id: job.subscriber_id,
+            outcome: SendOutcome::Suppressed,
+        }));
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
         self.finish_recording().await?;
@@ -244,6 +267,23 @@ impl OutboxWorker {
         });
         *self.recording.lock().unwrap() = Some(recording);
         Ok(outcome)
+    }
+
+    /// Whether each of these addresses is on the suppression list: every batch asks,
+    /// in one query, before any of it is sent.
+    async fn suppressed<'a>(
+        &self,
+        addresses: impl Iterator<Item = &'a str>,
+    ) -> anyhow::Result<Vec<bool>> {
+        let keys: Vec<Vec<[u8; 32]>> = addresses
+            .map(|address| self.secret.address_keys(address))
+            .collect();
+        let all: Vec<[u8; 32]> = keys.iter().flatten().copied().collect();
+        let found = self.store.suppressed(&all).await?;
+        Ok(keys
+            .iter()
+            .map(|keys| keys.iter().any(|key| found.contains(key)))
+            .collect())
     }
 
     /// Waits for the last batch of deliveries to be recorded.

@@ -18,7 +18,7 @@ macro_rules! issue_columns {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
-                i.withdrawn_at, i.withdrawn_by, i.number"
+                i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason"
     };
 }
 
@@ -121,7 +121,8 @@ impl IssueStore for PostgresStore {
             .await
             .context("Failed to start changing the issue's status")?;
         let changed = sqlx::query(
-            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
+            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4,
+               paused_reason = NULL
              WHERE id = $1 AND status = ANY($5)",
         )
         .bind(id)

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 mod budgets;
 mod deliveries;
 mod imports;
+mod inbound;
 mod issue_archive;
 mod issues;
 mod keys;
@@ -22,6 +23,7 @@ mod rows;
 mod signups;
 mod staff;
 mod subscriptions;
+mod suppressions;
 
 use super::{POSTGRES_MIGRATIONS, Store, migrations::migrator};
 

@@ -56,7 +56,8 @@ impl OutboxStore for PostgresStore {
                   OR (status = 'sending' AND lease_until <= $1)
                LIMIT $3
                FOR UPDATE SKIP LOCKED)
-             RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts",
+             RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
+                       past_suppression",
         )
         .bind(now)
         .bind(lease_until)

@@ -60,6 +60,16 @@ impl SignupStore for PostgresStore {
             tx.commit().await.context("Failed to commit the sign-up")?;
             return Ok(SignupOutcome::OverBudget(scope));
         }
+        let suppression =
+            super::suppressions::admission(&mut tx, &req.suppression_keys, req.now).await?;
+        let past_suppression = match suppression {
+            Some((_, false)) => {
+                tx.commit().await.context("Failed to commit the sign-up")?;
+                return Ok(SignupOutcome::Suppressed);
+            }
+            Some((key, true)) => Some(key),
+            None => None,
+        };
 
         // Two sign-ups of one new address at once: the second INSERT waits for the
         // first to commit and then does nothing; the row lock below orders the rest.
@@ -131,6 +141,16 @@ impl SignupStore for PostgresStore {
                     .await
                     .context("Failed to queue the already-subscribed mail")?;
                 let outcome = if queued.rows_affected() > 0 {
+                    if let Some(key) = &past_suppression {
+                        super::suppressions::admitted(
+                            &mut tx,
+                            key,
+                            subscriber_id,
+                            req.reminder.id,
+                            req.now,
+                        )
+                        .await?;
+                    }
                     super::budgets::count_mail(&mut tx, &req.budget_keys).await?;
                     SignupOutcome::ReminderQueued
                 } else {
@@ -163,6 +183,9 @@ impl SignupStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("Failed to store the token, consent event and confirmation mail")?;
+        if let Some(key) = &past_suppression {
+            super::suppressions::admitted(&mut tx, key, subscriber_id, mail.id, req.now).await?;
+        }
         super::budgets::count_mail(&mut tx, &req.budget_keys).await?;
         tx.commit().await.context("Failed to commit the sign-up")?;
         Ok(SignupOutcome::ConfirmationQueued)
@@ -215,6 +238,8 @@ impl SignupStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("Failed to confirm the subscription")?;
+            // A mailbox that confirms works: a bounce no longer stands against it.
+            super::suppressions::lift_on_confirming(&mut tx, subscriber_id, req.now).await?;
             sqlx::query(
                 "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
                  SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",

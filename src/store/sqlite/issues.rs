@@ -22,7 +22,7 @@ macro_rules! issue_select {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
-                i.withdrawn_at, i.withdrawn_by, i.number
+                i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -118,7 +118,8 @@ impl IssueStore for SqliteStore {
             .await
             .context("Failed to start changing the issue's status")?;
         let changed = sqlx::query(
-            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4
+            "UPDATE issues SET status = $2, send_at = coalesce($3, send_at), updated_at = $4,
+               paused_reason = NULL
              WHERE id = $1 AND status IN (SELECT value FROM json_each($5))",
         )
         .bind(id)

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 mod budgets;
 mod deliveries;
 mod imports;
+mod inbound;
 mod issue_archive;
 mod issues;
 mod keys;
@@ -28,6 +29,7 @@ mod rows;
 mod signups;
 mod staff;
 mod subscriptions;
+mod suppressions;
 
 use super::{SQLITE_MIGRATIONS, SignupRequest, Store, migrations::migrator};
 use signups::write_signups;

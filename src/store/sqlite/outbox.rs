@@ -59,7 +59,8 @@ impl OutboxStore for SqliteStore {
                UNION ALL
                SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= $1
                LIMIT $3)
-             RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts",
+             RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
+                       past_suppression",
         )
         .bind(ms(now))
         .bind(ms(lease_until))

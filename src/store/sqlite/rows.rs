@@ -34,6 +34,12 @@ pub(super) fn outcomes_json<'a>(
     serde_json::Value::Array(rows).to_string()
 }
 
+/// Keys as the JSON array of hex strings that `json_each` reads (and `unhex` turns back).
+pub(super) fn keys_json(keys: &[[u8; 32]]) -> String {
+    let hex: Vec<String> = keys.iter().map(|k| crate::tokens::to_hex(k)).collect();
+    serde_json::Value::from(hex).to_string()
+}
+
 pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

@@ -89,6 +89,12 @@ pub(super) async fn record_signup(
     if let Some(scope) = super::budgets::overrun(conn, &req.budget_keys, &req.budgets).await? {
         return Ok(SignupOutcome::OverBudget(scope));
     }
+    let suppression = super::suppressions::admission(conn, &req.suppression_keys, now).await?;
+    let past_suppression = match suppression {
+        Some((_, false)) => return Ok(SignupOutcome::Suppressed),
+        Some((key, true)) => Some(key),
+        None => None,
+    };
     let (subscriber_id, status, recent) =
         find_or_add_subscriber(conn, req.new_subscriber_id, person, req.list_id, now).await?;
 
@@ -120,6 +126,10 @@ pub(super) async fn record_signup(
             if queued.rows_affected() == 0 {
                 return Ok(SignupOutcome::AlreadyConfirmed);
             }
+            if let Some(key) = &past_suppression {
+                super::suppressions::admitted(conn, key, subscriber_id, req.reminder.id, now)
+                    .await?;
+            }
             super::budgets::count_mail(conn, &req.budget_keys).await?;
             return Ok(SignupOutcome::ReminderQueued);
         }
@@ -147,6 +157,9 @@ pub(super) async fn record_signup(
         .execute(&mut *conn)
         .await
         .context("Failed to store the token, consent event and confirmation mail")?;
+    if let Some(key) = &past_suppression {
+        super::suppressions::admitted(conn, key, subscriber_id, mail.id, now).await?;
+    }
     super::budgets::count_mail(conn, &req.budget_keys).await?;
     Ok(SignupOutcome::ConfirmationQueued)
 }
@@ -257,6 +270,8 @@ impl SignupStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .context("Failed to record the consent event")?;
+            // A mailbox that confirms works: a bounce no longer stands against it.
+            super::suppressions::lift_on_confirming(&mut tx, subscriber_id, now).await?;
             sqlx::query(
                 "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
                  SELECT $1, $2, email, id, $3, $4, $4 FROM subscribers WHERE id = $5",

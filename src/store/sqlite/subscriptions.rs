@@ -26,7 +26,7 @@ impl SubscriptionStore for SqliteStore {
             .context("Failed to begin the unsubscribe transaction")?;
         let ended = sqlx::query(
             "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
-             WHERE subscriber_id = $1 AND list_id = $2 AND status <> 'unsubscribed'",
+             WHERE subscriber_id = $1 AND list_id = $2 AND status IN ('pending', 'confirmed')",
         )
         .bind(token.subscriber_id)
         .bind(token.list_id)
@@ -187,6 +187,16 @@ impl SubscriptionStore for SqliteStore {
             .begin()
             .await
             .context("Failed to begin the erasure")?;
+        // Messages kept for a person to look at that name them.
+        sqlx::query(
+            "UPDATE inbound_messages SET raw = NULL, diagnostic = NULL, recipients = NULL
+             WHERE outcome IN ('unattributed', 'unrecognised') AND raw IS NOT NULL
+               AND instr(lower(CAST(raw AS TEXT)), (SELECT email_key FROM subscribers WHERE id = $1)) > 0",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to erase the messages that name the subscriber")?;
         // Rows of recent imports that name them (refused rows included).
         sqlx::query(
             "DELETE FROM import_rows
@@ -210,6 +220,11 @@ impl SubscriptionStore for SqliteStore {
             return Ok(Removal::NotFound);
         }
         let statements = [
+            // What came back keeps its kind, status code and copy, not its words.
+            "UPDATE inbound_messages SET raw = NULL, diagnostic = NULL, recipients = NULL
+             WHERE subscriber_id = $1",
+            // The suppression stays (by its keyed hash), no longer linked to them.
+            "UPDATE suppressions SET subscriber_id = NULL WHERE subscriber_id = $1",
             "UPDATE subscriptions SET status = 'unsubscribed',
                unsubscribed_at = coalesce(unsubscribed_at, $2), updated_at = $2
              WHERE subscriber_id = $1",

@@ -68,6 +68,9 @@ pub struct IssueView {
     updated_at: DateTime<Utc>,
     /// Set while a sent issue is kept out of the public archive and feed.
     withdrawn: Option<Withdrawal>,
+    /// Why it paused itself (its bounces or complaints passed their limits), while it
+    /// is paused; resuming clears it.
+    paused_reason: Option<String>,
 }
 
 impl From<Issue> for IssueView {
@@ -84,6 +87,7 @@ impl From<Issue> for IssueView {
             created_at: issue.created_at,
             updated_at: issue.updated_at,
             withdrawn: issue.withdrawn,
+            paused_reason: issue.paused_reason,
         }
     }
 }

@@ -105,6 +105,8 @@ pub fn signup(list_id: Uuid, email: &str, now: DateTime<Utc>) -> SignupRequest {
             per_domain: 0,
             total: 0,
         },
+        suppression_keys: newsletter::keys::KeyRing::new(crate::support::SECRET_KEY, &[])
+            .address_keys(email),
     }
 }
 

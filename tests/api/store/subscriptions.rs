@@ -96,7 +96,9 @@ async fn a_sign_up_is_pending_until_its_link_confirms_it(backend: Backend) {
         SubscriberCounts {
             pending: 0,
             confirmed: 1,
-            unsubscribed: 0
+            unsubscribed: 0,
+            bounced: 0,
+            complained: 0,
         }
     );
     let ledger = store.consent_ledger(sam.id).await.unwrap();
