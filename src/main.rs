@@ -61,6 +61,9 @@ enum BouncesCommand {
     /// before), and 75 (EX_TEMPFAIL, "try again later") when it could not be, such as
     /// when the database cannot be reached, so that the MTA keeps it and retries.
     Ingest,
+    /// Read the bounce mailbox (BOUNCE_IMAP_URL) once, as `serve` does all the time,
+    /// and say how many messages were taken: to check the settings, or to catch up.
+    Fetch,
 }
 
 /// EX_TEMPFAIL (sysexits.h): an MTA keeps the message and tries again later.
@@ -174,6 +177,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             done
         }
+        Command::Bounces {
+            command: BouncesCommand::Fetch,
+        } => fetch_bounces(settings).await,
         Command::Bounces { .. } => unreachable!("handled before the settings are read"),
     }
 }
@@ -193,6 +199,39 @@ async fn ingest_bounce() -> anyhow::Result<()> {
     let taken = intake.take_mail("pipe", &raw).await;
     store.close().await;
     taken.map(|_| ())
+}
+
+/// `newsletter bounces fetch`: one pass over the bounce mailbox.
+async fn fetch_bounces(settings: Settings) -> anyhow::Result<()> {
+    let imap = settings
+        .bounce_imap
+        .clone()
+        .context("BOUNCE_IMAP_URL is not set: there is no bounce mailbox to read")?;
+    let settings = std::sync::Arc::new(settings);
+    let store = open_store(&settings).await?;
+    let ring = newsletter::secrets::load(&settings, store.as_ref()).await?;
+    let intake = newsletter::inbound::intake::Intake::new(store.clone(), ring, settings);
+    let clock = std::time::Instant::now();
+    let mut session = newsletter::inbound::imap::connect(&imap).await?;
+    let drained = newsletter::inbound::imap::drain(&mut session, &intake).await;
+    let _ = session.logout().await;
+    store.close().await;
+    let drained = drained?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "taken": drained.taken,
+            "left": drained.left,
+            "seconds": clock.elapsed().as_secs_f64(),
+        })
+    );
+    if drained.left > 0 {
+        bail!(
+            "{} messages could not be stored; they stay in the mailbox",
+            drained.left
+        );
+    }
+    Ok(())
 }
 
 /// `newsletter bounces parse`: each file's reading as a line of JSON. A file that

@@ -10,7 +10,10 @@ use anyhow::{Context, bail};
 
 use crate::{
     audience::budgets::Budgets,
-    inbound::verdict::{Breaker, SoftBounces},
+    inbound::{
+        imap::ImapSettings,
+        verdict::{Breaker, SoftBounces},
+    },
     keys::MIN_KEY_LEN,
     tokens::ConfirmationToken,
     web::client::Cidr,
@@ -41,6 +44,9 @@ pub struct Settings {
     /// `BREAKER_COMPLAINT_PERCENT` of its copies sent, after `BREAKER_MIN_COPIES`.
     pub soft_bounces: SoftBounces,
     pub breaker: Breaker,
+    /// `BOUNCE_IMAP_URL` (with `BOUNCE_IMAP_CA_FILE`, `BOUNCE_IMAP_OAUTH_COMMAND` and
+    /// `BOUNCE_IMAP_POLL_SECONDS`): the mailbox `serve` reads bounces from.
+    pub bounce_imap: Option<ImapSettings>,
     /// `SECRET_KEY`: signs tokens and links (see `keys.rs` and `secrets.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
     /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
@@ -255,6 +261,16 @@ impl Settings {
             )?,
             complaint_percent: percent("BREAKER_COMPLAINT_PERCENT", breaker.complaint_percent)?,
         };
+        let bounce_imap = get("BOUNCE_IMAP_URL")
+            .map(|url| {
+                ImapSettings::parse(
+                    &url,
+                    get("BOUNCE_IMAP_CA_FILE").map(PathBuf::from),
+                    get("BOUNCE_IMAP_OAUTH_COMMAND"),
+                    Duration::from_secs(number("BOUNCE_IMAP_POLL_SECONDS", 60)?),
+                )
+            })
+            .transpose()?;
         let bounce_address = get("BOUNCE_ADDRESS")
             .map(|address| bounce_address(&address).map(|()| address))
             .transpose()?;
@@ -270,6 +286,7 @@ impl Settings {
             bounce_address,
             soft_bounces,
             breaker,
+            bounce_imap,
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,

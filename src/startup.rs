@@ -10,6 +10,7 @@ use tokio::{
 };
 
 use crate::{
+    inbound::{imap::ImapSettings, intake::Intake},
     secrets,
     sending::mail::Mailer,
     sending::outbox::OutboxWorker,
@@ -27,6 +28,8 @@ pub struct Application {
     state: AppState,
     worker: OutboxWorker,
     scheduler: Scheduler,
+    /// Reads the bounce mailbox, when `BOUNCE_IMAP_URL` names one.
+    bounce_mailbox: Option<(ImapSettings, Intake)>,
 }
 
 impl Application {
@@ -56,6 +59,12 @@ impl Application {
             wake: Arc::new(Notify::new()),
             mail_wake: outbox_wake.clone(),
         };
+        let bounce_mailbox = settings.bounce_imap.clone().map(|imap| {
+            (
+                imap,
+                Intake::new(store.clone(), secret.clone(), settings.clone()),
+            )
+        });
         let state = AppState {
             store,
             settings,
@@ -70,6 +79,7 @@ impl Application {
             state,
             worker,
             scheduler,
+            bounce_mailbox,
         })
     }
 
@@ -100,6 +110,13 @@ impl Application {
             .mail
             .worker
             .then(|| tokio::spawn(self.worker.run_until_stopped(worker_stopped.clone())));
+        let bounce_mailbox = self.bounce_mailbox.map(|(imap, intake)| {
+            tokio::spawn(crate::inbound::imap::run_until_stopped(
+                imap,
+                intake,
+                worker_stopped.clone(),
+            ))
+        });
         let scheduler = tokio::spawn(self.scheduler.run_until_stopped(worker_stopped));
         let store = self.state.store.clone();
         let limits = HttpLimits {
@@ -114,6 +131,11 @@ impl Application {
                 worker.await.context("The mail worker panicked")?;
             }
             scheduler.await.context("The scheduler panicked")?;
+            if let Some(mailbox) = bounce_mailbox {
+                mailbox
+                    .await
+                    .context("The bounce mailbox reader panicked")?;
+            }
             store.close().await;
             Ok(())
         };

@@ -12,6 +12,7 @@
 //! there too. What none of these understands is `Unknown`: kept for a person, never
 //! counted.
 
+pub mod imap;
 pub mod intake;
 mod prose;
 mod report;

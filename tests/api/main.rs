@@ -17,6 +17,7 @@ mod delivery;
 mod disconnects;
 mod dkim;
 mod inbound;
+mod inbound_imap;
 mod keys;
 mod mailbox;
 mod migrations;
