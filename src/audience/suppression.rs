@@ -74,6 +74,81 @@ pub fn domain_of(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A suppression list from another service, read: the addresses, and the lines that
+/// hold none.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SuppressionFile {
+    pub addresses: Vec<String>,
+    /// (line, what it held, why it is not taken).
+    pub refused: Vec<(u64, String, String)>,
+}
+
+/// Reads a CSV suppression list as Mailchimp, SendGrid, Mailgun, Postmark or a
+/// spreadsheet write it: a header naming the address column (`email`, `email address`,
+/// `address`, `recipient`), or no header and an address first on each line. Commas,
+/// semicolons or tabs; UTF-8. The other columns are not used.
+pub fn read_suppression_csv(data: &[u8]) -> Result<SuppressionFile, String> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let text = std::str::from_utf8(data)
+        .map_err(|_| "The file is not UTF-8 text: save it as CSV UTF-8.".to_owned())?;
+    let first_line = text.lines().next().unwrap_or("");
+    if first_line.trim().is_empty() {
+        return Err("The file is empty.".into());
+    }
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| (first_line.matches(char::from(*d)).count(), *d == b','))
+        .unwrap_or(b',');
+    let headerless = first_line.contains('@');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(!headerless)
+        .from_reader(data);
+    let column = if headerless {
+        0
+    } else {
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("The first line could not be read: {e}"))?;
+        let key = |h: &str| -> String {
+            h.trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect()
+        };
+        headers
+            .iter()
+            .position(|h| {
+                matches!(
+                    key(h).as_str(),
+                    "email" | "emailaddress" | "address" | "recipient" | "mail"
+                )
+            })
+            .ok_or_else(|| {
+                format!(
+                    "No column holds the addresses: name it “email”. The first line has: {}.",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            })?
+    };
+    let mut file = SuppressionFile::default();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("The file could not be read: {e}"))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let value = record.get(column).unwrap_or("").trim();
+        if value.is_empty() && record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        match crate::audience::subscriber::SubscriberEmail::parse(value) {
+            Ok(address) => file.addresses.push(address.as_str().to_owned()),
+            Err(problem) => file.refused.push((line, value.to_owned(), problem)),
+        }
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +170,34 @@ mod tests {
                 reason == SuppressionReason::Bounce
             );
         }
+    }
+
+    #[test]
+    fn a_suppression_list_is_read_from_what_other_services_export() {
+        let mailchimp =
+            "Email Address,First Name,REASON\njo@example.org,Jo,hard\nnot an address,Sam,hard\n";
+        let read = read_suppression_csv(mailchimp.as_bytes()).unwrap();
+        assert_eq!(read.addresses, ["jo@example.org"]);
+        assert_eq!(read.refused.len(), 1);
+        assert_eq!(read.refused[0].0, 3);
+        let sendgrid = "created;email;reason\n1700000000;sam@example.org;550\n";
+        assert_eq!(
+            read_suppression_csv(sendgrid.as_bytes()).unwrap().addresses,
+            ["sam@example.org"]
+        );
+        let bare = "a@example.org\nb@example.org\n\n";
+        assert_eq!(
+            read_suppression_csv(bare.as_bytes())
+                .unwrap()
+                .addresses
+                .len(),
+            2
+        );
+        assert!(
+            read_suppression_csv(b"name,phone\nJo,1\n")
+                .unwrap_err()
+                .contains("email")
+        );
     }
 
     #[test]

@@ -39,8 +39,14 @@ pub struct IssueStats {
     pub skipped: i64,
     /// Not sent because the issue was cancelled.
     pub cancelled: i64,
-    /// Unsubscribed through a link in this issue.
+    /// Unsubscribed through a link in this issue (or its unsubscribe address).
     pub unsubscribed: i64,
+    /// Recipients whose copy bounced for good, as the receiving system reported later.
+    pub hard_bounces: i64,
+    /// Recipients whose copy bounced for now (a full mailbox, a refusal by policy).
+    pub soft_bounces: i64,
+    /// Recipients who reported their copy as spam.
+    pub complaints: i64,
 }
 
 /// A copy of an issue that could not be delivered: to whom, and the relay's reply.

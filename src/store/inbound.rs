@@ -92,16 +92,6 @@ pub enum InboundFilter {
     Issue(Uuid),
 }
 
-/// An issue's bounces and complaints, by recipient.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct ReturnCounts {
-    pub hard_bounces: i64,
-    pub soft_bounces: i64,
-    pub complaints: i64,
-    /// Left by mail to the unsubscribe address.
-    pub unsubscribed_by_mail: i64,
-}
-
 #[async_trait]
 pub trait InboundStore: Send + Sync {
     /// The copy a reference names, if it exists.
@@ -118,6 +108,4 @@ pub trait InboundStore: Send + Sync {
     ) -> anyhow::Result<Vec<InboundSummary>>;
     /// The message as it came, while it is kept.
     async fn inbound_raw(&self, id: Uuid) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Each issue's bounces and complaints (for the issues that have any).
-    async fn return_counts(&self, issue_ids: &[Uuid]) -> anyhow::Result<Vec<(Uuid, ReturnCounts)>>;
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     ConsentRecord, DeliveryJob, InboundSummary, IssueStats, KnownCopy, MailingList, OutboxMail,
-    ReturnCounts, SubscriberSummary, SuppressionEntry,
+    SubscriberSummary, SuppressionEntry,
 };
 use crate::{
     audience::{
@@ -80,6 +80,9 @@ pub(super) fn issue_stats(row: &impl Columns) -> anyhow::Result<IssueStats> {
         skipped: row.number("skipped")?,
         cancelled: row.number("cancelled")?,
         unsubscribed: row.number("unsubscribed")?,
+        hard_bounces: row.number("hard_bounces")?,
+        soft_bounces: row.number("soft_bounces")?,
+        complaints: row.number("complaints")?,
     })
 }
 
@@ -202,18 +205,6 @@ pub(super) fn inbound_summary(row: &impl Columns) -> anyhow::Result<InboundSumma
             .maybe_text("email")?
             .filter(|email| !crate::audience::subscription::is_erased_address(email)),
     })
-}
-
-pub(super) fn return_counts(row: &impl Columns) -> anyhow::Result<(Uuid, ReturnCounts)> {
-    Ok((
-        row.id("issue_id")?,
-        ReturnCounts {
-            hard_bounces: row.number("hard")?,
-            soft_bounces: row.number("soft")?,
-            complaints: row.number("complaints")?,
-            unsubscribed_by_mail: row.number("unsubscribed")?,
-        },
-    ))
 }
 
 pub(super) fn suppression_entry(row: &impl Columns) -> anyhow::Result<SuppressionEntry> {

@@ -32,9 +32,7 @@ use async_trait::async_trait;
 pub use budgets::BudgetStore;
 pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 pub use imports::{ImportBatch, ImportStart, ImportStore, ImportedPerson};
-pub use inbound::{
-    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, ReturnCounts, Taken,
-};
+pub use inbound::{InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, Taken};
 pub use issues::IssueStore;
 pub use keys::KeyStore;
 pub use lists::{DEFAULT_LIST, ListStore, MailingList};

@@ -12,6 +12,7 @@ pub mod issue_actions;
 mod pages;
 pub mod server;
 mod subscriptions;
+pub mod suppression_actions;
 mod unsubscribe;
 
 use std::sync::Arc;

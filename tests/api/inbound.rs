@@ -138,6 +138,17 @@ async fn four_copies_come_back_four_ways_and_each_does_its_own_thing(backend: Ba
         "kept by keyed hash, with the domain"
     );
 
+    let stats = app.stats(&token, &winter).await;
+    assert_eq!(
+        [
+            &stats["hard_bounces"],
+            &stats["soft_bounces"],
+            &stats["complaints"],
+            &stats["unsubscribed"]
+        ],
+        [1, 0, 1, 1],
+        "the issue's report counts each: {stats}"
+    );
     assert_eq!(app.issue_status(&token, &winter).await, "sent");
     app.send_issue(&token, "Spring news").await;
     let spring = app.smtp().wait_for_subject("Spring news", 1).await;

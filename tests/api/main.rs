@@ -22,6 +22,7 @@ mod keys;
 mod mailbox;
 mod migrations;
 mod return_path;
+mod returns_api;
 mod running_for_real;
 mod sending;
 mod sending_by_accident;

@@ -186,7 +186,13 @@ impl DeliveryStore for PostgresStore {
                coalesce(sum(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
                coalesce(sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled,
                (SELECT count(*) FROM consent_events
-                WHERE issue_id = $1 AND kind = 'unsubscribe') AS unsubscribed
+                WHERE issue_id = $1 AND kind = 'unsubscribe') AS unsubscribed,
+               (SELECT count(DISTINCT subscriber_id) FROM inbound_messages
+                WHERE issue_id = $1 AND kind = 'hard') AS hard_bounces,
+               (SELECT count(DISTINCT subscriber_id) FROM inbound_messages
+                WHERE issue_id = $1 AND kind = 'soft') AS soft_bounces,
+               (SELECT count(DISTINCT subscriber_id) FROM inbound_messages
+                WHERE issue_id = $1 AND kind = 'complaint') AS complaints
              FROM deliveries WHERE issue_id = $1",
         )
         .bind(id)

@@ -11,8 +11,7 @@ use crate::inbound::Kind;
 use crate::inbound::return_path::CopyRef;
 use crate::inbound::verdict::{self, Ending};
 use crate::store::{
-    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, ReturnCounts, Taken,
-    mapping,
+    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, Taken, mapping,
 };
 
 #[async_trait]
@@ -184,25 +183,6 @@ impl InboundStore for PostgresStore {
                 .await
                 .context("Failed to read an inbound message")?;
         Ok(raw.flatten())
-    }
-
-    async fn return_counts(&self, issue_ids: &[Uuid]) -> anyhow::Result<Vec<(Uuid, ReturnCounts)>> {
-        let rows = sqlx::query(
-            "SELECT issue_id,
-               count(DISTINCT CASE WHEN kind = 'hard' THEN subscriber_id END) AS hard,
-               count(DISTINCT CASE WHEN kind = 'soft' THEN subscriber_id END) AS soft,
-               count(DISTINCT CASE WHEN kind = 'complaint' THEN subscriber_id END) AS complaints,
-               count(DISTINCT CASE WHEN kind = 'unsubscribe' AND outcome = 'ended'
-                                   THEN subscriber_id END) AS unsubscribed
-             FROM inbound_messages
-             WHERE issue_id = ANY($1)
-             GROUP BY issue_id",
-        )
-        .bind(issue_ids)
-        .fetch_all(&self.pool)
-        .await
-        .context("Failed to count the issues' bounces")?;
-        rows.iter().map(mapping::return_counts).collect()
     }
 }
 

@@ -11,8 +11,7 @@ use crate::inbound::Kind;
 use crate::inbound::return_path::CopyRef;
 use crate::inbound::verdict::{self, Ending};
 use crate::store::{
-    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, ReturnCounts, Taken,
-    mapping,
+    InboundFilter, InboundRecord, InboundStore, InboundSummary, KnownCopy, Taken, mapping,
 };
 
 #[async_trait]
@@ -184,26 +183,6 @@ impl InboundStore for SqliteStore {
                 .await
                 .context("Failed to read an inbound message")?;
         Ok(raw.flatten())
-    }
-
-    async fn return_counts(&self, issue_ids: &[Uuid]) -> anyhow::Result<Vec<(Uuid, ReturnCounts)>> {
-        let ids: Vec<String> = issue_ids.iter().map(|id| id.simple().to_string()).collect();
-        let rows = sqlx::query(
-            "SELECT issue_id,
-               count(DISTINCT CASE WHEN kind = 'hard' THEN subscriber_id END) AS hard,
-               count(DISTINCT CASE WHEN kind = 'soft' THEN subscriber_id END) AS soft,
-               count(DISTINCT CASE WHEN kind = 'complaint' THEN subscriber_id END) AS complaints,
-               count(DISTINCT CASE WHEN kind = 'unsubscribe' AND outcome = 'ended'
-                                   THEN subscriber_id END) AS unsubscribed
-             FROM inbound_messages
-             WHERE issue_id IN (SELECT unhex(value) FROM json_each($1))
-             GROUP BY issue_id",
-        )
-        .bind(serde_json::Value::from(ids).to_string())
-        .fetch_all(&self.reader)
-        .await
-        .context("Failed to count the issues' bounces")?;
-        rows.iter().map(mapping::return_counts).collect()
     }
 }
 

@@ -6,6 +6,7 @@
 //! and every error, axum's own included, is an `ErrorBody`.
 
 mod issues;
+mod returns;
 
 use axum::{
     Extension, Json, Router,
@@ -33,7 +34,7 @@ use crate::{issues::TEMPLATES, tokens::sha256};
 #[openapi(
     info(
         title = "newsletter staff API",
-        description = "Write, preview, schedule and follow newsletter issues. Every route needs a bearer token from `newsletter admin create-token NAME`."
+        description = "Write, preview, schedule and follow newsletter issues; read what comes back (bounces, complaints) and keep the suppression list. Every route needs a bearer token from `newsletter admin create-token NAME`."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -72,6 +73,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(issues::resume_issue))
         .routes(routes!(issues::issue_stats))
         .routes(routes!(issues::send_test))
+        .routes(routes!(returns::list_bounces))
+        .routes(routes!(
+            returns::list_suppressions,
+            returns::add_suppression
+        ))
+        .routes(routes!(returns::lift_suppression))
+        .routes(routes!(returns::import_suppressions))
         .split_for_parts();
     let spec = finished(spec);
     router

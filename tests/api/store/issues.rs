@@ -239,6 +239,7 @@ async fn copies_are_claimed_recorded_and_counted_and_the_issue_finishes(backend:
             skipped: 1,
             cancelled: 0,
             unsubscribed: 1,
+            ..IssueStats::default()
         }
     );
     let failed = store.failed_deliveries(issue.id, 10).await.unwrap();
