@@ -41,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_issue.html"),
     ),
     (
+        "pages/admin_bounces.html",
+        include_str!("pages/admin_bounces.html"),
+    ),
+    (
         "pages/admin_subscribers.html",
         include_str!("pages/admin_subscribers.html"),
     ),

@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod admin_access;
+mod admin_bounces;
 mod admin_imports;
 mod admin_issues;
 mod admin_subscribers;

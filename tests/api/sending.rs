@@ -94,7 +94,8 @@ async fn an_issue_reaches_each_confirmed_subscriber_once_and_one_click_leaves(ba
     assert_eq!(message_ids.len(), 3, "every Message-ID is unique");
     assert_eq!(
         app.stats(&token, &first).await,
-        json!({"recipients": 3, "sent": 3, "failed": 0, "pending": 0, "skipped": 0, "cancelled": 0, "unsubscribed": 0})
+        json!({"recipients": 3, "sent": 3, "failed": 0, "pending": 0, "skipped": 0, "cancelled": 0, "unsubscribed": 0,
+               "hard_bounces": 0, "soft_bounces": 0, "complaints": 0})
     );
 
     // b@ presses their mail client's unsubscribe button: RFC 8058's POST to the header's URL.

@@ -28,6 +28,24 @@ struct IssueLine {
     failed: i64,
     pending: i64,
     unsubscribed: i64,
+    /// Hard bounces and complaints as a share of the copies sent, e.g. "1.2%".
+    bounce_rate: String,
+    complaint_rate: String,
+    /// Why it paused itself, while paused.
+    paused_reason: Option<String>,
+}
+
+/// `part` of `sent` as a percentage, to one decimal place (two below 1%).
+fn rate(part: i64, sent: i64) -> String {
+    if sent == 0 {
+        return "–".into();
+    }
+    let percent = part as f64 * 100.0 / sent as f64;
+    if percent > 0.0 && percent < 1.0 {
+        format!("{percent:.2}%")
+    } else {
+        format!("{percent:.1}%")
+    }
 }
 
 #[derive(Serialize)]
@@ -77,6 +95,9 @@ pub(super) async fn dashboard(
         failed: stats.failed,
         pending: stats.pending,
         unsubscribed: stats.unsubscribed,
+        bounce_rate: rate(stats.hard_bounces, stats.sent),
+        complaint_rate: rate(stats.complaints, stats.sent),
+        paused_reason: issue.paused_reason.clone(),
     };
     let next = match issues
         .iter()

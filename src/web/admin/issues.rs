@@ -202,6 +202,16 @@ struct ScheduleForm {
     time: String,
 }
 
+/// A bounce or complaint of one copy, as the issue's report lists it.
+#[derive(Serialize)]
+struct ReturnLine {
+    when: String,
+    email: String,
+    kind: &'static str,
+    status: String,
+    diagnostic: String,
+}
+
 /// Everything the issue page shows; which parts depends on the issue's status.
 #[derive(Serialize)]
 struct IssueView {
@@ -235,7 +245,11 @@ struct IssueView {
     schedule: ScheduleForm,
     test_email: String,
     stats: IssueStats,
+    /// Why it paused itself (its bounces or complaints), while paused.
+    paused_reason: Option<String>,
     failures: Vec<FailedCopy>,
+    /// Each bounce and complaint of its copies, with the evidence.
+    returns: Vec<ReturnLine>,
     /// Unsubscribes through this issue's links, per UK day: (day, that day, in all).
     unsubscribes_by_day: Vec<(String, i64, i64)>,
 }
@@ -274,7 +288,9 @@ impl IssueView {
             },
             test_email: staff.user.email.clone(),
             stats: IssueStats::default(),
+            paused_reason: None,
             failures: Vec::new(),
+            returns: Vec::new(),
             unsubscribes_by_day: Vec::new(),
         }
     }
@@ -323,6 +339,25 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         .store
         .failed_deliveries(issue.id, FAILURES_SHOWN)
         .await?;
+    view.paused_reason = issue.paused_reason.clone();
+    view.returns = state
+        .store
+        .inbound_messages(crate::store::InboundFilter::Issue(issue.id), FAILURES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|m| ReturnLine {
+            when: uk_date_time(m.received_at),
+            email: m.email.unwrap_or_else(|| m.recipients.join(", ")),
+            kind: match m.kind.as_str() {
+                "hard" => "Bounced for good",
+                "soft" => "Bounced for now",
+                "complaint" => "Reported as spam",
+                _ => "Unsubscribed by email",
+            },
+            status: m.status.unwrap_or_default(),
+            diagnostic: m.diagnostic.unwrap_or_default(),
+        })
+        .collect();
     view.unsubscribes_by_day = by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
     Ok(view)
 }

@@ -12,6 +12,7 @@
 //!   the issue pages are in `issues`, the dashboard in `dashboard`.
 
 mod access;
+mod bounces;
 mod chart;
 mod dashboard;
 mod imports;
@@ -58,6 +59,7 @@ fn staff_routes() -> Routes {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
     routes.extend(subscribers::routes());
+    routes.extend(bounces::routes());
     routes
 }
 
@@ -67,6 +69,7 @@ fn admin_routes() -> Routes {
     let mut routes = subscribers::admin_routes();
     routes.extend(imports::routes());
     routes.extend(access::routes());
+    routes.extend(bounces::admin_routes());
     routes
 }
 
