@@ -103,6 +103,13 @@ curl -s -b "$JAR" "$IMPORT" > admin-import-preview.html
 curl -s -b "$JAR" -o /dev/null -d "csrf=$CSRF" "${IMPORT%%\?*}/apply"
 curl -s -b "$JAR" "${IMPORT%%\?*}?show=refused" > admin-import-report.html
 grep -q 'Subscribed: 1' admin-import-report.html || { echo "the import did not apply" >&2; exit 1; }
+# The Bounces page, with an entry on the suppression list, a message kept for a
+# person (taken as an MTA's pipe would give it), and an import refused.
+curl -s -b "$JAR" -o /dev/null -d "csrf=$CSRF&email=gone%40example.org&note=Left+the+council" "$URL/admin/suppressions"
+printf 'From: someone@example.net\r\nSubject: A question\r\n\r\nHello\r\n' | (cd "$WORK" && "$BIN" bounces ingest)
+curl -s -b "$JAR" "$URL/admin/bounces" > admin-bounces.html
+grep -q 'an address at example.org' admin-bounces.html || { echo "the suppression was not listed" >&2; exit 1; }
+curl -s -b "$JAR" -F "csrf=$CSRF" "$URL/admin/suppressions/import" > admin-bounces-error.html
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

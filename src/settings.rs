@@ -13,6 +13,7 @@ use crate::{
     inbound::{
         imap::ImapSettings,
         verdict::{Breaker, SoftBounces},
+        webhooks::{WebhookSettings, sendgrid::VerificationKey},
     },
     keys::MIN_KEY_LEN,
     tokens::ConfirmationToken,
@@ -47,6 +48,9 @@ pub struct Settings {
     /// `BOUNCE_IMAP_URL` (with `BOUNCE_IMAP_CA_FILE`, `BOUNCE_IMAP_OAUTH_COMMAND` and
     /// `BOUNCE_IMAP_POLL_SECONDS`): the mailbox `serve` reads bounces from.
     pub bounce_imap: Option<ImapSettings>,
+    /// What each relay provider's webhook needs to be believed (see
+    /// `inbound::webhooks::WebhookSettings`).
+    pub webhooks: WebhookSettings,
     /// `SECRET_KEY`: signs tokens and links (see `keys.rs` and `secrets.rs`). `None`: the key file's.
     pub secret_key: Option<String>,
     /// `SECRET_KEY_FILE`; by default `key_file()` puts it beside a SQLite database.
@@ -271,6 +275,22 @@ impl Settings {
                 )
             })
             .transpose()?;
+        let webhooks = WebhookSettings {
+            ses_topics: list(get("SES_SNS_TOPIC_ARNS")),
+            sns_cert_hosts: list(get("SNS_CERT_HOSTS")),
+            postmark: match (
+                get("POSTMARK_WEBHOOK_USER"),
+                get("POSTMARK_WEBHOOK_PASSWORD"),
+            ) {
+                (None, None) => None,
+                (Some(user), Some(password)) => Some((user, password)),
+                _ => bail!("POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD go together"),
+            },
+            mailgun_key: get("MAILGUN_WEBHOOK_SIGNING_KEY"),
+            sendgrid_key: get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+                .map(|key| VerificationKey::parse(&key))
+                .transpose()?,
+        };
         let bounce_address = get("BOUNCE_ADDRESS")
             .map(|address| bounce_address(&address).map(|()| address))
             .transpose()?;
@@ -287,6 +307,7 @@ impl Settings {
             soft_bounces,
             breaker,
             bounce_imap,
+            webhooks,
             secret_key,
             secret_key_file: get("SECRET_KEY_FILE").map(PathBuf::from),
             previous_secret_keys,

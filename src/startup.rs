@@ -73,6 +73,7 @@ impl Application {
             outbox_wake,
             scheduler_wake: scheduler.wake.clone(),
             password_checks: crate::staff::PasswordChecks::for_this_machine(),
+            sns_certificates: Arc::default(),
         };
         Ok(Self {
             listener,

@@ -197,10 +197,31 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// The TLS client: the public CAs, and the CA file's certificates.
-fn tls_connector(settings: &ImapSettings) -> anyhow::Result<TlsConnector> {
+/// A TLS client that trusts the public CAs.
+pub fn public_tls() -> TlsConnector {
+    connector(public_roots())
+}
+
+fn public_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots
+}
+
+fn connector(roots: rustls::RootCertStore) -> TlsConnector {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the safe default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// The TLS client: the public CAs, and the CA file's certificates.
+fn tls_connector(settings: &ImapSettings) -> anyhow::Result<TlsConnector> {
+    let mut roots = public_roots();
     if let Some(path) = &settings.ca_file {
         use rustls_pki_types::{CertificateDer, pem::PemObject};
         let mut added = 0;
@@ -225,14 +246,7 @@ fn tls_connector(settings: &ImapSettings) -> anyhow::Result<TlsConnector> {
             );
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("No TLS versions to use")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(connector(roots))
 }
 
 async fn tls(settings: &ImapSettings, tcp: TcpStream) -> anyhow::Result<Stream> {

@@ -58,6 +58,41 @@ impl Intake {
         .await
     }
 
+    /// Takes one event a provider reported by webhook. The copy is the one its envelope
+    /// sender names (our return address), or our Message-ID, or the reference we gave
+    /// the provider; an event that names none counts against nobody.
+    #[tracing::instrument(skip_all, fields(source))]
+    pub async fn take_event(
+        &self,
+        source: &str,
+        event: super::webhooks::Event,
+    ) -> anyhow::Result<Taken> {
+        use super::return_path::Returned;
+        let by_sender = event.envelope_sender.as_deref().and_then(|sender| {
+            let mailbox = self.settings.bounce_address.as_deref()?;
+            match Returned::from_address(sender, mailbox, &self.ring)? {
+                Returned::Bounce(copy) => Some(copy),
+                Returned::Unsubscribe(_) => None,
+            }
+        });
+        let copy = by_sender
+            .or_else(|| {
+                let id = event.reading.message_id.as_deref()?;
+                CopyRef::from_message_id(id, &self.ring)
+            })
+            .or_else(|| CopyRef::decode(event.reference.as_deref()?, &self.ring));
+        let dedupe = sha256(event.id.as_bytes());
+        self.take(
+            source,
+            dedupe,
+            event.reading,
+            copy,
+            event.raw,
+            ConsentMethod::Webhook,
+        )
+        .await
+    }
+
     /// Stores a reading (of a mail, or of a provider's event) and acts on it.
     pub async fn take(
         &self,

@@ -18,6 +18,7 @@ mod prose;
 mod report;
 pub mod return_path;
 pub mod verdict;
+pub mod webhooks;
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde::Serialize;

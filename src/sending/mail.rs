@@ -195,7 +195,15 @@ pub fn build_message(
         ),
         None => format!("<{unique}@{domain}>"),
     };
+    let mut headers = mail.headers;
     if let Some(returns) = &mail.returns {
+        // Postmark reports a bounce's metadata back: the copy's reference names it.
+        headers.push(HeaderValue::new(
+            lettre::message::header::HeaderName::new_from_ascii_str(
+                "X-PM-Metadata-newsletter-copy",
+            ),
+            returns.reference.clone(),
+        ));
         let sender = returns
             .return_path
             .parse()
@@ -210,7 +218,7 @@ pub fn build_message(
         .subject(mail.subject)
         .message_id(Some(message_id))
         .date_now();
-    mail.headers
+    headers
         .into_iter()
         .fold(builder, |builder, header| builder.raw_header(header))
         .multipart(if readable {

@@ -120,12 +120,15 @@ pub fn check_body(headers: &HeaderMap, bytes: &[u8], json_answer: bool) -> Resul
     }
 }
 
-/// Whether a request's body is checked after its credentials, by `ApiJson` (the API)
-/// and `require_staff` (the pages behind the sign-in), with the larger limit staff
-/// need, rather than here: so that no one without credentials can make the service
-/// hold more than a public form's worth of body.
+/// Whether a request's body is checked after its credentials, by `ApiJson` (the API),
+/// `require_staff` (the pages behind the sign-in) and each provider's signature check
+/// (the webhooks, whose signatures cover the body as sent), with the larger limit
+/// they need, rather than here: so that no one without credentials can make the
+/// service hold more than a public form's worth of body.
 fn checked_after_credentials(path: &str) -> bool {
-    path.starts_with("/api/") || (path.starts_with("/admin/") && path != ADMIN_LOGIN)
+    path.starts_with("/api/")
+        || path.starts_with("/webhooks/")
+        || (path.starts_with("/admin/") && path != ADMIN_LOGIN)
 }
 
 /// The middleware: every route goes through it. Query strings are checked here for

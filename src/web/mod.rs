@@ -14,6 +14,7 @@ pub mod server;
 mod subscriptions;
 pub mod suppression_actions;
 mod unsubscribe;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ pub struct AppState {
     pub scheduler_wake: Arc<Notify>,
     /// Bounds the staff password checks running at once.
     pub password_checks: crate::staff::PasswordChecks,
+    /// The SNS signing certificates fetched so far (for SES's webhook).
+    pub sns_certificates: Arc<crate::inbound::webhooks::ses::CertificateCache>,
 }
 
 /// Public form bodies are small; anything bigger is not a sign-up.

@@ -33,4 +33,5 @@ mod slow_clients;
 mod staff_api;
 mod store;
 mod unsubscribe;
+mod webhooks;
 mod writing;

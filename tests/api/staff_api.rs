@@ -44,7 +44,13 @@ async fn operations(app: &TestApp, token: &str) -> Vec<(Method, String)> {
 async fn every_api_route_needs_a_live_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.api_token("ci").await;
-    let operations = operations(&app, &token).await;
+    // The providers' webhooks are in the spec too, and need no token: each checks its
+    // provider's signature instead (tests/api/webhooks.rs).
+    let operations: Vec<_> = operations(&app, &token)
+        .await
+        .into_iter()
+        .filter(|(_, path)| !path.starts_with("/webhooks/"))
+        .collect();
     assert!(operations.len() >= 5, "{operations:?}");
 
     let refused = |response: reqwest::Response, what: String| async move {
@@ -97,7 +103,10 @@ async fn the_spec_describes_routes_that_exist(backend: Backend) {
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         let body = response.text().await.unwrap();
         if status == StatusCode::NOT_FOUND {
-            assert!(body.contains("no issue"), "{method} {path}: {body}");
+            assert!(
+                body.contains("no issue") || body.contains("not set up"),
+                "{method} {path}: {body}"
+            );
         }
     }
 }

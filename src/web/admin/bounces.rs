@@ -96,7 +96,8 @@ impl From<SuppressionEntry> for EntryLine {
         EntryLine {
             who: e
                 .email
-                .unwrap_or_else(|| format!("someone at {} (erased)", e.domain)),
+                // Only a subscriber's address is shown: the list itself keeps none.
+                .unwrap_or_else(|| format!("an address at {}", e.domain)),
             key: e.key,
             reason: match e.reason.as_str() {
                 "bounce" => "Bounced",

@@ -81,13 +81,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .routes(routes!(returns::lift_suppression))
         .routes(routes!(returns::import_suppressions))
         .split_for_parts();
+    // The providers' webhooks are in the spec, but not behind the token: each checks
+    // its provider's own signature.
+    let (webhooks, webhook_spec) = super::webhooks::routes().split_for_parts();
+    let mut spec = spec;
+    spec.merge(webhook_spec);
     let spec = finished(spec);
     router
         .route("/api/openapi.json", get(openapi_json))
         .layer(Extension(Arc::new(spec)))
         .route_layer(middleware::from_fn_with_state(state, require_token))
-        .layer(middleware::from_fn(errors_as_json))
         .layer(DefaultBodyLimit::max(STAFF_BODY_LIMIT))
+        .merge(webhooks)
+        .layer(middleware::from_fn(errors_as_json))
 }
 
 /// The spec, with the lists there are now as the values `list` may take.
