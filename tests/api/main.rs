@@ -19,6 +19,7 @@ mod disconnects;
 mod dkim;
 mod inbound;
 mod inbound_imap;
+mod inbound_postfix;
 mod keys;
 mod mailbox;
 mod migrations;

@@ -5,6 +5,7 @@
 //! Without it they say so and pass on a developer's machine; under CI they fail.
 
 pub mod dovecot;
+pub mod postfix;
 pub mod returns;
 pub mod smtp;
 pub mod staff;

@@ -114,6 +114,10 @@ impl SmtpServer {
         format!("smtp://{}", self.addr)
     }
 
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// The next `RCPT TO` (whoever it names) gets `fault`, once.
     pub fn fail_next(&self, fault: Fault) {
         self.state.lock().unwrap().next_faults.push_back(fault);
