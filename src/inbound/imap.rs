@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{Context, anyhow, bail};
 use async_imap::{Client, Session, extensions::idle::IdleResponse};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
@@ -43,6 +43,9 @@ pub const UNRECOGNISED: &str = "Unrecognised";
 
 /// Messages fetched in one command.
 const BATCH: usize = 200;
+
+/// Messages of a batch taken through the pipeline at once.
+const TAKEN_AT_ONCE: usize = 8;
 
 /// How the mailbox is reached.
 #[derive(Clone, PartialEq, Eq)]
@@ -396,8 +399,13 @@ pub async fn drain(session: &mut Session<Stream>, intake: &Intake) -> anyhow::Re
             .await
             .context("Failed to read the fetched messages")?;
         let mut moves: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-        for (uid, raw) in messages {
-            match intake.take_mail("imap", &raw).await {
+        // Several at a time: each is its own transaction, and the database (PostgreSQL
+        // above all) spends most of each waiting for its commit.
+        let mut taken = futures_util::stream::iter(messages)
+            .map(|(uid, raw)| async move { (uid, intake.take_mail("imap", &raw).await) })
+            .buffer_unordered(TAKEN_AT_ONCE);
+        while let Some((uid, result)) = taken.next().await {
+            match result {
                 Ok(taken) => {
                     let folder = match taken {
                         Taken::Stored { outcome, .. } if outcome.needs_a_person() => UNRECOGNISED,

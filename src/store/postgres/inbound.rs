@@ -247,6 +247,16 @@ async fn trip_breaker(
     record: &InboundRecord,
     issue_id: Uuid,
 ) -> anyhow::Result<bool> {
+    // Only an issue still sending can pause; one that has gone out is not counted again.
+    let sending: Option<String> =
+        sqlx::query_scalar("SELECT status FROM issues WHERE id = $1 AND status = 'sending'")
+            .bind(issue_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("Failed to read the issue's status")?;
+    if sending.is_none() {
+        return Ok(false);
+    }
     let row = sqlx::query(
         "SELECT
            (SELECT count(*) FROM deliveries WHERE issue_id = $1 AND status = 'sent') AS sent,
