@@ -45,6 +45,7 @@ for backend in $BACKENDS; do
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   openssl rand -base64 48 > "$dir/secret.key"
+  chmod 600 "$dir/secret.key"
   export DATABASE_URL=$db_url BIND_ADDRESS=127.0.0.1:$port SECRET_KEY_FILE=$dir/secret.key
   token=$(cd "$dir" && "$BIN" admin create-token fuzz 2>/dev/null | tail -1)
   (cd "$dir" && RUST_LOG=warn exec "$BIN" serve > "$dir/log" 2>&1) &

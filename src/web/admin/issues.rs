@@ -22,7 +22,7 @@ use crate::{
     issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueTransition, TEMPLATES},
     store::FailedCopy,
     store::IssueStats,
-    time::{uk_date, uk_date_time, uk_form_parts},
+    time::{uk_date_time, uk_form_parts},
     web::{
         AppError, AppState,
         issue_actions::{self as actions, ActionError, PREVIEW_POLICY},
@@ -202,16 +202,6 @@ struct ScheduleForm {
     time: String,
 }
 
-/// A bounce or complaint of one copy, as the issue's report lists it.
-#[derive(Serialize)]
-struct ReturnLine {
-    when: String,
-    email: String,
-    kind: &'static str,
-    status: String,
-    diagnostic: String,
-}
-
 /// Everything the issue page shows; which parts depends on the issue's status.
 #[derive(Serialize)]
 struct IssueView {
@@ -249,7 +239,7 @@ struct IssueView {
     paused_reason: Option<String>,
     failures: Vec<FailedCopy>,
     /// Each bounce and complaint of its copies, with the evidence.
-    returns: Vec<ReturnLine>,
+    returns: Vec<super::issue_report::ReturnLine>,
     /// Unsubscribes through this issue's links, per UK day: (day, that day, in all).
     unsubscribes_by_day: Vec<(String, i64, i64)>,
 }
@@ -340,42 +330,10 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         .failed_deliveries(issue.id, FAILURES_SHOWN)
         .await?;
     view.paused_reason = issue.paused_reason.clone();
-    view.returns = state
-        .store
-        .inbound_messages(crate::store::InboundFilter::Issue(issue.id), FAILURES_SHOWN)
-        .await?
-        .into_iter()
-        .map(|m| ReturnLine {
-            when: uk_date_time(m.received_at),
-            email: m.email.unwrap_or_else(|| m.recipients.join(", ")),
-            kind: match m.kind.as_str() {
-                "hard" => "Bounced for good",
-                "soft" => "Bounced for now",
-                "complaint" => "Reported as spam",
-                _ => "Unsubscribed by email",
-            },
-            status: m.status.unwrap_or_default(),
-            diagnostic: m.diagnostic.unwrap_or_default(),
-        })
-        .collect();
-    view.unsubscribes_by_day = by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
+    view.returns = super::issue_report::returns(state, issue.id).await?;
+    view.unsubscribes_by_day =
+        super::issue_report::by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
     Ok(view)
-}
-
-/// Times, oldest first, counted per UK day: (the day, that day's count, the running total).
-fn by_uk_day(times: &[chrono::DateTime<Utc>]) -> Vec<(String, i64, i64)> {
-    let mut days: Vec<(String, i64, i64)> = Vec::new();
-    for (total, at) in (1..).zip(times) {
-        let day = uk_date(*at);
-        match days.last_mut() {
-            Some((last, count, in_all)) if *last == day => {
-                *count += 1;
-                *in_all = total;
-            }
-            _ => days.push((day, 1, total)),
-        }
-    }
-    days
 }
 
 fn issue_page(status: StatusCode, view: &IssueView) -> Response {
@@ -587,31 +545,5 @@ async fn send_test(
     match actions::send_test(&state, id, &form.email, &requested_by).await {
         Ok(()) => Ok(done(id, "test")),
         Err(err) => refused(&state, &staff, id, err, None).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsubscribes_are_counted_by_uk_day() {
-        let at = |text: &str| text.parse::<chrono::DateTime<Utc>>().unwrap();
-        // 23:30 UTC on 30 June is 00:30 on 1 July in the UK (BST).
-        let times = [
-            at("2026-06-30T22:00:00Z"),
-            at("2026-06-30T23:30:00Z"),
-            at("2026-07-01T08:00:00Z"),
-            at("2026-07-03T12:00:00Z"),
-        ];
-        assert_eq!(
-            by_uk_day(&times),
-            [
-                ("30 June 2026".to_owned(), 1, 1),
-                ("1 July 2026".to_owned(), 2, 3),
-                ("3 July 2026".to_owned(), 1, 4),
-            ]
-        );
-        assert!(by_uk_day(&[]).is_empty());
     }
 }

@@ -16,6 +16,7 @@ mod bounces;
 mod chart;
 mod dashboard;
 mod imports;
+mod issue_report;
 mod issue_status;
 mod issues;
 mod sign_in;

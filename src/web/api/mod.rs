@@ -120,6 +120,7 @@ fn or_null<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Value {
 fn finished(spec: utoipa::openapi::OpenApi) -> Value {
     let mut spec = serde_json::to_value(spec).expect("the OpenAPI document is JSON");
     issues::rules(&mut spec);
+    returns::rules(&mut spec);
     for schema in ["NewIssueBody", "IssueChangesBody"] {
         spec["components"]["schemas"][schema]["properties"]["template"]["enum"] =
             or_null(TEMPLATES);

@@ -19,6 +19,31 @@ use crate::{
     },
 };
 
+/// What the text check accepts, which the derived schemas cannot say: one line has no
+/// control character at all; a CSV may have tabs and line breaks.
+pub fn rules(spec: &mut serde_json::Value) {
+    use super::issues::{LINE, TEXT};
+    let line = format!("^{LINE}*$");
+    let text = format!("^{TEXT}*$");
+    let schemas = &mut spec["components"]["schemas"];
+    for (schema, field, pattern) in [
+        ("NewSuppressionBody", "email", &line),
+        ("NewSuppressionBody", "note", &line),
+        ("LiftBody", "address", &line),
+        ("LiftBody", "note", &line),
+        ("ImportBody", "csv", &text),
+    ] {
+        schemas[schema]["properties"][field]["pattern"] = pattern.as_str().into();
+    }
+    let parameters = spec["paths"]["/api/suppressions"]["get"]["parameters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten();
+    for parameter in parameters.filter(|p| p["name"] == "search") {
+        parameter["schema"]["pattern"] = line.as_str().into();
+    }
+}
+
 fn by(caller: &ApiCaller) -> String {
     format!("API token \u{201c}{}\u{201d}", caller.0)
 }
@@ -145,6 +170,7 @@ pub async fn list_suppressions(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewSuppressionBody {
     /// The address to send nothing to.
     #[schema(format = Email, max_length = 254)]
@@ -193,6 +219,7 @@ pub async fn add_suppression(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LiftBody {
     /// The address, or the entry's key (for an entry whose person was erased).
     #[schema(max_length = 254)]
@@ -241,6 +268,7 @@ pub async fn lift_suppression(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// The CSV a previous provider exported (Mailchimp, SendGrid, Mailgun, Postmark):
     /// a header naming the address column (`email`, `email address`, `address`), or an
