@@ -142,6 +142,19 @@ pub(super) fn consent_record(row: &impl Columns) -> anyhow::Result<ConsentRecord
         issue_subject: row.maybe_text("issue_subject")?,
         import_id: row.maybe_id("import_id")?,
         import_note: row.maybe_text("import_note")?,
+        evidence: match (
+            row.maybe_text("evidence_status")?,
+            row.maybe_text("evidence_words")?,
+        ) {
+            (None, None) => None,
+            (status, words) => Some(
+                [status, words]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            ),
+        },
     })
 }
 

@@ -77,6 +77,8 @@ pub struct ConsentRecord {
     /// The import that made it, and the lawful basis the importer gave.
     pub import_id: Option<Uuid>,
     pub import_note: Option<String>,
+    /// For a bounce or complaint: the status code and the receiving system's words.
+    pub evidence: Option<String>,
 }
 
 #[derive(Clone, Debug)]

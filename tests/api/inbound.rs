@@ -17,6 +17,7 @@ on_both_backends!(
     soft_bounces_of_different_copies_add_up_to_a_hard_one,
     a_suppressed_address_signs_up_again_once_a_month_and_confirming_lifts_a_bounce,
     an_issue_pauses_itself_when_its_bounces_pass_the_threshold,
+    erasing_a_person_keeps_their_suppression_but_not_their_words,
 );
 
 const BOUNCES: &str = "bounces@news.example.org";
@@ -352,6 +353,75 @@ async fn an_issue_pauses_itself_when_its_bounces_pass_the_threshold(backend: Bac
     let resumed: serde_json::Value = resumed.json().await.unwrap();
     assert_eq!(resumed["status"], "sending");
     assert_eq!(resumed["paused_reason"], serde_json::Value::Null);
+}
+
+async fn erasing_a_person_keeps_their_suppression_but_not_their_words(backend: Backend) {
+    let app = app_with_bounces(backend, |_| {}).await;
+    app.confirmed_subscriber("jo@example.org").await;
+    let token = app.api_token("ci").await;
+    app.send_issue(&token, "Winter news").await;
+    let copy = app
+        .smtp()
+        .wait_for_subject("Winter news", 1)
+        .await
+        .remove(0);
+    take(
+        &app,
+        &dsn(&copy, "5.1.1", "550 5.1.1 <jo@example.org> unknown"),
+    )
+    .await;
+    let db = app.db.inspect().await;
+    let jo = db
+        .id(
+            "SELECT id FROM subscribers WHERE email = $1",
+            "jo@example.org",
+        )
+        .await;
+
+    // The ledger shows the evidence.
+    let admin = app.staff("admin@example.org", "admin").await;
+    let page = app
+        .staff_get(&admin, &format!("/admin/subscribers/{jo}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Winter news: 5.1.1: 550 5.1.1"), "{page}");
+    assert!(
+        page.contains("stays there, kept only as a keyed"),
+        "the erasure text says so"
+    );
+
+    let erased = app
+        .staff_post(&admin, &format!("/admin/subscribers/{jo}/erase"), &[])
+        .await;
+    assert!(erased.status().is_redirection(), "{}", erased.status());
+    assert_eq!(
+        db.count("SELECT count(*) FROM suppressions WHERE subscriber_id IS NULL")
+            .await,
+        1,
+        "the suppression stays, linked to nobody"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM inbound_messages WHERE raw IS NULL AND diagnostic IS NULL")
+            .await,
+        1,
+        "the bounce keeps its kind and code, not its words"
+    );
+    assert!(
+        !db.dump().await.contains("jo@example.org"),
+        "the address is gone"
+    );
+
+    // Jo (or someone with Jo's old address) signs up again: one mail a month.
+    let confirmations = || async {
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'confirmation' AND status <> 'skipped'")
+            .await
+    };
+    let before = confirmations().await;
+    app.sign_up("jo@example.org").await;
+    app.sign_up("jo@example.org").await;
+    assert_eq!(confirmations().await, before + 1);
 }
 
 /// The MTA is told to try again later when the database cannot be reached, so that the

@@ -163,9 +163,11 @@ impl SubscriptionStore for SqliteStore {
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>> {
         let rows = sqlx::query(
             "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,
-                    i.subject AS issue_subject, e.import_id, imp.source_note AS import_note
+                    i.subject AS issue_subject, e.import_id, imp.source_note AS import_note,
+                    m.status_code AS evidence_status, m.diagnostic AS evidence_words
              FROM consent_events e LEFT JOIN issues i ON i.id = e.issue_id
              LEFT JOIN imports imp ON imp.id = e.import_id
+             LEFT JOIN inbound_messages m ON m.id = e.inbound_id
              WHERE e.subscriber_id = $1 ORDER BY e.occurred_at, e.id",
         )
         .bind(subscriber_id)
