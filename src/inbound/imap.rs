@@ -507,3 +507,77 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_gives_the_server_the_user_and_the_folder_never_showing_the_password() {
+        let imap = ImapSettings::parse(
+            "imaps://bounces%40example.org:p%40ss@imap.example.org/Bounces",
+            None,
+            None,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!((imap.host.as_str(), imap.port), ("imap.example.org", 993));
+        assert_eq!(imap.user, "bounces@example.org");
+        assert_eq!(imap.password.as_deref(), Some("p@ss"));
+        assert_eq!(imap.folder, "Bounces");
+        assert!(!format!("{imap:?}").contains("p@ss"));
+        let plain =
+            ImapSettings::parse("imap://u:p@localhost", None, None, Duration::ZERO).unwrap();
+        assert_eq!((plain.port, plain.folder.as_str()), (143, "INBOX"));
+        assert!(plain.is_local());
+        for bad in [
+            "pop3://u:p@host/",
+            "imaps://host/INBOX",
+            "imaps://u@host/INBOX",
+            "imaps://u:p@host/a\"b",
+        ] {
+            assert!(
+                ImapSettings::parse(bad, None, None, Duration::ZERO).is_err(),
+                "{bad}"
+            );
+        }
+        // With an OAuth command, no password is needed.
+        assert!(
+            ImapSettings::parse(
+                "imaps://u@host/",
+                None,
+                Some("echo t".into()),
+                Duration::ZERO
+            )
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn xoauth2_sends_the_user_and_a_fresh_token_from_the_command() {
+        let token = oauth_token("printf 'ya29.token\\nmore\\n'").await.unwrap();
+        assert_eq!(token, "ya29.token");
+        let mut auth = &XOAuth2 {
+            user: "bounces@example.org".into(),
+            token,
+        };
+        assert_eq!(
+            async_imap::Authenticator::process(&mut auth, b""),
+            "user=bounces@example.org\x01auth=Bearer ya29.token\x01\x01"
+        );
+        assert!(
+            oauth_token("exit 3")
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("failed")
+        );
+        assert!(
+            oauth_token("true")
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("no token")
+        );
+    }
+}

@@ -57,7 +57,7 @@ async fn an_issue_to_four_comes_back_four_ways_through_the_mailbox(backend: Back
         app.confirmed_subscriber(person).await;
     }
     let token = app.api_token("ci").await;
-    app.send_issue(&token, "Winter news").await;
+    let winter = app.send_issue(&token, "Winter news").await;
     let copies = app.smtp().wait_for_subject("Winter news", 4).await;
 
     let bounce = dsn(
@@ -105,6 +105,18 @@ async fn an_issue_to_four_comes_back_four_ways_through_the_mailbox(backend: Back
             .await,
         1,
         "what was not understood is kept, with the raw message"
+    );
+
+    // The issue's report shows each.
+    let stats = app.stats(&token, &winter).await;
+    assert_eq!(
+        [
+            &stats["hard_bounces"],
+            &stats["complaints"],
+            &stats["unsubscribed"]
+        ],
+        [1, 1, 1],
+        "{stats}"
     );
 
     // The same bounce delivered twice (a relay's retry) is moved, and taken once.
