@@ -6,24 +6,15 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, SmtpServer, TestApp,
-    returns::{dsn, ingest},
+    Backend,
+    returns::{BOUNCES, app_with_bounces, dsn, ingest},
     staff::location,
 };
 
 on_both_backends!(staff_see_what_came_back_and_keep_the_suppression_list,);
 
-const BOUNCES: &str = "bounces@news.example.org";
-
 async fn staff_see_what_came_back_and_keep_the_suppression_list(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    let mut app = TestApp::spawn_with(
-        backend,
-        |settings| settings.bounce_address = Some(BOUNCES.into()),
-        &smtp.url(),
-    )
-    .await;
-    app.smtp = Some(smtp);
+    let app = app_with_bounces(backend, |_| {}).await;
     app.confirmed_subscriber("gone@example.org").await;
     let token = app.api_token("ci").await;
     let issue = app.send_issue(&token, "Winter news").await;

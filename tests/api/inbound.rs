@@ -6,8 +6,11 @@
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, SmtpServer, TestApp,
-    returns::{complaint, dsn, ingest, ingest_with, out_of_office, unsubscribe_mail},
+    Backend, TestApp,
+    returns::{
+        BOUNCES, app_with_bounces, complaint, copy_to, dsn, ingest, ingest_with, out_of_office,
+        unsubscribe_mail,
+    },
     smtp::ReceivedMail,
     wait_until,
 };
@@ -19,33 +22,6 @@ on_both_backends!(
     an_issue_pauses_itself_when_its_bounces_pass_the_threshold,
     erasing_a_person_keeps_their_suppression_but_not_their_words,
 );
-
-const BOUNCES: &str = "bounces@news.example.org";
-
-async fn app_with_bounces(
-    backend: Backend,
-    customise: impl FnOnce(&mut newsletter::settings::Settings),
-) -> TestApp {
-    let smtp = SmtpServer::start().await;
-    let mut app = TestApp::spawn_with(
-        backend,
-        |settings| {
-            settings.bounce_address = Some(BOUNCES.into());
-            customise(settings);
-        },
-        &smtp.url(),
-    )
-    .await;
-    app.smtp = Some(smtp);
-    app
-}
-
-fn copy_to<'a>(copies: &'a [ReceivedMail], address: &str) -> &'a ReceivedMail {
-    copies
-        .iter()
-        .find(|copy| copy.to == [address])
-        .unwrap_or_else(|| panic!("no copy to {address}"))
-}
 
 async fn take(app: &TestApp, raw: &str) {
     let out = ingest(&app.db.url, BOUNCES, raw).await;

@@ -8,20 +8,15 @@ use newsletter::inbound::imap::ImapSettings;
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, SmtpServer, TestApp,
+    Backend,
     dovecot::Dovecot,
-    returns::{complaint, dsn, out_of_office, unsubscribe_mail},
-    smtp::ReceivedMail,
+    returns::{
+        BOUNCES, app_with_bounces, complaint, copy_to, dsn, out_of_office, unsubscribe_mail,
+    },
     wait_until,
 };
 
 on_both_backends!(an_issue_to_four_comes_back_four_ways_through_the_mailbox,);
-
-const BOUNCES: &str = "bounces@news.example.org";
-
-fn copy_to<'a>(copies: &'a [ReceivedMail], address: &str) -> &'a ReceivedMail {
-    copies.iter().find(|copy| copy.to == [address]).unwrap()
-}
 
 fn imap_settings(dovecot: &Dovecot, implicit_tls: bool) -> ImapSettings {
     ImapSettings::parse(
@@ -35,18 +30,8 @@ fn imap_settings(dovecot: &Dovecot, implicit_tls: bool) -> ImapSettings {
 
 async fn an_issue_to_four_comes_back_four_ways_through_the_mailbox(backend: Backend) {
     let dovecot = Dovecot::start().await;
-    let smtp = SmtpServer::start().await;
     let imap = imap_settings(&dovecot, true);
-    let mut app = TestApp::spawn_with(
-        backend,
-        |settings| {
-            settings.bounce_address = Some(BOUNCES.into());
-            settings.bounce_imap = Some(imap);
-        },
-        &smtp.url(),
-    )
-    .await;
-    app.smtp = Some(smtp);
+    let app = app_with_bounces(backend, |settings| settings.bounce_imap = Some(imap)).await;
     let people = [
         "gone@example.org",
         "angry@example.org",

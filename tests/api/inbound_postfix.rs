@@ -5,11 +5,13 @@
 //! changes nothing.
 
 use crate::on_both_backends;
-use crate::support::{Backend, SmtpServer, TestApp, admin, postfix::Postfix, returns::ingest};
+use crate::support::{
+    Backend, SmtpServer, TestApp, admin,
+    postfix::Postfix,
+    returns::{BOUNCES, ingest},
+};
 
 on_both_backends!(postfixs_own_dsns_are_read_and_acted_on,);
-
-const BOUNCES: &str = "bounces@news.example.org";
 
 async fn postfixs_own_dsns_are_read_and_acted_on(backend: Backend) {
     // The bounce mailbox's MX: a recording SMTP server.

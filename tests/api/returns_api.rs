@@ -7,23 +7,14 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{
-    Backend, SmtpServer, TestApp,
-    returns::{dsn, ingest},
+    Backend,
+    returns::{BOUNCES, app_with_bounces, dsn, ingest},
 };
 
 on_both_backends!(staff_read_the_bounces_and_keep_the_suppression_list,);
 
-const BOUNCES: &str = "bounces@news.example.org";
-
 async fn staff_read_the_bounces_and_keep_the_suppression_list(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    let mut app = TestApp::spawn_with(
-        backend,
-        |settings| settings.bounce_address = Some(BOUNCES.into()),
-        &smtp.url(),
-    )
-    .await;
-    app.smtp = Some(smtp);
+    let app = app_with_bounces(backend, |_| {}).await;
     app.confirmed_subscriber("gone@example.org").await;
     let token = app.api_token("comms").await;
     app.send_issue(&token, "Winter news").await;

@@ -16,11 +16,13 @@ use ring::{
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, SmtpServer, TestApp, smtp::ReceivedMail};
+use crate::support::{
+    Backend, TestApp,
+    returns::{app_with_bounces, copy_to},
+};
 
 on_both_backends!(each_provider_is_believed_only_with_its_own_signature,);
 
-const BOUNCES: &str = "bounces@news.example.org";
 const TOPIC: &str = "arn:aws:sns:eu-west-2:123456789012:ses-bounces";
 const MAILGUN_KEY: &str = "key-for-the-mailgun-test";
 
@@ -149,10 +151,6 @@ async fn sns_server(cert: Vec<u8>) -> (String, Arc<Mutex<bool>>) {
     (host, subscribed)
 }
 
-fn copy_to<'a>(copies: &'a [ReceivedMail], address: &str) -> &'a ReceivedMail {
-    copies.iter().find(|copy| copy.to == [address]).unwrap()
-}
-
 async fn each_provider_is_believed_only_with_its_own_signature(backend: Backend) {
     let signer = SnsSigner::new();
     let (sns_host, subscribed) = sns_server(signer.cert()).await;
@@ -177,17 +175,7 @@ async fn each_provider_is_believed_only_with_its_own_signature(backend: Backend)
                 .unwrap(),
         ),
     };
-    let smtp = SmtpServer::start().await;
-    let mut app = TestApp::spawn_with(
-        backend,
-        |settings| {
-            settings.bounce_address = Some(BOUNCES.into());
-            settings.webhooks = webhooks;
-        },
-        &smtp.url(),
-    )
-    .await;
-    app.smtp = Some(smtp);
+    let app = app_with_bounces(backend, |settings| settings.webhooks = webhooks).await;
     for person in [
         "ses@example.org",
         "pm@example.org",

@@ -3,7 +3,41 @@
 //! unsubscribe address. Each goes to the address the copy names (its envelope sender,
 //! or its `List-Unsubscribe` mailto), as a real one would.
 
-use super::smtp::ReceivedMail;
+use super::{
+    Backend, TestApp,
+    smtp::{ReceivedMail, SmtpServer},
+};
+
+/// The bounce mailbox of the tests' apps.
+pub const BOUNCES: &str = "bounces@news.example.org";
+
+/// A test app with `BOUNCE_ADDRESS` set (and what `customise` sets), sending to a test
+/// SMTP server that records every copy.
+pub async fn app_with_bounces(
+    backend: Backend,
+    customise: impl FnOnce(&mut newsletter::settings::Settings),
+) -> TestApp {
+    let smtp = SmtpServer::start().await;
+    let mut app = TestApp::spawn_with(
+        backend,
+        |settings| {
+            settings.bounce_address = Some(BOUNCES.into());
+            customise(settings);
+        },
+        &smtp.url(),
+    )
+    .await;
+    app.smtp = Some(smtp);
+    app
+}
+
+/// The copy that went to `address`.
+pub fn copy_to<'a>(copies: &'a [ReceivedMail], address: &str) -> &'a ReceivedMail {
+    copies
+        .iter()
+        .find(|copy| copy.to == [address])
+        .unwrap_or_else(|| panic!("no copy to {address}"))
+}
 
 /// A Postfix-style DSN saying `status` for the copy's recipient.
 pub fn dsn(copy: &ReceivedMail, status: &str, words: &str) -> String {
