@@ -6,7 +6,7 @@
 use ring::hmac;
 use serde_json::Value;
 
-use super::{Event, Refusal, WebhookSettings, failure, reading, same, status_in, text};
+use super::{Event, Refusal, WebhookSettings, failure, reading, same, text};
 use crate::inbound::Kind;
 
 /// How old a signed call may be, in seconds.
@@ -53,8 +53,8 @@ pub fn read(body: &[u8], settings: &WebhookSettings, now: i64) -> Result<Option<
     let message_id = text(&event["message"]["headers"], "message-id");
     let status_words = &event["delivery-status"];
     let diagnostic = text(status_words, "message").or_else(|| text(status_words, "description"));
-    let status =
-        text(status_words, "enhanced-code").or_else(|| diagnostic.as_deref().and_then(status_in));
+    let status = text(status_words, "enhanced-code")
+        .or_else(|| diagnostic.as_deref().and_then(crate::inbound::status_code));
     let reading = match text(event, "event").as_deref() {
         Some("failed") => {
             let permanent = text(event, "severity").as_deref() == Some("permanent");

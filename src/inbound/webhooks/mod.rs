@@ -96,11 +96,6 @@ pub(crate) fn failure(
     }
 }
 
-/// The first RFC 3463 status code (`5.1.1`) in a text.
-pub(crate) fn status_in(text: &str) -> Option<String> {
-    super::status_code(text)
-}
-
 /// A reading of one event.
 pub(crate) fn reading(
     kind: super::Kind,

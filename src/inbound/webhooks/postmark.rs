@@ -7,9 +7,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::Value;
 
-use super::{
-    COPY_METADATA, Event, Refusal, WebhookSettings, failure, reading, same, status_in, text,
-};
+use super::{COPY_METADATA, Event, Refusal, WebhookSettings, failure, reading, same, text};
 use crate::inbound::Kind;
 
 /// Checks the call's `Authorization` header and reads its event.
@@ -41,7 +39,7 @@ pub fn read(
         Some("Bounce") => {
             let kind_name = text(&event, "Type").unwrap_or_default();
             let details = text(&event, "Details").or_else(|| text(&event, "Description"));
-            let status = details.as_deref().and_then(status_in);
+            let status = details.as_deref().and_then(crate::inbound::status_code);
             let kind = match kind_name.as_str() {
                 "HardBounce" | "BadEmailAddress" | "ManuallyDeactivated" => {
                     failure(true, status.as_deref(), details.as_deref())

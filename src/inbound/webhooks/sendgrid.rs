@@ -1,13 +1,13 @@
 //! SendGrid's signed event webhook. Each call carries an ECDSA (P-256, SHA-256)
 //! signature of its timestamp and body, checked with the verification key SendGrid
 //! shows (`SENDGRID_WEBHOOK_PUBLIC_KEY`, base64); a call more than 15 minutes old is
-//! refused. A call holds many events; `bounce`, `blocked` and `spamreport` are ours to
+//! refused. A call holds many events; `bounce` (with `type` bounce or blocked) and `spamreport` are ours to
 //! act on, named by our Message-ID (`smtp-id`).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::Value;
 
-use super::{Event, Refusal, WebhookSettings, failure, reading, status_in, text};
+use super::{Event, Refusal, WebhookSettings, failure, reading, text};
 use crate::inbound::Kind;
 
 /// How old a signed call may be, in seconds.
@@ -89,8 +89,8 @@ fn event(event: &Value) -> Option<Event> {
     let message_id = text(event, "smtp-id");
     let diagnostic = text(event, "reason").or_else(|| text(event, "response"));
     let status = text(event, "status")
-        .and_then(|s| status_in(&s))
-        .or_else(|| diagnostic.as_deref().and_then(status_in));
+        .and_then(|s| crate::inbound::status_code(&s))
+        .or_else(|| diagnostic.as_deref().and_then(crate::inbound::status_code));
     let reading = match text(event, "event").as_deref() {
         Some("bounce") => {
             // `blocked` is SendGrid's word for a refusal that may pass next time.
@@ -98,16 +98,6 @@ fn event(event: &Value) -> Option<Event> {
             let kind = failure(permanent, status.as_deref(), diagnostic.as_deref());
             reading(kind, recipient, status, diagnostic, message_id, "sendgrid")
         }
-        // Refused by the receiving system this time (SendGrid retries a deferral
-        // itself, so `deferred` is not ours to count).
-        Some("blocked") => reading(
-            Kind::Soft,
-            recipient,
-            status,
-            diagnostic,
-            message_id,
-            "sendgrid",
-        ),
         Some("spamreport") => reading(
             Kind::Complaint,
             recipient,

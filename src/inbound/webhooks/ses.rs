@@ -16,7 +16,7 @@ use rustls_pki_types::{
 };
 use serde_json::Value;
 
-use super::{Event, Refusal, WebhookSettings, failure, reading, status_in, text};
+use super::{Event, Refusal, WebhookSettings, failure, reading, text};
 use crate::inbound::Kind;
 
 /// What one SNS call is, once its signature is checked.
@@ -295,8 +295,8 @@ fn notification(sns: &Value) -> Result<Option<Event>, Refusal> {
             let first = &bounce["bouncedRecipients"][0];
             let diagnostic = text(first, "diagnosticCode");
             let status = text(first, "status")
-                .and_then(|s| status_in(&s))
-                .or_else(|| diagnostic.as_deref().and_then(status_in));
+                .and_then(|s| crate::inbound::status_code(&s))
+                .or_else(|| diagnostic.as_deref().and_then(crate::inbound::status_code));
             let kind = failure(
                 text(bounce, "bounceType").as_deref() == Some("Permanent"),
                 status.as_deref(),
