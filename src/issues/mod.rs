@@ -11,6 +11,7 @@ use crate::fields::FieldError;
 
 pub mod compose;
 pub mod markdown;
+pub mod media;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
