@@ -7,7 +7,11 @@ use anyhow::Context;
 use minijinja::Value;
 use serde::Serialize;
 
-use crate::{issues::Issue, issues::markdown, templates::templates};
+use crate::{
+    issues::Issue,
+    issues::markdown::{self, Site},
+    templates::templates,
+};
 
 /// Stands in for the recipient's unsubscribe link while the template renders once.
 const UNSUBSCRIBE_MARK: &str = "https://unsubscribe.invalid/recipient-link";
@@ -32,12 +36,12 @@ struct IssueContext<'a> {
 }
 
 impl ComposedIssue {
-    pub fn compose(issue: &Issue, list_name: &str) -> anyhow::Result<Self> {
+    pub fn compose(issue: &Issue, list_name: &str, site: &Site) -> anyhow::Result<Self> {
         let context = IssueContext {
             subject: &issue.subject,
             preheader: &issue.preheader,
             list_name,
-            body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown)),
+            body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown, site)),
             body_text: markdown::to_text(&issue.body_markdown),
             unsubscribe_url: UNSUBSCRIBE_MARK,
         };
@@ -78,6 +82,10 @@ mod tests {
     use super::*;
     use crate::issues::IssueStatus;
 
+    const SITE: Site = Site {
+        public_url: "https://news.example",
+    };
+
     fn issue(body: &str) -> Issue {
         Issue {
             id: Uuid::now_v7(),
@@ -99,7 +107,8 @@ mod tests {
 
     #[test]
     fn each_recipient_gets_their_own_link_in_both_parts() {
-        let composed = ComposedIssue::compose(&issue("Hello **all**."), "In Partnership").unwrap();
+        let composed =
+            ComposedIssue::compose(&issue("Hello **all**."), "In Partnership", &SITE).unwrap();
         let (html, text) = composed.personalise("https://n.example/unsubscribe?token=abc");
         assert!(html.contains("href=\"https://n.example/unsubscribe?token=abc\""));
         assert!(text.contains("https://n.example/unsubscribe?token=abc"));
@@ -110,7 +119,8 @@ mod tests {
 
     #[test]
     fn the_body_is_html_and_the_rest_is_escaped() {
-        let composed = ComposedIssue::compose(&issue("Hello **all**."), "In Partnership").unwrap();
+        let composed =
+            ComposedIssue::compose(&issue("Hello **all**."), "In Partnership", &SITE).unwrap();
         let (html, text) = composed.personalise("https://n.example/u");
         assert!(html.contains("<p style=\"margin:0 0 16px;\">Hello <strong>all</strong>.</p>"));
         assert!(html.contains("<title>Winter &lt;news&gt;</title>"));
@@ -123,7 +133,7 @@ mod tests {
     fn an_unknown_template_is_an_error() {
         let mut broken = issue("Hi");
         broken.template = "missing".into();
-        let err = ComposedIssue::compose(&broken, "In Partnership").unwrap_err();
+        let err = ComposedIssue::compose(&broken, "In Partnership", &SITE).unwrap_err();
         assert!(format!("{err:#}").contains("\"missing\""), "{err:#}");
     }
 }

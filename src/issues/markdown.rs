@@ -3,11 +3,12 @@
 //! text from the same events for the text part. Raw HTML in the Markdown is shown as
 //! text, never passed through: a stray tag must not break every recipient's layout.
 //! Links may only go to https, http, mailto and tel addresses with somewhere to go (and
-//! `#` anchors), images only come from https (as the preview and the archive show them):
+//! `#` anchors), images only come from https or our own library (`/media/...`):
 //! `unsafe_links` names the others, so that saving and scheduling refuse them, and
 //! rendering drops any that were stored before. A bare web address in the text becomes
 //! a link; tables, quotes and images are made to read well in mail clients.
 
+use crate::issues::media::{MEDIA_PATH, MediaName};
 use pulldown_cmark::{
     Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html::push_html,
 };
@@ -70,8 +71,9 @@ fn allowed(url: &str, image: bool) -> bool {
         Some("mailto" | "tel") => !image && url.len() > scheme.map_or(0, |s| s.len() + 1),
         Some(_) => false,
         // No scheme: only an anchor in the page itself (a relative address leads
-        // nowhere from a mail).
-        None => !image && url.starts_with('#') && url.len() > 1,
+        // nowhere from a mail), or one of our own images (made whole when rendered).
+        None if image => MediaName::from_url(&url).is_some(),
+        None => url.starts_with('#') && url.len() > 1,
     }
 }
 
@@ -140,7 +142,7 @@ pub fn link_problem(markdown: &str) -> Option<String> {
             })
             .collect();
         format!(
-            "Links must be whole addresses: https://, http://, mailto: or tel:, and images must come from https:// addresses. Change or remove: {}.",
+            "Links must be whole addresses: https://, http://, mailto: or tel:, and images must come from https:// addresses (or be added with the editor's image upload). Change or remove: {}.",
             quoted.join(", ")
         )
     })
@@ -206,8 +208,45 @@ const CELL: &str = "border:1px solid #b1b4b6;padding:6px 8px;text-align:left;ver
 /// image at its natural size unless told.
 const IMAGE_WIDTH: u32 = 552;
 
+/// What the HTML needs beyond the Markdown.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    /// PUBLIC_URL: our own images (`/media/...`) are given whole, as a mail has no page
+    /// for an address to be relative to.
+    pub public_url: &'a str,
+}
+
+/// An `<img>` for `src`, at the width of the column or less. One of ours has its size
+/// in its address, so it gets its height too (and its whole address).
+fn image_tag(src: &str, alt: &str, site: &Site) -> String {
+    let size = match MediaName::from_url(src) {
+        Some(name) => {
+            let width = name.width.min(IMAGE_WIDTH);
+            let height = (u64::from(name.height) * u64::from(width))
+                .div_ceil(u64::from(name.width.max(1)))
+                .max(1);
+            format!(
+                "width=\"{width}\" height=\"{height}\" style=\"width:100%;max-width:{width}px;height:auto;border:0;\""
+            )
+        }
+        None => format!(
+            "width=\"{IMAGE_WIDTH}\" style=\"width:100%;max-width:{IMAGE_WIDTH}px;height:auto;border:0;\""
+        ),
+    };
+    let src = if src.starts_with(MEDIA_PATH) {
+        format!("{}{src}", site.public_url.trim_end_matches('/'))
+    } else {
+        src.to_owned()
+    };
+    format!(
+        "<img src=\"{}\" alt=\"{}\" {size}>",
+        attribute(&src),
+        attribute(alt)
+    )
+}
+
 /// The Markdown as mail-ready HTML.
-pub fn to_html(markdown: &str) -> String {
+pub fn to_html(markdown: &str, site: &Site) -> String {
     let mut rendered = Vec::new();
     let mut image: Option<(String, String)> = None; // (src, alt so far)
     let mut in_head = false;
@@ -220,14 +259,7 @@ pub fn to_html(markdown: &str) -> String {
                         rendered.push(Event::Text(alt.trim().to_owned().into()));
                         continue;
                     }
-                    rendered.push(Event::Html(
-                        format!(
-                            "<img src=\"{}\" alt=\"{}\" width=\"{IMAGE_WIDTH}\" style=\"width:100%;max-width:{IMAGE_WIDTH}px;height:auto;border:0;\">",
-                            attribute(&src),
-                            attribute(alt.trim())
-                        )
-                        .into(),
-                    ));
+                    rendered.push(Event::Html(image_tag(&src, alt.trim(), site).into()));
                 }
                 Event::Text(text) | Event::Code(text) => alt.push_str(&text),
                 _ => {}
@@ -441,164 +473,4 @@ pub fn images_without_alt_text(markdown: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SAMPLE: &str = "# Winter news\n\nWelcome to **In Partnership**. Read the \
-[Memorandum of Understanding](https://example.org/mou).\n\n## In this issue\n\n\
-- Know Your Patch\n- ILP representatives\n\n1. First\n2. Second\n\n\
-![Volunteers at the Stroud hub](https://example.org/hub.jpg)\n\n> A quote\n\n\
-Contact <b>us</b> at <mailto:news@example.org>.\n";
-
-    #[test]
-    fn html_carries_its_styles_inline() {
-        let html = to_html(SAMPLE);
-        assert!(html.contains("<h1 style=\"font-size:26px"));
-        assert!(
-            html.contains(
-                "<p style=\"margin:0 0 16px;\">Welcome to <strong>In Partnership</strong>."
-            )
-        );
-        assert!(html.contains(
-            "<a href=\"https://example.org/mou\" style=\"color:#1d4f91;text-decoration:underline;\">Memorandum of Understanding</a>"
-        ));
-        assert!(html.contains("<ul style="));
-        assert!(html.contains("<ol start=\"1\" style="));
-        assert!(html.contains(
-            "<img src=\"https://example.org/hub.jpg\" alt=\"Volunteers at the Stroud hub\" width=\"552\" style="
-        ));
-        assert!(html.contains("<blockquote style="));
-    }
-
-    #[test]
-    fn raw_html_is_shown_not_passed_through() {
-        let html = to_html("Hello <script>alert(1)</script> <b>bold</b>\n\n<div>block</div>\n");
-        assert!(!html.contains("<script>"));
-        assert!(!html.contains("<b>"));
-        assert!(!html.contains("<div>"));
-        assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
-    }
-
-    #[test]
-    fn attributes_are_escaped() {
-        let html = to_html("[x](https://example.org/?a=1&b=\"2\")\n");
-        assert!(html.contains("href=\"https://example.org/?a=1&amp;b=&quot;2&quot;\""));
-    }
-
-    #[test]
-    fn text_reads_well() {
-        let text = to_text(SAMPLE);
-        assert!(text.starts_with("Winter news\n===========\n\n"), "{text}");
-        assert!(text.contains("Read the Memorandum of Understanding (https://example.org/mou)."));
-        assert!(text.contains("In this issue\n-------------\n"));
-        assert!(text.contains("- Know Your Patch\n- ILP representatives\n"));
-        assert!(text.contains("1. First\n2. Second\n"));
-        assert!(text.contains("[Image: Volunteers at the Stroud hub]"));
-        assert!(text.contains("> A quote"));
-        assert!(text.contains("news@example.org"));
-        assert!(!text.contains("news@example.org (mailto"));
-    }
-
-    #[test]
-    fn images_without_alt_text_are_found() {
-        assert_eq!(
-            images_without_alt_text("![](a.jpg) ![ ](b.jpg) ![Described](c.jpg)"),
-            vec!["a.jpg", "b.jpg"]
-        );
-        assert!(images_without_alt_text(SAMPLE).is_empty());
-    }
-
-    #[test]
-    fn only_web_mail_and_phone_links_are_allowed() {
-        let dangerous = [
-            "[a](javascript:alert(1))",
-            "[a](JaVaScRiPt:alert(1))",
-            "[a](javascript&#58;alert(1))",
-            "[a](java&#9;script:alert(1))",
-            "[a](%20javascript:alert(1))",
-            "<javascript:alert(1)>",
-            "[a](vbscript:msgbox)",
-            "[a](data:text/html;base64,PHNjcmlwdD4=)",
-            "[a](file:///etc/passwd)",
-            "[a](relative/page)",
-            "[a]()",
-            "![a pixel](javascript:alert(1))",
-            "![a picture](data:image/svg+xml;base64,PHN2Zz4=)",
-            "![a picture](mailto:jo@example.org)",
-            "[a][r]\n\n[r]: javascript:alert(1)",
-        ];
-        for markdown in dangerous {
-            assert_eq!(unsafe_links(markdown).len(), 1, "{markdown:?} was allowed");
-            // Stored before the rules, it still renders with no live address.
-            let html = to_html(markdown);
-            assert!(!html.contains("href=") && !html.contains("src="), "{html}");
-        }
-        let fine = "[a](https://example.org) [b](HTTP://example.org) [c](mailto:jo@example.org) \
-            [d](tel:+441452000000) [e](#top) <https://example.org/x> <jo@example.org> \
-            ![f](https://example.org/a.jpg)";
-        assert!(unsafe_links(fine).is_empty(), "{:?}", unsafe_links(fine));
-        let html = to_html(fine);
-        assert!(html.contains("href=\"mailto:jo@example.org\""), "{html}");
-        assert!(html.contains("href=\"#top\""));
-    }
-
-    #[test]
-    fn addresses_without_scheme_or_host_are_refused_with_the_fix() {
-        let problem = link_problem("[site](www.example.org) and ![Logo](logo.png)").unwrap();
-        assert!(
-            problem.contains("“www.example.org” (write it as https://www.example.org)"),
-            "{problem}"
-        );
-        assert!(
-            problem
-                .contains("“logo.png” (give the whole https:// address where the image is online)"),
-            "{problem}"
-        );
-        for refused in [
-            "[a](https://)",
-            "[b](https:///x)",
-            "[c](mailto:)",
-            "![d](http://example.org/a.jpg)",
-        ] {
-            assert!(link_problem(refused).is_some(), "{refused}");
-        }
-        assert_eq!(
-            link_problem("[a](http://example.org) ![b](https://example.org/b.png)"),
-            None
-        );
-    }
-
-    #[test]
-    fn bare_addresses_become_links_in_both_parts() {
-        let md = "See https://example.org/a, or (https://example.org/b). Not `https://code`.\n";
-        let html = to_html(md);
-        assert!(html.contains("<a href=\"https://example.org/a\""), "{html}");
-        assert!(html.contains("<a href=\"https://example.org/b\""), "{html}");
-        assert!(html.contains("<code>https://code</code>"), "{html}");
-        assert!(to_text(md).contains("See https://example.org/a, or (https://example.org/b)."));
-        // An address already in a link is not linked twice.
-        assert_eq!(
-            to_html("[https://x.org](https://x.org)")
-                .matches("<a ")
-                .count(),
-            1
-        );
-    }
-
-    #[test]
-    fn tables_are_styled_and_quotes_read_well_as_text() {
-        let html = to_html("| Day | Place |\n| --- | --- |\n| Monday | Stroud |\n");
-        assert!(
-            html.contains("<table style=\"border-collapse:collapse;"),
-            "{html}"
-        );
-        assert!(html.contains("<th style=\"border:1px solid"), "{html}");
-        assert!(html.contains("<td style=\"border:1px solid"), "{html}");
-        assert!(html.contains("</tr></thead><tbody><tr>"), "{html}");
-        let text = to_text("Before.\n\n> First line\n>\n> Second paragraph\n\nAfter.\n");
-        assert_eq!(
-            text, "Before.\n\n> First line\n> \n> Second paragraph\n\nAfter.\n",
-            "{text:?}"
-        );
-    }
-}
+mod tests;

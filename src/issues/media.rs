@@ -248,6 +248,24 @@ pub fn process(file_name: &str, bytes: &[u8]) -> Result<ProcessedImage, MediaRef
     })
 }
 
+/// Images being decoded at once: each may hold `MAX_ALLOC` bytes.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `process`, on a blocking thread, a few at a time.
+pub async fn process_upload(
+    file_name: String,
+    bytes: Vec<u8>,
+) -> anyhow::Result<Result<ProcessedImage, MediaRefusal>> {
+    use anyhow::Context;
+    let _permit = DECODING
+        .acquire()
+        .await
+        .context("The image decoding permits are closed")?;
+    tokio::task::spawn_blocking(move || process(&file_name, &bytes))
+        .await
+        .context("Processing an image failed")
+}
+
 fn refusal(err: image::ImageError) -> MediaRefusal {
     match err {
         image::ImageError::Limits(_) => MediaRefusal::TooDemanding,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    ConsentRecord, DeliveryJob, InboundSummary, IssueStats, KnownCopy, MailingList, OutboxMail,
-    SubscriberSummary, SuppressionEntry,
+    ConsentRecord, DeliveryJob, InboundSummary, IssueStats, KnownCopy, MailingList, MediaFile,
+    MediaItem, OutboxMail, SubscriberSummary, SuppressionEntry,
 };
 use crate::{
     audience::{
@@ -17,7 +17,7 @@ use crate::{
         suppression::SuppressionReason,
     },
     inbound::{Kind, verdict::Outcome},
-    issues::{Issue, IssueStatus, Withdrawal},
+    issues::{Issue, IssueStatus, Withdrawal, media::Format},
     staff::{Role, StaffUser},
 };
 
@@ -42,6 +42,40 @@ pub(super) fn mailing_list(row: &impl Columns) -> anyhow::Result<MailingList> {
         id: row.id("id")?,
         slug: row.text("slug")?,
         name: row.text("name")?,
+    })
+}
+
+fn media_format(row: &impl Columns) -> anyhow::Result<Format> {
+    let content_type = row.text("content_type")?;
+    [Format::Jpeg, Format::Png, Format::Gif]
+        .into_iter()
+        .find(|f| f.content_type() == content_type)
+        .with_context(|| format!("Unknown image type {content_type:?}"))
+}
+
+fn pixels(row: &impl Columns, column: &str) -> anyhow::Result<u32> {
+    u32::try_from(row.small_number(column)?).with_context(|| format!("A negative {column}"))
+}
+
+pub(super) fn media_file(row: &impl Columns) -> anyhow::Result<MediaFile> {
+    Ok(MediaFile {
+        format: media_format(row)?,
+        width: pixels(row, "width")?,
+        height: pixels(row, "height")?,
+        bytes: row.maybe_bytes("bytes")?.unwrap_or_default(),
+    })
+}
+
+pub(super) fn media_item(row: &impl Columns) -> anyhow::Result<MediaItem> {
+    Ok(MediaItem {
+        hash: row.text("hash")?,
+        format: media_format(row)?,
+        width: pixels(row, "width")?,
+        height: pixels(row, "height")?,
+        byte_count: i64::from(row.small_number("byte_count")?),
+        file_name: row.text("file_name")?,
+        uploaded_by: row.text("uploaded_by")?,
+        created_at: row.time("created_at")?,
     })
 }
 

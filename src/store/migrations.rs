@@ -66,6 +66,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "inbound_mail",
         include_str!("../../migrations/sqlite/0012_inbound_mail.sql"),
     ),
+    (
+        13,
+        "media",
+        include_str!("../../migrations/sqlite/0013_media.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -129,6 +134,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "inbound_mail",
         include_str!("../../migrations/postgres/0012_inbound_mail.sql"),
+    ),
+    (
+        13,
+        "media",
+        include_str!("../../migrations/postgres/0013_media.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ mod keys;
 mod layers;
 mod lists;
 mod mapping;
+mod media;
 mod migrations;
 mod outbox;
 mod postgres;
@@ -36,6 +37,7 @@ pub use inbound::{InboundFilter, InboundRecord, InboundStore, InboundSummary, Kn
 pub use issues::IssueStore;
 pub use keys::KeyStore;
 pub use lists::{DEFAULT_LIST, ListStore, MailingList};
+pub use media::{MediaFile, MediaItem, MediaStore, NewMedia};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
 pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
@@ -65,6 +67,7 @@ pub trait Store:
     + StaffStore
     + InboundStore
     + SuppressionStore
+    + MediaStore
     + Send
     + Sync
     + 'static

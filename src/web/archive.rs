@@ -88,7 +88,7 @@ async fn archived_issue(
     let context = ArchivedIssue {
         subject: &issue.subject,
         date: sent_date(&issue),
-        body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown)),
+        body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown, &state.site())),
     };
     Ok((
         // An issue's images come from the web (https only, as in the mail).
@@ -118,7 +118,7 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
                 "subject": i.subject,
                 "preheader": i.preheader,
                 "updated": rfc3339(i.finished_at.unwrap_or(i.updated_at)),
-                "body_html": markdown::to_html(&i.body_markdown),
+                "body_html": markdown::to_html(&i.body_markdown, &state.site()),
             })
         })
         .collect();

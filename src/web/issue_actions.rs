@@ -55,10 +55,9 @@ impl From<ActionError> for AppError {
     }
 }
 
-/// What an issue's preview may load: its own styles and images from anywhere on the
-/// web, and nothing that runs.
-pub const PREVIEW_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'";
+/// What an issue's preview may load: its own styles, our images and images from
+/// anywhere on the web, and nothing that runs.
+pub const PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'";
 
 type Result<T> = std::result::Result<T, ActionError>;
 
@@ -123,7 +122,7 @@ async fn compose(state: &AppState, issue: &Issue) -> Result<ComposedIssue> {
         .list_by_slug(&issue.list_slug)
         .await?
         .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    ComposedIssue::compose(issue, &list.name)
+    ComposedIssue::compose(issue, &list.name, &state.site())
         .map_err(|e| ActionError::Unrenderable(format!("{e:#}")))
 }
 

@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod input;
 pub mod issue_actions;
+mod media;
 mod pages;
 pub mod server;
 mod subscriptions;
@@ -55,6 +56,15 @@ pub struct AppState {
     pub sns_certificates: Arc<crate::inbound::webhooks::ses::CertificateCache>,
 }
 
+impl AppState {
+    /// What rendering an issue's Markdown needs to know about this site.
+    pub fn site(&self) -> crate::issues::markdown::Site<'_> {
+        crate::issues::markdown::Site {
+            public_url: &self.settings.public_url,
+        }
+    }
+}
+
 /// Public form bodies are small; anything bigger is not a sign-up.
 const BODY_LIMIT: usize = 16 * 1024;
 
@@ -69,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subscriptions::router())
         .merge(unsubscribe::router())
         .merge(archive::router())
+        .merge(media::router())
         .merge(api::router(state.clone()))
         .merge(admin::router(state.clone()))
         .merge(health::router())

@@ -22,6 +22,7 @@ mod inbound_imap;
 mod inbound_postfix;
 mod keys;
 mod mailbox;
+mod media;
 mod migrations;
 mod return_path;
 mod returns_api;

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     inbound::return_path::{CopyRef, ReturnAddresses},
-    issues::compose::ComposedIssue,
+    issues::{compose::ComposedIssue, markdown::Site},
     keys::{KeyId, KeyRing},
     sending::mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
@@ -424,8 +424,14 @@ impl OutboxWorker {
             .await
             .map_err(transient)?
             .ok_or_else(|| SendError::Permanent("The issue's list no longer exists".into()))?;
-        let composed = ComposedIssue::compose(&issue, &list.name)
-            .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
+        let composed = ComposedIssue::compose(
+            &issue,
+            &list.name,
+            &Site {
+                public_url: &self.settings.public_url,
+            },
+        )
+        .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
         Ok(IssueMail {
             number: issue.number,
             composed,

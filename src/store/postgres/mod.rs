@@ -18,6 +18,7 @@ mod issues;
 mod keys;
 mod lists;
 mod logins;
+mod media;
 mod outbox;
 mod rows;
 mod signups;

@@ -24,6 +24,7 @@ mod issues;
 mod keys;
 mod lists;
 mod logins;
+mod media;
 mod outbox;
 mod rows;
 mod signups;

@@ -75,6 +75,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(super::issue_status::restore),
         ),
         ("/admin/progress.js", get(progress_script)),
+        ("/admin/editor.js", get(editor_script)),
     ]
 }
 
@@ -242,6 +243,8 @@ struct IssueView {
     returns: Vec<super::issue_report::ReturnLine>,
     /// Unsubscribes through this issue's links, per UK day: (day, that day, in all).
     unsubscribes_by_day: Vec<(String, i64, i64)>,
+    /// Images uploaded before, newest first, to pick from.
+    library: Vec<super::issue_images::LibraryImage>,
 }
 
 impl IssueView {
@@ -282,6 +285,7 @@ impl IssueView {
             failures: Vec::new(),
             returns: Vec::new(),
             unsubscribes_by_day: Vec::new(),
+            library: Vec::new(),
         }
     }
 
@@ -330,6 +334,9 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         .failed_deliveries(issue.id, FAILURES_SHOWN)
         .await?;
     view.paused_reason = issue.paused_reason.clone();
+    if view.editable {
+        view.library = super::issue_images::library(state).await?;
+    }
     view.returns = super::issue_report::returns(state, issue.id).await?;
     view.unsubscribes_by_day =
         super::issue_report::by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
@@ -396,6 +403,7 @@ fn notice(done: Option<&str>, issue: &Issue) -> Option<&'static str> {
     let (words, still_true) = match done? {
         "saved" => ("Saved.", true),
         "test" => ("A test copy is on its way to you.", true),
+        "image" => ("The image is added at the end of the body.", true),
         "scheduled" => ("Scheduled.", status == Scheduled),
         "sending" => ("Sending now.", status == Sending),
         "cancelled" => (
@@ -524,6 +532,14 @@ async fn progress_script() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("progress.js"),
+    )
+        .into_response()
+}
+
+async fn editor_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("editor.js"),
     )
         .into_response()
 }

@@ -16,6 +16,7 @@ mod bounces;
 mod chart;
 mod dashboard;
 mod imports;
+mod issue_images;
 mod issue_report;
 mod issue_status;
 mod issues;
@@ -59,6 +60,7 @@ type Routes = Vec<(&'static str, MethodRouter<AppState>)>;
 fn staff_routes() -> Routes {
     let mut routes = vec![("/admin", get(dashboard)), ("/admin/logout", post(logout))];
     routes.extend(issues::routes());
+    routes.extend(issue_images::routes());
     routes.extend(subscribers::routes());
     routes.extend(bounces::routes());
     routes

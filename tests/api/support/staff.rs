@@ -174,11 +174,46 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// Adds an image to an issue from its editor, as the page's form (or, with `json`,
+    /// its script) sends it.
+    pub async fn add_image(
+        &self,
+        staff: &StaffSession,
+        issue: &str,
+        alt: &str,
+        file: Option<(&str, &[u8])>,
+        json: bool,
+    ) -> reqwest::Response {
+        let (content_type, body) = multipart_with(
+            &[("csrf", staff.csrf.as_str()), ("alt", alt)],
+            "image",
+            "image/jpeg",
+            file,
+        );
+        let mut request = self
+            .as_staff(staff, Method::POST, &format!("{issue}/images"))
+            .header(header::CONTENT_TYPE, content_type);
+        if json {
+            request = request.header(header::ACCEPT, "application/json");
+        }
+        request.body(body).send().await.unwrap()
+    }
 }
 
 /// A `multipart/form-data` body with text `fields` and a `file` field (its file name
 /// and bytes), and its content type.
 pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    multipart_with(fields, "file", "text/csv", file)
+}
+
+/// `multipart`, with the file in the field `file_field`, sent as `content_type`.
+pub fn multipart_with(
+    fields: &[(&str, &str)],
+    file_field: &str,
+    content_type: &str,
+    file: Option<(&str, &[u8])>,
+) -> (String, Vec<u8>) {
     const BOUNDARY: &str = "----newsletter-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -192,7 +227,7 @@ pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (Strin
     if let Some((file_name, data)) = file {
         body.extend_from_slice(
             format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
             )
             .as_bytes(),
         );
