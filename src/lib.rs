@@ -7,6 +7,7 @@
 //! `secrets`); and `web`, `startup` and the command line on top.
 
 pub mod audience;
+pub mod brand;
 pub mod fields;
 pub mod inbound;
 pub mod issues;

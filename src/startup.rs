@@ -74,6 +74,7 @@ impl Application {
             scheduler_wake: scheduler.wake.clone(),
             password_checks: crate::staff::PasswordChecks::for_this_machine(),
             sns_certificates: Arc::default(),
+            brand: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -161,9 +162,23 @@ impl Application {
     }
 }
 
-/// Connects to `DATABASE_URL` and brings its schema up to date.
+/// Connects to `DATABASE_URL`, brings its schema up to date, and saves the shipped
+/// issue templates that it does not have yet (as their first version).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::connect(&settings.database_url, settings.database_max_connections).await?;
     store.migrate().await?;
+    let now = chrono::Utc::now();
+    let shipped: Vec<store::NewTemplateVersion> = crate::issues::templates::SHIPPED
+        .iter()
+        .map(|t| store::NewTemplateVersion {
+            name: t.name,
+            html: t.html,
+            text: t.text,
+            shipped: true,
+            by: "newsletter",
+            now,
+        })
+        .collect();
+    store.seed_templates(&shipped).await?;
     Ok(store)
 }

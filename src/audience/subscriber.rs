@@ -202,27 +202,6 @@ impl Locality {
     }
 }
 
-/// The consent sentence shown beside the sign-up form. Its version and a hash of its
-/// exact words go into every sign-up's consent event, so we can show what a person
-/// agreed to.
-pub struct ConsentWording;
-
-impl ConsentWording {
-    pub const VERSION: &'static str = "signup-2026-11";
-    pub const TEXT: &'static str = "I would like to receive In Partnership, the quarterly newsletter of the \
-Gloucestershire VCSE Strategic Partnership, by email. I can unsubscribe at any time with the link \
-at the foot of every issue.";
-
-    pub fn hash() -> String {
-        crate::tokens::sha256_hex(Self::TEXT.as_bytes())
-    }
-
-    /// The words a person agreed to under `version`, if this build knows them.
-    pub fn text_of(version: &str) -> Option<&'static str> {
-        (version == Self::VERSION).then_some(Self::TEXT)
-    }
-}
-
 /// A sign-up that has passed every check.
 #[derive(Clone, Debug)]
 pub struct NewSubscriber {

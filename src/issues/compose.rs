@@ -2,19 +2,25 @@
 //! where the recipient's unsubscribe link goes; each recipient's copy is then that
 //! text with their own link spliced in. A template that fails to render fails here,
 //! before anything is sent.
+//!
+//! An issue that has started sending renders with the template and brand versions it
+//! recorded then (`versions`), so a later edit of either changes no copy of it.
 
 use anyhow::Context;
+use chrono::Utc;
 use minijinja::Value;
 use serde::Serialize;
 
 use crate::{
-    issues::Issue,
-    issues::markdown::{self, Site},
-    templates::templates,
+    brand::BrandVersion,
+    issues::{
+        Issue,
+        markdown::{self, Site},
+        templates::{self, MailTemplate, UNSUBSCRIBE_MARK},
+    },
+    store::Store,
+    time::uk_date,
 };
-
-/// Stands in for the recipient's unsubscribe link while the template renders once.
-const UNSUBSCRIBE_MARK: &str = "https://unsubscribe.invalid/recipient-link";
 
 #[derive(Debug, Clone)]
 pub struct ComposedIssue {
@@ -24,37 +30,127 @@ pub struct ComposedIssue {
     text: Vec<String>,
 }
 
+/// What an issue template is given (the editor lists it).
 #[derive(Serialize)]
-struct IssueContext<'a> {
-    subject: &'a str,
-    preheader: &'a str,
-    list_name: &'a str,
+pub struct IssueContext<'a> {
+    pub subject: &'a str,
+    pub preheader: &'a str,
+    /// When it is (or was) sent, in UK words.
+    pub date: String,
+    pub list_name: &'a str,
+    pub brand: serde_json::Value,
+    /// The logo's whole address, if there is one.
+    pub logo_url: Option<String>,
+    pub public_url: &'a str,
     /// Marked safe: it is HTML we rendered from the Markdown.
-    body_html: Value,
-    body_text: String,
-    unsubscribe_url: &'static str,
+    pub body_html: Value,
+    pub body_text: String,
+    /// The issue in a browser (its page in the archive).
+    pub archive_url: String,
+    pub signup_url: String,
+    pub unsubscribe_url: &'a str,
+    /// Rendering for the archive page rather than a mail.
+    pub in_browser: bool,
 }
 
-impl ComposedIssue {
-    pub fn compose(issue: &Issue, list_name: &str, site: &Site) -> anyhow::Result<Self> {
-        let context = IssueContext {
+impl<'a> IssueContext<'a> {
+    pub fn new(issue: &'a Issue, brand: &'a BrandVersion, public_url: &'a str) -> Self {
+        let site = Site {
+            public_url,
+            link_colour: &brand.brand.link_colour,
+        };
+        Self {
             subject: &issue.subject,
             preheader: &issue.preheader,
-            list_name,
-            body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown, site)),
+            date: uk_date(issue.send_at.unwrap_or_else(Utc::now)),
+            list_name: &brand.brand.newsletter,
+            brand: brand.for_templates(),
+            logo_url: brand
+                .brand
+                .logo
+                .as_ref()
+                .map(|logo| format!("{public_url}{}", logo.path)),
+            public_url,
+            body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown, &site)),
             body_text: markdown::to_text(&issue.body_markdown),
+            archive_url: format!("{public_url}/archive/{}", issue.slug()),
+            signup_url: format!("{public_url}/"),
             unsubscribe_url: UNSUBSCRIBE_MARK,
-        };
-        let render = |part: &str| {
-            templates()
-                .render(&format!("email/issue_{}.{part}", issue.template), &context)
-                .with_context(|| format!("The template {:?} does not render", issue.template))
-        };
+            in_browser: false,
+        }
+    }
+}
+
+/// The template and brand an issue renders with: those it recorded when it started
+/// sending, or the current ones before that. `Err(Missing)` if its template (or that
+/// version of the brand) is not there: the issue cannot be rendered.
+pub async fn versions(
+    store: &dyn Store,
+    issue: &Issue,
+) -> anyhow::Result<Result<(MailTemplate, BrandVersion), Missing>> {
+    let template = match issue.template_version {
+        Some(version) => store.template_version(&issue.template, version).await?,
+        None => store.current_template(&issue.template).await?,
+    };
+    let Some(template) = template else {
+        return Ok(Err(Missing(format!(
+            "There is no template called {:?}.",
+            issue.template
+        ))));
+    };
+    let brand = match issue.brand_version {
+        Some(version) => match store.brand_version(version).await? {
+            Some(brand) => brand,
+            None => {
+                return Ok(Err(Missing(format!(
+                    "There is no version {version} of the brand."
+                ))));
+            }
+        },
+        None => store.current_brand().await?,
+    };
+    Ok(Ok((template, brand)))
+}
+
+/// What an issue needs to be rendered and is not there.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Missing(pub String);
+
+impl ComposedIssue {
+    pub fn compose(
+        issue: &Issue,
+        template: &MailTemplate,
+        brand: &BrandVersion,
+        public_url: &str,
+    ) -> anyhow::Result<Self> {
+        Self::render(issue, template, IssueContext::new(issue, brand, public_url))
+    }
+
+    /// The issue as its archive page shows it: the mail, without a way out of it.
+    pub fn in_browser(
+        issue: &Issue,
+        template: &MailTemplate,
+        brand: &BrandVersion,
+        public_url: &str,
+    ) -> anyhow::Result<String> {
+        let mut context = IssueContext::new(issue, brand, public_url);
+        context.in_browser = true;
+        let composed = Self::render(issue, template, context)?;
+        Ok(composed.html.join(&format!("{public_url}/unsubscribe")))
+    }
+
+    fn render(
+        issue: &Issue,
+        template: &MailTemplate,
+        context: IssueContext,
+    ) -> anyhow::Result<Self> {
+        let (html, text) = templates::render(template, &context)
+            .with_context(|| format!("The template {:?} does not render", issue.template))?;
         let split = |text: String| -> Vec<String> {
             text.split(UNSUBSCRIBE_MARK).map(str::to_owned).collect()
         };
-        let html = split(render("html")?);
-        let text = split(render("txt")?);
+        let (html, text) = (split(html), split(text));
         anyhow::ensure!(
             html.len() > 1 && text.len() > 1,
             "The template {:?} has no unsubscribe link in both its parts",
@@ -74,66 +170,36 @@ impl ComposedIssue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use chrono::Utc;
-    use uuid::Uuid;
-
-    use super::*;
-    use crate::issues::IssueStatus;
-
-    const SITE: Site = Site {
-        public_url: "https://news.example",
-    };
-
-    fn issue(body: &str) -> Issue {
-        Issue {
-            id: Uuid::now_v7(),
-            number: 1,
-            list_slug: "in-partnership".into(),
-            subject: "Winter <news>".into(),
-            preheader: "What is new in the partnership".into(),
-            body_markdown: body.into(),
-            template: "standard".into(),
-            status: IssueStatus::Draft,
-            send_at: None,
-            finished_at: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            withdrawn: None,
-            paused_reason: None,
-        }
-    }
-
-    #[test]
-    fn each_recipient_gets_their_own_link_in_both_parts() {
-        let composed =
-            ComposedIssue::compose(&issue("Hello **all**."), "In Partnership", &SITE).unwrap();
-        let (html, text) = composed.personalise("https://n.example/unsubscribe?token=abc");
-        assert!(html.contains("href=\"https://n.example/unsubscribe?token=abc\""));
-        assert!(text.contains("https://n.example/unsubscribe?token=abc"));
-        assert!(!html.contains(UNSUBSCRIBE_MARK) && !text.contains(UNSUBSCRIBE_MARK));
-        let (other, _) = composed.personalise("https://n.example/unsubscribe?token=xyz");
-        assert!(other.contains("token=xyz") && !other.contains("token=abc"));
-    }
-
-    #[test]
-    fn the_body_is_html_and_the_rest_is_escaped() {
-        let composed =
-            ComposedIssue::compose(&issue("Hello **all**."), "In Partnership", &SITE).unwrap();
-        let (html, text) = composed.personalise("https://n.example/u");
-        assert!(html.contains("<p style=\"margin:0 0 16px;\">Hello <strong>all</strong>.</p>"));
-        assert!(html.contains("<title>Winter &lt;news&gt;</title>"));
-        assert!(html.contains("<html lang=\"en-GB\">"));
-        assert!(html.contains("What is new in the partnership"));
-        assert!(text.starts_with("Winter <news>\n\nHello all.\n"));
-    }
-
-    #[test]
-    fn an_unknown_template_is_an_error() {
-        let mut broken = issue("Hi");
-        broken.template = "missing".into();
-        let err = ComposedIssue::compose(&broken, "In Partnership", &SITE).unwrap_err();
-        assert!(format!("{err:#}").contains("\"missing\""), "{err:#}");
+/// An issue to try a template on: a bit of everything staff write.
+pub fn sample_issue() -> Issue {
+    let now = Utc::now();
+    Issue {
+        id: uuid::Uuid::nil(),
+        number: 0,
+        list_slug: String::new(),
+        subject: "Winter news from the partnership".into(),
+        preheader: "Know Your Patch, new hubs, and dates for the spring".into(),
+        body_markdown: SAMPLE_BODY.into(),
+        template: String::new(),
+        status: super::IssueStatus::Draft,
+        send_at: Some(now),
+        finished_at: None,
+        created_at: now,
+        updated_at: now,
+        withdrawn: None,
+        paused_reason: None,
+        template_version: None,
+        brand_version: None,
     }
 }
+
+const SAMPLE_BODY: &str = "Welcome to the winter issue. This quarter the partnership met \
+in Stroud and agreed how [Know Your Patch](https://example.org/kyp) meetings will run in \
+2027.\n\n## In this issue\n\n- Integrated Locality Partnerships\n- New community hubs\n- \
+Dates for your diary\n\n## Integrated Locality Partnerships\n\nEach of the six localities \
+now has a voluntary sector representative. **Contact them** through the hub nearest you.\n\n\
+> We are stronger when we plan together.\n\n| Locality | Meets |\n| --- | --- |\n| Stroud | \
+Second Tuesday |\n| Forest of Dean | First Thursday |\n";
+
+#[cfg(test)]
+mod tests;

@@ -13,8 +13,6 @@ use pulldown_cmark::{
     Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html::push_html,
 };
 
-const LINK: &str = "color:#1d4f91;text-decoration:underline;";
-
 fn options() -> Options {
     Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES
 }
@@ -214,6 +212,8 @@ pub struct Site<'a> {
     /// PUBLIC_URL: our own images (`/media/...`) are given whole, as a mail has no page
     /// for an address to be relative to.
     pub public_url: &'a str,
+    /// The brand's colour for links (checked against white when it was saved).
+    pub link_colour: &'a str,
 }
 
 /// An `<img>` for `src`, at the width of the column or less. One of ours has its size
@@ -290,7 +290,10 @@ pub fn to_html(markdown: &str, site: &Site) -> String {
                 } else {
                     String::new()
                 };
-                styled(format!("<a{href}{title} style=\"{LINK}\">"))
+                styled(format!(
+                    "<a{href}{title} style=\"color:{};text-decoration:underline;\">",
+                    site.link_colour
+                ))
             }
             Event::Start(Tag::Image { dest_url, .. }) => {
                 image = Some((dest_url.to_string(), String::new()));

@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::fields::FieldError;
 
 pub mod compose;
+pub mod html_check;
 pub mod markdown;
 pub mod media;
+pub mod templates;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -118,8 +120,8 @@ impl IssueTransition {
     }
 }
 
-/// The issue templates staff can choose from (`email_templates/issue_*`).
-pub const TEMPLATES: &[&str] = &["standard"];
+/// The issue templates staff can choose from (`issues::templates::SHIPPED`).
+pub const TEMPLATES: &[&str] = &["standard", "announcement"];
 pub const DEFAULT_TEMPLATE: &str = "standard";
 
 #[derive(Clone, Debug)]
@@ -142,6 +144,9 @@ pub struct Issue {
     pub withdrawn: Option<Withdrawal>,
     /// Why it paused itself (its bounces or complaints), while it is paused.
     pub paused_reason: Option<String>,
+    /// The template and brand versions it went out with, once it started sending.
+    pub template_version: Option<i64>,
+    pub brand_version: Option<i64>,
 }
 
 /// Who took a sent issue out of the public archive, and when.
@@ -423,6 +428,8 @@ mod tests {
             updated_at: Utc::now(),
             withdrawn: None,
             paused_reason: None,
+            template_version: None,
+            brand_version: None,
         };
         assert_eq!(
             issue.slug(),

@@ -30,6 +30,7 @@ pub(super) trait Columns {
     /// A 64-bit integer: a count, a line number.
     fn number(&self, column: &str) -> anyhow::Result<i64>;
     /// A 32-bit integer: an attempt count.
+    fn maybe_number(&self, column: &str) -> anyhow::Result<Option<i64>>;
     fn small_number(&self, column: &str) -> anyhow::Result<i32>;
     fn flag(&self, column: &str) -> anyhow::Result<bool>;
     fn maybe_bytes(&self, column: &str) -> anyhow::Result<Option<Vec<u8>>>;
@@ -42,6 +43,40 @@ pub(super) fn mailing_list(row: &impl Columns) -> anyhow::Result<MailingList> {
         id: row.id("id")?,
         slug: row.text("slug")?,
         name: row.text("name")?,
+    })
+}
+
+pub(super) fn brand_version(row: &impl Columns) -> anyhow::Result<crate::brand::BrandVersion> {
+    let mut brand: crate::brand::Brand =
+        serde_json::from_str(&row.text("brand")?).context("A saved brand is not valid JSON")?;
+    // The ledger's words are the consent table's.
+    brand.consent_text = row.text("consent_text")?;
+    Ok(crate::brand::BrandVersion {
+        version: row.number("version")?,
+        consent_version: row.text("consent_version")?,
+        brand,
+    })
+}
+
+pub(super) fn mail_template(
+    row: &impl Columns,
+) -> anyhow::Result<crate::issues::templates::MailTemplate> {
+    Ok(crate::issues::templates::MailTemplate {
+        name: row.text("name")?,
+        version: row.number("version")?,
+        html: row.text("html")?,
+        text: row.text("text")?,
+    })
+}
+
+pub(super) fn template_version_info(
+    row: &impl Columns,
+) -> anyhow::Result<super::TemplateVersionInfo> {
+    Ok(super::TemplateVersionInfo {
+        version: row.number("version")?,
+        shipped: row.flag("shipped")?,
+        created_by: row.text("created_by")?,
+        created_at: row.time("created_at")?,
     })
 }
 
@@ -102,6 +137,8 @@ pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
             None => None,
         },
         paused_reason: row.maybe_text("paused_reason")?,
+        template_version: row.maybe_number("template_version")?,
+        brand_version: row.maybe_number("brand_version")?,
     })
 }
 

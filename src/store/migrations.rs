@@ -71,6 +71,16 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "media",
         include_str!("../../migrations/sqlite/0013_media.sql"),
     ),
+    (
+        14,
+        "brand",
+        include_str!("../../migrations/sqlite/0014_brand.sql"),
+    ),
+    (
+        15,
+        "templates",
+        include_str!("../../migrations/sqlite/0015_templates.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -139,6 +149,16 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "media",
         include_str!("../../migrations/postgres/0013_media.sql"),
+    ),
+    (
+        14,
+        "brand",
+        include_str!("../../migrations/postgres/0014_brand.sql"),
+    ),
+    (
+        15,
+        "templates",
+        include_str!("../../migrations/postgres/0015_templates.sql"),
     ),
 ];
 

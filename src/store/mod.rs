@@ -5,6 +5,7 @@
 //! `connect` picks one from the `DATABASE_URL` scheme. Each operation that must be
 //! atomic is one method, and one transaction.
 
+mod brand;
 mod budgets;
 mod deliveries;
 mod imports;
@@ -24,12 +25,14 @@ mod sqlite;
 mod staff;
 mod subscriptions;
 mod suppressions;
+mod templates;
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 
+pub use brand::{BrandStore, NewBrand};
 pub use budgets::BudgetStore;
 pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
 pub use imports::{ImportBatch, ImportStart, ImportStore, ImportedPerson};
@@ -51,6 +54,7 @@ pub use subscriptions::{
 pub use suppressions::{
     NewSuppression, SuppressionChange, SuppressionEntry, SuppressionPage, SuppressionStore,
 };
+pub use templates::{NewTemplateVersion, TemplateStore, TemplateVersionInfo};
 
 /// The whole database: every aggregate's operations, and the database's own.
 #[async_trait]
@@ -68,6 +72,8 @@ pub trait Store:
     + InboundStore
     + SuppressionStore
     + MediaStore
+    + BrandStore
+    + TemplateStore
     + Send
     + Sync
     + 'static

@@ -36,7 +36,8 @@ pub struct SignupRequest {
     /// their way out, sent instead of a confirmation (at most `resend_cap` a day).
     pub reminder: NewOutboxMail,
     pub consent: ConsentContext,
-    pub wording_version: &'static str,
+    /// The consent sentence the person was shown (`consent_wordings`).
+    pub wording_version: String,
     pub wording_hash: String,
     pub now: DateTime<Utc>,
     /// At most this many confirmation mails for one subscription in 24 hours.

@@ -8,14 +8,21 @@ use axum::{
     routing::get,
 };
 use chrono::{SecondsFormat, Utc};
-use minijinja::Value;
 use serde_json::json;
 
 use super::{
     AppError, AppState,
-    pages::{MessagePage, SITE_NAME, render},
+    pages::{MessagePage, render},
 };
-use crate::{issues::Issue, issues::markdown, templates::templates, time::uk_date};
+use crate::{
+    issues::{
+        Issue,
+        compose::{self, ComposedIssue},
+        markdown::{self, Site},
+    },
+    templates::templates,
+    time::uk_date,
+};
 
 /// The site's policy, with images from any https address.
 const ARCHIVE_ISSUE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -78,25 +85,18 @@ async fn archived_issue(
                 ),
             )
         })?;
-    // A struct, not `json!`: the body must reach the template still marked safe.
-    #[derive(serde::Serialize)]
-    struct ArchivedIssue<'a> {
-        subject: &'a str,
-        date: String,
-        body_html: Value,
-    }
-    let context = ArchivedIssue {
-        subject: &issue.subject,
-        date: sent_date(&issue),
-        body_html: Value::from_safe_string(markdown::to_html(&issue.body_markdown, &state.site())),
-    };
+    // The mail as it went out: its template and brand versions, without a way out.
+    let (template, brand) = compose::versions(&*state.store, &issue)
+        .await?
+        .map_err(anyhow::Error::from)?;
+    let html = ComposedIssue::in_browser(&issue, &template, &brand, &state.settings.public_url)?;
     Ok((
-        // An issue's images come from the web (https only, as in the mail).
-        [(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            ARCHIVE_ISSUE_POLICY,
-        )],
-        render("pages/archive_issue.html", &issue.subject, &context),
+        // Our own images, and (as in the mail) any from the web.
+        [
+            (header::CONTENT_SECURITY_POLICY, ARCHIVE_ISSUE_POLICY),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        ],
+        html,
     )
         .into_response())
 }
@@ -104,6 +104,11 @@ async fn archived_issue(
 #[tracing::instrument(skip_all)]
 async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
     let issues = sent_issues(&state).await?;
+    let brand = super::branding::brand();
+    let site = Site {
+        public_url: &state.settings.public_url,
+        link_colour: &brand.brand.link_colour,
+    };
     let rfc3339 = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let updated = issues
         .first()
@@ -118,14 +123,14 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
                 "subject": i.subject,
                 "preheader": i.preheader,
                 "updated": rfc3339(i.finished_at.unwrap_or(i.updated_at)),
-                "body_html": markdown::to_html(&i.body_markdown, &state.site()),
+                "body_html": markdown::to_html(&i.body_markdown, &site),
             })
         })
         .collect();
     let xml = templates().render(
         "pages/feed.xml",
         &json!({
-            "list_name": SITE_NAME,
+            "list_name": brand.brand.newsletter,
             "public_url": state.settings.public_url,
             "updated": rfc3339(updated),
             "issues": entries,

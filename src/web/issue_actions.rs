@@ -117,12 +117,10 @@ pub async fn issue(state: &AppState, id: Uuid) -> Result<Issue> {
 
 /// The issue composed as its recipients will get it.
 async fn compose(state: &AppState, issue: &Issue) -> Result<ComposedIssue> {
-    let list = state
-        .store
-        .list_by_slug(&issue.list_slug)
+    let (template, brand) = crate::issues::compose::versions(&*state.store, issue)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    ComposedIssue::compose(issue, &list.name, &state.site())
+        .map_err(|missing| ActionError::Unrenderable(missing.to_string()))?;
+    ComposedIssue::compose(issue, &template, &brand, &state.settings.public_url)
         .map_err(|e| ActionError::Unrenderable(format!("{e:#}")))
 }
 

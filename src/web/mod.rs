@@ -4,6 +4,7 @@
 pub mod admin;
 mod api;
 mod archive;
+pub mod branding;
 pub mod client;
 mod error;
 mod health;
@@ -54,15 +55,8 @@ pub struct AppState {
     pub password_checks: crate::staff::PasswordChecks,
     /// The SNS signing certificates fetched so far (for SES's webhook).
     pub sns_certificates: Arc<crate::inbound::webhooks::ses::CertificateCache>,
-}
-
-impl AppState {
-    /// What rendering an issue's Markdown needs to know about this site.
-    pub fn site(&self) -> crate::issues::markdown::Site<'_> {
-        crate::issues::markdown::Site {
-            public_url: &self.settings.public_url,
-        }
-    }
+    /// The current brand, read at most every few seconds.
+    pub brand: Arc<branding::BrandCache>,
 }
 
 /// Public form bodies are small; anything bigger is not a sign-up.
@@ -88,6 +82,12 @@ pub fn router(state: AppState) -> Router {
         .route("/focus-errors.js", get(focus_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(input::refuse_bad_text))
+        // Inside the task `finish_even_if_the_client_leaves` spawns, which does not
+        // inherit task-locals.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            branding::with_brand,
+        ))
         .layer(middleware::from_fn(finish_even_if_the_client_leaves))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -8,9 +8,6 @@ use serde::Serialize;
 
 use crate::templates::templates;
 
-/// The name in every page's header and title.
-pub const SITE_NAME: &str = "In Partnership";
-
 /// A page that says one thing: a result, or a problem and what to do about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessagePage {
@@ -39,18 +36,22 @@ pub fn render_page(page: &MessagePage) -> Html<String> {
     render("pages/message.html", page.title.as_str(), page)
 }
 
-/// Renders `template` with `context` plus the layout's `title` and `list_name`.
+/// Renders `template` with `context` plus the layout's `title`, `brand` and
+/// `list_name` (the newsletter's name).
 pub fn render(template: &str, title: &str, context: &impl Serialize) -> Html<String> {
     #[derive(Serialize)]
     struct WithLayout<'a, C: Serialize> {
         title: &'a str,
-        list_name: &'static str,
+        list_name: &'a str,
+        brand: serde_json::Value,
         #[serde(flatten)]
         context: &'a C,
     }
+    let brand = super::branding::brand();
     let context = WithLayout {
         title,
-        list_name: SITE_NAME,
+        list_name: &brand.brand.newsletter,
+        brand: brand.for_templates(),
         context,
     };
     match templates().render(template, &context) {

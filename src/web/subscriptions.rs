@@ -32,7 +32,7 @@ use super::{
 use crate::{
     audience::budgets::{BudgetKeys, BudgetScope},
     audience::subscriber::{
-        ConsentWording, Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName,
+        Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName,
     },
     fields::FieldError,
     sending::outbox::{WELCOME, WelcomePayload},
@@ -67,6 +67,9 @@ pub struct SignupForm {
     /// From the page (or `GET /subscriptions/form-token`): see `tokens::FormToken`.
     #[serde(skip_serializing)]
     form_token: Option<String>,
+    /// The version of the consent sentence the page showed (the current one if none).
+    #[serde(skip_serializing)]
+    consent_version: Option<String>,
     /// The address chosen after "Did you mean ...?": the suggestion, or the address as
     /// typed. Either way it is not asked about again.
     #[serde(skip_serializing)]
@@ -245,7 +248,6 @@ fn signup_form_page(
             "errors": error_map,
             "error_list": errors,
             "localities": localities,
-            "consent_text": ConsentWording::TEXT,
             "form_token": FormToken::new(Utc::now()).sign(&state.secret),
             "suggestion": suggestion,
         }),
@@ -342,6 +344,24 @@ fn over_budget(state: &AppState, scope: BudgetScope, domain: &str, json: bool) -
     }
 }
 
+/// The consent sentence the person agreed to, by version and hash: the one their page
+/// showed, if it is one we know, else the current one.
+async fn shown_wording(state: &AppState, form: &SignupForm) -> anyhow::Result<(String, String)> {
+    let current = super::branding::brand();
+    if let Some(version) = form
+        .consent_version
+        .as_deref()
+        .filter(|v| *v != current.consent_version)
+        && let Some(text) = state.store.consent_text(version).await?
+    {
+        return Ok((
+            version.to_owned(),
+            crate::tokens::sha256_hex(text.as_bytes()),
+        ));
+    }
+    Ok((current.consent_version.clone(), current.consent_hash()))
+}
+
 #[tracing::instrument(skip_all, fields(json = submission.json))]
 async fn subscribe(
     State(state): State<AppState>,
@@ -401,6 +421,7 @@ async fn subscribe(
         }
     }
 
+    let (wording_version, wording_hash) = shown_wording(&state, &form).await?;
     let request = SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
         event_id: Uuid::now_v7(),
@@ -422,8 +443,8 @@ async fn subscribe(
         } else {
             ConsentMethod::Form
         }),
-        wording_version: ConsentWording::VERSION,
-        wording_hash: ConsentWording::hash(),
+        wording_version,
+        wording_hash,
         now,
         resend_cap: RESEND_CAP,
         form_nonce: token.nonce,

@@ -47,7 +47,14 @@ async fn sent_issues_are_in_the_archive_and_the_feed(backend: Backend) {
         .to_owned();
     assert!(policy.contains("img-src 'self' https:;"), "{policy}");
     let page = page.text().await.unwrap();
-    assert!(page.contains("<h1>Winter &amp; spring news</h1>"));
+    assert!(
+        page.contains(">Winter &amp; spring news</h1>"),
+        "the mail as sent"
+    );
+    assert!(
+        !page.contains("View in your browser"),
+        "it is in the browser"
+    );
     assert!(page.contains("<h2 style="), "the body, rendered");
     assert!(page.contains("<html lang=\"en-GB\">"));
     assert_eq!(

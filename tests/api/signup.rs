@@ -468,16 +468,14 @@ async fn the_consent_event_records_how_and_what_was_agreed(backend: Backend) {
     assert_eq!(
         db.texts("SELECT wording_version FROM consent_events WHERE kind = 'signup'")
             .await,
-        vec![Some(
-            newsletter::audience::subscriber::ConsentWording::VERSION.to_owned()
-        )]
+        vec![Some(newsletter::brand::DEFAULT_CONSENT_VERSION.to_owned())]
     );
     assert_eq!(
         db.texts("SELECT wording_hash FROM consent_events WHERE kind = 'signup'")
             .await,
-        vec![Some(
-            newsletter::audience::subscriber::ConsentWording::hash()
-        )]
+        vec![Some(newsletter::tokens::sha256_hex(
+            newsletter::brand::DEFAULT_CONSENT.as_bytes()
+        ))]
     );
 }
 

@@ -2,6 +2,7 @@ use super::*;
 
 const SITE: Site = Site {
     public_url: "https://news.example/",
+    link_colour: "#1d4f91",
 };
 
 const SAMPLE: &str = "# Winter news\n\nWelcome to **In Partnership**. Read the \

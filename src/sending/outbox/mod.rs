@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     inbound::return_path::{CopyRef, ReturnAddresses},
-    issues::{compose::ComposedIssue, markdown::Site},
+    issues::compose::{self, ComposedIssue},
     keys::{KeyId, KeyRing},
     sending::mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
@@ -424,14 +424,12 @@ impl OutboxWorker {
             .await
             .map_err(transient)?
             .ok_or_else(|| SendError::Permanent("The issue's list no longer exists".into()))?;
-        let composed = ComposedIssue::compose(
-            &issue,
-            &list.name,
-            &Site {
-                public_url: &self.settings.public_url,
-            },
-        )
-        .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
+        let (template, brand) = compose::versions(&*self.store, &issue)
+            .await
+            .map_err(transient)?
+            .map_err(|missing| SendError::Permanent(missing.to_string()))?;
+        let composed = ComposedIssue::compose(&issue, &template, &brand, &self.settings.public_url)
+            .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
         Ok(IssueMail {
             number: issue.number,
             composed,
@@ -486,6 +484,12 @@ impl OutboxWorker {
     async fn render_outbox(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
         // A row we cannot render will not render on a retry either.
         let permanent = |e: anyhow::Error| SendError::Permanent(format!("{e:#}"));
+        let brand = self
+            .store
+            .current_brand()
+            .await
+            .map_err(|e| SendError::Transient(format!("{e:#}")))?;
+        let name = &brand.brand.newsletter;
         match row.kind.as_str() {
             CONFIRMATION => {
                 let payload: ConfirmationPayload =
@@ -515,14 +519,16 @@ impl OutboxWorker {
                     tracing::info!(%confirm_url, "No SMTP_URL: confirmation link");
                 }
                 let context = serde_json::json!({
-                    "list_name": payload.list_name,
+                    "list_name": name,
+                    "brand": brand.for_templates(),
+                    "public_url": self.settings.public_url,
                     "confirm_url": confirm_url,
                     "expires": payload.expires,
                     "invited": payload.invited,
                 });
                 templated(
                     &row.recipient,
-                    format!("Confirm your subscription to {}", payload.list_name),
+                    format!("Confirm your subscription to {name}"),
                     "confirmation",
                     &context,
                 )
@@ -534,7 +540,9 @@ impl OutboxWorker {
                     permanent(anyhow::anyhow!("A {kind} mail names no subscriber"))
                 })?;
                 let context = serde_json::json!({
-                    "list_name": payload.list_name,
+                    "list_name": name,
+                    "brand": brand.for_templates(),
+                    "public_url": self.settings.public_url,
                     "unsubscribe_url": self.settings.unsubscribe_url(
                         &UnsubscribeToken {
                             subscriber_id,
@@ -545,9 +553,9 @@ impl OutboxWorker {
                     ),
                 });
                 let subject = if kind == WELCOME {
-                    format!("Welcome to {}", payload.list_name)
+                    format!("Welcome to {name}")
                 } else {
-                    format!("You are already subscribed to {}", payload.list_name)
+                    format!("You are already subscribed to {name}")
                 };
                 templated(&row.recipient, subject, kind, &context)
             }

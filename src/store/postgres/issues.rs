@@ -18,7 +18,8 @@ macro_rules! issue_columns {
     () => {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
-                i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason"
+                i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason,
+                i.template_version, i.brand_version"
     };
 }
 

@@ -9,6 +9,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+mod brand;
 mod budgets;
 mod deliveries;
 mod imports;
@@ -25,6 +26,7 @@ mod signups;
 mod staff;
 mod subscriptions;
 mod suppressions;
+mod templates;
 
 use super::{POSTGRES_MIGRATIONS, Store, migrations::migrator};
 

@@ -33,7 +33,10 @@ impl DeliveryStore for SqliteStore {
                 .await
                 .context("Failed to begin starting an issue")?;
             let moved = sqlx::query(
-                "UPDATE issues SET status = 'sending', started_at = $2, updated_at = $2
+                "UPDATE issues SET status = 'sending', started_at = $2, updated_at = $2,
+                     template_version = (SELECT max(t.version) FROM template_versions t
+                                         WHERE t.name = issues.template),
+                     brand_version = (SELECT max(b.version) FROM brand_versions b)
                  WHERE id = $1 AND status = 'scheduled' AND send_at <= $2",
             )
             .bind(id)

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod brand;
 mod budgets;
 mod deliveries;
 mod imports;
@@ -31,6 +32,7 @@ mod signups;
 mod staff;
 mod subscriptions;
 mod suppressions;
+mod templates;
 
 use super::{SQLITE_MIGRATIONS, SignupRequest, Store, migrations::migrator};
 use signups::write_signups;

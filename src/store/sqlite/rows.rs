@@ -64,6 +64,9 @@ impl Columns for SqliteRow {
     fn number(&self, column: &str) -> anyhow::Result<i64> {
         Ok(self.try_get(column)?)
     }
+    fn maybe_number(&self, column: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
     fn small_number(&self, column: &str) -> anyhow::Result<i32> {
         Ok(self.try_get(column)?)
     }

@@ -145,7 +145,7 @@ pub(super) async fn record_signup(
         .bind(req.consent.method.as_str())
         .bind(req.consent.ip.as_deref())
         .bind(req.consent.user_agent.as_deref())
-        .bind(req.wording_version)
+        .bind(&req.wording_version)
         .bind(&req.wording_hash)
         .bind(mail.id)
         .bind(&mail.kind)

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{AdminFrame, Staff};
 use crate::{
     audience::csv,
-    audience::subscriber::{ConsentWording, Locality},
+    audience::subscriber::Locality,
     audience::subscription::is_erased_address,
     store::SubscriberPage,
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
@@ -148,7 +148,7 @@ struct LedgerLine {
     record: ConsentRecord,
     when: String,
     /// The consent sentence that version stood for, as the person saw it.
-    wording: Option<&'static str>,
+    wording: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -176,20 +176,25 @@ async fn show(
     Query(done): Query<Done>,
 ) -> Result<Response, AppError> {
     let subscriber = subscriber(&state, &id).await?;
-    let ledger = state
-        .store
-        .consent_ledger(subscriber.id)
-        .await?
-        .into_iter()
-        .map(|record| LedgerLine {
+    let mut ledger = Vec::new();
+    let mut wordings = std::collections::HashMap::new();
+    for record in state.store.consent_ledger(subscriber.id).await? {
+        let wording = match &record.wording_version {
+            Some(version) => {
+                if !wordings.contains_key(version) {
+                    let text = state.store.consent_text(version).await?;
+                    wordings.insert(version.clone(), text);
+                }
+                wordings[version].clone()
+            }
+            None => None,
+        };
+        ledger.push(LedgerLine {
             when: uk_date_time(record.occurred_at),
-            wording: record
-                .wording_version
-                .as_deref()
-                .and_then(ConsentWording::text_of),
+            wording,
             record,
-        })
-        .collect();
+        });
+    }
     let view = DetailView {
         frame: AdminFrame::of(&staff),
         notice: match done.done.as_deref() {

@@ -94,7 +94,7 @@ pub fn signup(list_id: Uuid, email: &str, now: DateTime<Utc>) -> SignupRequest {
         invitation: invitation(email, now),
         reminder: mail(ALREADY_SUBSCRIBED, email),
         consent: consent(ConsentMethod::Form),
-        wording_version: "v-test",
+        wording_version: "v-test".into(),
         wording_hash: "hash".into(),
         now,
         resend_cap: RESEND_CAP,
