@@ -42,6 +42,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_issue.html"),
     ),
     (
+        "pages/admin_brand.html",
+        include_str!("pages/admin_brand.html"),
+    ),
+    (
         "pages/admin_bounces.html",
         include_str!("pages/admin_bounces.html"),
     ),

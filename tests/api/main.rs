@@ -13,6 +13,7 @@ mod api_spec;
 mod archive;
 mod bad_input;
 mod bounces;
+mod brand;
 mod confirmation;
 mod delivery;
 mod disconnects;

@@ -13,6 +13,7 @@
 
 mod access;
 mod bounces;
+mod brand;
 mod chart;
 mod dashboard;
 mod imports;
@@ -73,6 +74,7 @@ fn admin_routes() -> Routes {
     routes.extend(imports::routes());
     routes.extend(access::routes());
     routes.extend(bounces::admin_routes());
+    routes.extend(brand::routes());
     routes
 }
 
