@@ -42,6 +42,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_issue.html"),
     ),
     (
+        "pages/admin_templates.html",
+        include_str!("pages/admin_templates.html"),
+    ),
+    (
+        "pages/admin_template.html",
+        include_str!("pages/admin_template.html"),
+    ),
+    (
         "pages/admin_brand.html",
         include_str!("pages/admin_brand.html"),
     ),

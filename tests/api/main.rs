@@ -35,6 +35,7 @@ mod signup_protection;
 mod slow_clients;
 mod staff_api;
 mod store;
+mod templates;
 mod unsubscribe;
 mod webhooks;
 mod writing;

@@ -32,7 +32,7 @@ use crate::{
 
 /// What an issue page may load: its preview in a frame, and the script that keeps
 /// the progress bar up to date.
-const ISSUE_PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub(super) const ISSUE_PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// How many failed copies the report lists.
 const FAILURES_SHOWN: u32 = 100;
@@ -495,7 +495,12 @@ async fn preview(
 ) -> Result<Response, AppError> {
     let issue = actions::issue(&state, id).await.map_err(page_error)?;
     let (html, _) = actions::preview(&state, &issue).await.map_err(page_error)?;
-    Ok((
+    Ok(framed_preview(html))
+}
+
+/// A mail's HTML for a frame in one of our pages: nothing in it runs.
+pub(super) fn framed_preview(html: String) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
             (
@@ -506,7 +511,7 @@ async fn preview(
         ],
         html,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Serialize)]

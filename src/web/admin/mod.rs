@@ -23,6 +23,7 @@ mod issue_status;
 mod issues;
 mod sign_in;
 mod subscribers;
+mod templates;
 
 use dashboard::dashboard;
 use sign_in::{logout, signed_in};
@@ -75,6 +76,7 @@ fn admin_routes() -> Routes {
     routes.extend(access::routes());
     routes.extend(bounces::admin_routes());
     routes.extend(brand::routes());
+    routes.extend(templates::routes());
     routes
 }
 
