@@ -190,6 +190,7 @@ pub fn sample_issue() -> Issue {
         paused_reason: None,
         template_version: None,
         brand_version: None,
+        sent_anyway: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod compose;
 pub mod html_check;
 pub mod markdown;
 pub mod media;
+pub mod preflight;
 pub mod templates;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -147,9 +148,12 @@ pub struct Issue {
     /// The template and brand versions it went out with, once it started sending.
     pub template_version: Option<i64>,
     pub brand_version: Option<i64>,
+    /// Who scheduled it despite the preflight's problems, and when.
+    pub sent_anyway: Option<Withdrawal>,
 }
 
-/// Who took a sent issue out of the public archive, and when.
+/// Who did something to an issue that is recorded with them (took it out of the public
+/// archive, sent it despite the preflight), and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Withdrawal {
     pub at: DateTime<Utc>,
@@ -430,6 +434,7 @@ mod tests {
             paused_reason: None,
             template_version: None,
             brand_version: None,
+            sent_anyway: None,
         };
         assert_eq!(
             issue.slug(),

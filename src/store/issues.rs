@@ -34,6 +34,9 @@ pub trait IssueStore: Send + Sync {
     /// Withdraws a sent issue from the public archive or puts it back, and records who
     /// did it and when (only when that changes anything).
     async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange>;
+    /// Records that `by` scheduled the issue despite the preflight's problems.
+    async fn record_sent_anyway(&self, id: Uuid, by: &str, at: DateTime<Utc>)
+    -> anyhow::Result<()>;
     /// When the next scheduled issue is due.
     async fn next_issue_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
 }

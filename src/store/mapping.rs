@@ -139,6 +139,13 @@ pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
         paused_reason: row.maybe_text("paused_reason")?,
         template_version: row.maybe_number("template_version")?,
         brand_version: row.maybe_number("brand_version")?,
+        sent_anyway: match (
+            row.maybe_text("sent_anyway_by")?,
+            row.maybe_time("sent_anyway_at")?,
+        ) {
+            (Some(by), Some(at)) => Some(Withdrawal { at, by }),
+            _ => None,
+        },
     })
 }
 

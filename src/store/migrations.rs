@@ -81,6 +81,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "templates",
         include_str!("../../migrations/sqlite/0015_templates.sql"),
     ),
+    (
+        16,
+        "send_anyway",
+        include_str!("../../migrations/sqlite/0016_send_anyway.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -159,6 +164,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "templates",
         include_str!("../../migrations/postgres/0015_templates.sql"),
+    ),
+    (
+        16,
+        "send_anyway",
+        include_str!("../../migrations/postgres/0016_send_anyway.sql"),
     ),
 ];
 

@@ -10,11 +10,11 @@ use super::{AppError, AppState};
 use crate::{
     audience::subscriber::SubscriberEmail,
     fields::FieldError,
-    issues::compose::ComposedIssue,
     issues::{
         ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
         IssueTransition, NewIssue,
     },
+    issues::{compose::ComposedIssue, preflight::Report},
     sending::outbox::{ISSUE_TEST, IssueTestPayload},
     store::{DEFAULT_LIST, NewOutboxMail, TestCopy},
 };
@@ -35,6 +35,9 @@ pub enum ActionError {
     /// Too many of these lately.
     #[error("{0}")]
     Limited(String),
+    /// The accessibility preflight found problems, and no one chose to send it anyway.
+    #[error("{}", preflight_words(.0))]
+    Preflight(Box<Report>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -50,6 +53,7 @@ impl From<ActionError> for AppError {
                 AppError::json(StatusCode::UNPROCESSABLE_ENTITY, reason)
             }
             ActionError::Limited(reason) => AppError::json(StatusCode::TOO_MANY_REQUESTS, reason),
+            ActionError::Preflight(report) => AppError::Invalid(preflight_errors(&report)),
             ActionError::Internal(err) => AppError::Internal(err),
         }
     }
@@ -60,6 +64,30 @@ impl From<ActionError> for AppError {
 pub const PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'";
 
 type Result<T> = std::result::Result<T, ActionError>;
+
+fn preflight_words(report: &Report) -> String {
+    let count = report.problems().count();
+    format!(
+        "The accessibility check found {count} problem{} in this issue. Fix {}, or choose to send it anyway.",
+        if count == 1 { "" } else { "s" },
+        if count == 1 { "it" } else { "them" }
+    )
+}
+
+/// The preflight's problems, each as a problem with `send_anyway`: what sending it
+/// anyway would overrule.
+pub fn preflight_errors(report: &Report) -> Vec<FieldError> {
+    report
+        .problems()
+        .map(|f| FieldError::new("send_anyway", f.message.clone()))
+        .collect()
+}
+
+/// The accessibility preflight of the issue as it would go out now.
+pub async fn preflight(state: &AppState, issue: &Issue) -> Result<Report> {
+    let (html, _) = preview(state, issue).await?;
+    Ok(crate::issues::preflight::check(&issue.body_markdown, &html))
+}
 
 /// A new draft on the list called `list_slug` (the default list if none).
 #[tracing::instrument(skip_all)]
@@ -176,7 +204,15 @@ pub enum SendAt {
 /// Schedules a draft (or moves a scheduled issue), or sends it now. A template that does
 /// not render is refused here, not found out halfway through.
 #[tracing::instrument(skip_all, fields(issue = %id))]
-pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue> {
+///
+/// The accessibility preflight must find no problems, unless `anyway` names who chose
+/// to send it despite them (recorded with the issue).
+pub async fn schedule(
+    state: &AppState,
+    id: Uuid,
+    when: SendAt,
+    anyway: Option<&str>,
+) -> Result<Issue> {
     let now = Utc::now();
     let send_at = match when {
         SendAt::Now => now,
@@ -191,14 +227,26 @@ pub async fn schedule(state: &AppState, id: Uuid, when: SendAt) -> Result<Issue>
         }
         SendAt::At(at) => at,
     };
-    sendable(state, id).await?;
-    let scheduled = change_status(
+    let issue_now = sendable(state, id).await?;
+    let report = preflight(state, &issue_now).await?;
+    if report.has_problems() && anyway.is_none() {
+        return Err(ActionError::Preflight(Box::new(report)));
+    }
+    let mut scheduled = change_status(
         state,
         id,
         IssueTransition::Schedule(send_at),
         "only a draft or scheduled issue can be scheduled.",
     )
     .await?;
+    if let Some(by) = anyway.filter(|_| report.has_problems()) {
+        state.store.record_sent_anyway(id, by, now).await?;
+        tracing::info!(
+            problems = report.problems().count(),
+            "Scheduled despite the preflight"
+        );
+        scheduled = issue(state, id).await?;
+    }
     if matches!(when, SendAt::Now) {
         crate::sending::scheduler::start_due(&*state.store, &state.outbox_wake).await?;
         return issue(state, id).await;

@@ -25,6 +25,7 @@ mod keys;
 mod mailbox;
 mod media;
 mod migrations;
+mod preflight;
 mod return_path;
 mod returns_api;
 mod running_for_real;

@@ -26,6 +26,7 @@ fn issue(body: &str) -> Issue {
         paused_reason: None,
         template_version: None,
         brand_version: None,
+        sent_anyway: None,
     }
 }
 

@@ -23,7 +23,7 @@ macro_rules! issue_select {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
                 i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason,
-                i.template_version, i.brand_version
+                i.template_version, i.brand_version, i.sent_anyway_by, i.sent_anyway_at
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -100,6 +100,22 @@ impl IssueStore for SqliteStore {
 
     async fn delete_draft(&self, id: Uuid) -> anyhow::Result<DraftDeletion> {
         super::issue_archive::delete_draft(self, id).await
+    }
+
+    async fn record_sent_anyway(
+        &self,
+        id: Uuid,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE issues SET sent_anyway_by = $2, sent_anyway_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(by)
+            .bind(ms(at))
+            .execute(&self.writer)
+            .await
+            .context("Failed to record who sent an issue despite its preflight")?;
+        Ok(())
     }
 
     async fn change_archive(&self, change: &ArchiveChange<'_>) -> anyhow::Result<IssueChange> {

@@ -38,7 +38,8 @@ pub async fn schedule(
             return refused(&state, &staff, id, err, None).await;
         }
     };
-    match actions::schedule(&state, id, SendAt::At(send_at)).await {
+    let anyway = form.send_anyway.as_ref().map(|_| staff.user.email.as_str());
+    match actions::schedule(&state, id, SendAt::At(send_at), anyway).await {
         Ok(_) => Ok(done(id, "scheduled")),
         Err(err) => refused(&state, &staff, id, err, None).await,
     }
@@ -50,6 +51,8 @@ pub struct ScheduleFields {
     date: String,
     #[serde(default)]
     time: String,
+    /// Ticked: send it despite the accessibility check's problems.
+    send_anyway: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,7 @@ pub struct SendNowFields {
     /// `yes` once the person has seen how many people it goes to.
     #[serde(default)]
     confirm: String,
+    send_anyway: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +71,7 @@ struct SendNowView {
     subject: String,
     list: String,
     recipients: i64,
+    send_anyway: bool,
 }
 
 /// Send now: the first press shows how many people the issue will go to and asks once
@@ -78,8 +83,9 @@ pub async fn send_now(
     PageIssueId(id): PageIssueId,
     Form(form): Form<SendNowFields>,
 ) -> Result<Response, AppError> {
+    let anyway = form.send_anyway.as_ref().map(|_| staff.user.email.as_str());
     if form.confirm == "yes" {
-        return match actions::schedule(&state, id, SendAt::Now).await {
+        return match actions::schedule(&state, id, SendAt::Now, anyway).await {
             Ok(_) => Ok(done(id, "sending")),
             Err(err) => refused(&state, &staff, id, err, None).await,
         };
@@ -88,6 +94,16 @@ pub async fn send_now(
         Ok(issue) => issue,
         Err(err) => return refused(&state, &staff, id, err, None).await,
     };
+    // Asked before the question, not after it: the check's problems come first.
+    let report = actions::preflight(&state, &issue).await;
+    match report {
+        Ok(report) if report.has_problems() && anyway.is_none() => {
+            let err = ActionError::Preflight(Box::new(report));
+            return refused(&state, &staff, id, err, None).await;
+        }
+        Err(err) => return refused(&state, &staff, id, err, None).await,
+        Ok(_) => {}
+    }
     let (list, recipients) = actions::audience(&state, &issue).await?;
     let view = SendNowView {
         frame: AdminFrame::of(&staff),
@@ -95,6 +111,7 @@ pub async fn send_now(
         subject: issue.subject,
         list,
         recipients,
+        send_anyway: anyway.is_some(),
     };
     let title = format!("Send \u{201c}{}\u{201d} now?", view.subject);
     Ok(render("pages/admin_send_now.html", &title, &view).into_response())

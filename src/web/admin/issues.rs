@@ -245,6 +245,11 @@ struct IssueView {
     unsubscribes_by_day: Vec<(String, i64, i64)>,
     /// Images uploaded before, newest first, to pick from.
     library: Vec<super::issue_images::LibraryImage>,
+    /// The accessibility check, while the issue can still change.
+    preflight: Option<crate::issues::preflight::Report>,
+    preflight_problems: usize,
+    /// Who sent it despite the check's problems, and when.
+    sent_anyway: Option<(String, String)>,
 }
 
 impl IssueView {
@@ -286,6 +291,9 @@ impl IssueView {
             returns: Vec::new(),
             unsubscribes_by_day: Vec::new(),
             library: Vec::new(),
+            preflight: None,
+            preflight_problems: 0,
+            sent_anyway: None,
         }
     }
 
@@ -336,7 +344,16 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     view.paused_reason = issue.paused_reason.clone();
     if view.editable {
         view.library = super::issue_images::library(state).await?;
+        if view.problem.is_none() {
+            let report = actions::preflight(state, issue).await.map_err(page_error)?;
+            view.preflight_problems = report.problems().count();
+            view.preflight = Some(report);
+        }
     }
+    view.sent_anyway = issue
+        .sent_anyway
+        .as_ref()
+        .map(|s| (s.by.clone(), uk_date_time(s.at)));
     view.returns = super::issue_report::returns(state, issue.id).await?;
     view.unsubscribes_by_day =
         super::issue_report::by_uk_day(&state.store.issue_unsubscribe_times(issue.id).await?);
@@ -469,6 +486,10 @@ pub(super) async fn refused(
         ActionError::Limited(reason) => {
             view.problem = Some(reason);
             StatusCode::TOO_MANY_REQUESTS
+        }
+        err @ ActionError::Preflight(_) => {
+            view.problem = Some(err.to_string());
+            StatusCode::UNPROCESSABLE_ENTITY
         }
         other => return Err(page_error(other)),
     };

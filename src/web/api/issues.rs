@@ -74,6 +74,8 @@ pub struct IssueView {
     /// Why it paused itself (its bounces or complaints passed their limits), while it
     /// is paused; resuming clears it.
     paused_reason: Option<String>,
+    /// Who scheduled it despite the accessibility preflight's problems, and when.
+    sent_anyway: Option<Withdrawal>,
 }
 
 impl From<Issue> for IssueView {
@@ -91,6 +93,7 @@ impl From<Issue> for IssueView {
             updated_at: issue.updated_at,
             withdrawn: issue.withdrawn,
             paused_reason: issue.paused_reason,
+            sent_anyway: issue.sent_anyway,
         }
     }
 }
@@ -347,6 +350,10 @@ pub struct ScheduleBody {
     /// (`2027-03-02T09:00:00Z`, or `2027-07-01T09:00:00+01:00` for 9 a.m. in London in
     /// summer). A time that has passed is refused (422): it never means now.
     send_at: String,
+    /// Schedule it even though the accessibility preflight found problems (they are
+    /// listed in a 422 otherwise). Recorded with the token's name.
+    #[serde(default)]
+    send_anyway: bool,
 }
 
 #[utoipa::path(
@@ -357,12 +364,13 @@ pub struct ScheduleBody {
     responses(
         (status = 200, description = "Scheduled", body = IssueView),
         (status = 409, description = "Not a draft or scheduled issue", body = ErrorBody),
-        (status = 422, description = "A bad time, or the template does not render", body = ErrorBody),
+        (status = 422, description = "A bad time, the template does not render, or the accessibility preflight found problems (each in `errors`, as `send_anyway`)", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
 pub async fn schedule_issue(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::ApiCaller>,
     IssueId(id): IssueId,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<IssueView>, AppError> {
@@ -381,7 +389,12 @@ pub async fn schedule_issue(
                 .to_utc(),
         ),
     };
-    Ok(Json(actions::schedule(&state, id, when).await?.into()))
+    let anyway = body.send_anyway.then(|| by(&caller));
+    Ok(Json(
+        actions::schedule(&state, id, when, anyway.as_deref())
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(
