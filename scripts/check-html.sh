@@ -49,7 +49,7 @@ curl -s -X POST -d "token=garbage" "$URL/subscriptions/confirm" > bad-link.html
 # An issue, written and sent through the staff API as staff would.
 API_TOKEN=$(cd "$WORK" && "$BIN" admin create-token check 2>/dev/null | tail -1)
 api() { curl -sf -H "Authorization: Bearer $API_TOKEN" -H 'content-type: application/json' "$@"; }
-ISSUE=$(api -d '{"subject": "HTML check", "preheader": "Checking", "body_markdown": "## News\n\nA [link](https://example.org/) and ![A photo](https://example.org/a.jpg)\n\n- one\n- two\n"}' \
+ISSUE=$(api -d '{"subject": "HTML check", "preheader": "Checking", "body_markdown": "## News\n\nRead [the partnership plan](https://example.org/) and see ![Volunteers at the hub](https://example.org/a.jpg)\n\n- one\n- two\n"}' \
   "$URL/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 api -d '{"send_at": "now"}' "$URL/api/issues/$ISSUE/schedule" >/dev/null
 for _ in $(seq 1 100); do
@@ -110,6 +110,32 @@ printf 'From: someone@example.net\r\nSubject: A question\r\n\r\nHello\r\n' | (cd
 curl -s -b "$JAR" "$URL/admin/bounces" > admin-bounces.html
 grep -q 'an address at example.org' admin-bounces.html || { echo "the suppression was not listed" >&2; exit 1; }
 curl -s -b "$JAR" -F "csrf=$CSRF" "$URL/admin/suppressions/import" > admin-bounces-error.html
+
+# The brand and template pages (as they are, with errors, and a template's preview), an
+# issue whose accessibility check has problems, and an issue in the announcement template.
+curl -s -b "$JAR" "$URL/admin/brand" > admin-brand.html
+curl -s -b "$JAR" -F "csrf=$CSRF" -F "newsletter=" -F "organisation=Check" -F "description=a check" \
+  -F "header_colour=#ffdd00" -F "header_text_colour=#ffffff" -F "link_colour=navy" -F "signup_intro=Hi" \
+  -F "consent_text=Yes" -F "privacy_url=www.example.org" "$URL/admin/brand" > admin-brand-errors.html
+grep -q 'WCAG 2.2 AA needs' admin-brand-errors.html || { echo "a failing colour pair was not refused" >&2; exit 1; }
+curl -s -b "$JAR" "$URL/admin/templates" > admin-templates.html
+curl -s -b "$JAR" "$URL/admin/templates/announcement" > admin-template.html
+curl -s -b "$JAR" --data-urlencode "csrf=$CSRF" --data-urlencode "html=<p>No way out" --data-urlencode "text=Hi" \
+  "$URL/admin/templates/announcement" > admin-template-errors.html
+grep -q 'needs the unsubscribe link' admin-template-errors.html || { echo "a template without its way out was saved" >&2; exit 1; }
+curl -s -b "$JAR" "$URL/admin/templates/announcement/preview" > admin-template-preview.html
+TROUBLED=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' --data-urlencode "csrf=$CSRF" --data-urlencode "subject=Troubled" \
+  --data-urlencode "body_markdown=[Click here](https://example.org/) for ![IMG_0001.jpg](https://example.org/a.jpg)" \
+  --data-urlencode "template=standard" "$URL/admin/issues")
+curl -s -b "$JAR" "${TROUBLED%%\?*}" > admin-issue-preflight.html
+grep -q 'Send it anyway' admin-issue-preflight.html || { echo "the preflight found nothing" >&2; exit 1; }
+ANNOUNCEMENT=$(api -d '{"subject": "The hubs open on Monday", "template": "announcement", "body_markdown": "Every hub opens **on Monday**. Read [the opening times](https://example.org/)."}' \
+  "$URL/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api -d '{"send_at": "now"}' "$URL/api/issues/$ANNOUNCEMENT/schedule" >/dev/null
+for _ in $(seq 1 100); do
+  api "$URL/api/issues/$ANNOUNCEMENT" | grep -q '"status":"sent"' && break
+  sleep 0.1
+done
 
 # Every mail's HTML part; the issue's unsubscribe page, from its List-Unsubscribe link.
 python3 - "$WORK"/outbox/*.eml <<'PY'

@@ -1,8 +1,10 @@
 // Browser tests in headless Chromium (Debian's), driven by Playwright: a member of
 // staff signs in, writes an issue, previews it, schedules it and watches the progress
-// bar reach the end against a real SMTP server; an admin imports a CSV file; and
-// axe-core finds no serious or critical accessibility problem on the public and
-// staff pages.
+// bar reach the end against a real SMTP server; an admin imports a CSV file; an image
+// goes into an issue and a new brand colour and logo into its preview; and axe-core
+// finds no serious or critical accessibility problem on the public and staff pages, or
+// in a mail in each shipped template at phone and desktop widths. With SCREENSHOTS set
+// to a folder, the mails are photographed there.
 "use strict";
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -35,6 +37,29 @@ async function until(what, check, seconds = 30) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/// A PNG of one colour, `width` by `height`.
+function png(width, height, [r, g, b]) {
+  const zlib = require("node:zlib");
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(zlib.crc32(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill([r, g, b]).flat())]);
+  const pixels = zlib.deflateSync(Buffer.concat(Array(height).fill(row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 /// The confirmation link in a message, with quoted-printable undone.
@@ -111,7 +136,7 @@ test("staff write, preview, schedule and watch an issue go out", async () => {
   await page.getByLabel("Body").fill("## This quarter\n\nHello **everyone**, from the [partnership](https://example.org).");
   await page.getByRole("button", { name: "Save" }).click();
   await page.waitForURL(/done=saved/);
-  assert.equal(await page.getByRole("status").innerText(), "Saved.");
+  assert.equal(await page.locator(".notice").innerText(), "Saved.");
 
   const preview = page.frameLocator("iframe.preview");
   assert.match(await preview.locator("body").innerText(), /Hello everyone, from the partnership\./);
@@ -187,6 +212,57 @@ test("an admin imports people from a CSV file, after a preview", async () => {
   await page.close();
 });
 
+test("an image goes into an issue, and a new brand colour and logo into its preview", async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.goto(`${url}/admin/issues/new`);
+  await page.getByLabel("Subject").fill("Spring 2027");
+  await page.getByLabel("Body").fill("## Hubs\n\nThe Cinderford hub opened in March.");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/done=saved/);
+
+  // The editor's script uploads it and puts it where the cursor was, unsaved.
+  await page.getByLabel("Image file").setInputFiles({
+    name: "hub.png", mimeType: "image/png", buffer: png(1600, 900, [40, 120, 80]),
+  });
+  await page.getByLabel("What the image shows").fill("Volunteers outside the Cinderford hub");
+  await page.getByRole("button", { name: "Upload and add to the body" }).click();
+  await page.getByText("The image is in the body where the cursor was").waitFor();
+  const body = await page.getByLabel("Body").inputValue();
+  assert.match(body, /!\[Volunteers outside the Cinderford hub\]\(\/media\/[0-9a-f]{64}-1200x675\.png\)/, body);
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/done=saved/);
+  const issue = page.url().replace(/\?.*$/, "");
+  const photo = page.frameLocator("iframe.preview").getByAltText("Volunteers outside the Cinderford hub");
+  await until("the photo to load in the preview", () =>
+    photo.evaluate((img) => img.complete && img.naturalWidth === 1200));
+  assert.equal(await photo.getAttribute("height"), "311");
+
+  // A colour pair under AA is refused with its ratio; then a dark header and a logo.
+  await page.getByRole("link", { name: "Brand", exact: true }).click();
+  await page.getByLabel("Header colour").fill("#ffdd00");
+  await page.getByRole("button", { name: "Save" }).click();
+  assert.match(await page.getByRole("alert").innerText(), /\(#ffffff on #ffdd00\) is 1\.34 to 1/);
+  await page.getByLabel("Header colour").fill("#0b0c0c");
+  await page.getByLabel("Logo (optional)").setInputFiles({
+    name: "logo.png", mimeType: "image/png", buffer: png(400, 100, [255, 221, 0]),
+  });
+  await page.getByLabel("What the logo says").fill("Cinderford Partners");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/done=saved/);
+  assert.match(await page.getByRole("status").innerText(), /Saved/);
+
+  await page.goto(issue);
+  const preview = page.frameLocator("iframe.preview");
+  const logo = preview.getByAltText("Cinderford Partners");
+  await until("the logo to load in the preview", () =>
+    logo.evaluate((img) => img.complete && img.naturalWidth === 400));
+  const header = await logo.evaluate((img) => getComputedStyle(img.closest("td")).backgroundColor);
+  assert.equal(header, "rgb(11, 12, 12)");
+  assert.ok(await preview.getByAltText("Volunteers outside the Cinderford hub").isVisible());
+  await page.close();
+});
+
 /// axe-core's serious and critical findings on the page at `address`.
 async function seriousProblems(page, address) {
   const axe = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -234,8 +310,27 @@ test("the public and staff pages have no serious accessibility problems", async 
   });
   for (const address of ["/admin", "/admin/issues", "/admin/issues/new", issue,
     "/admin/subscribers", subscriber, "/admin/imports", anImport, "/admin/users",
-    "/admin/tokens"]) {
+    "/admin/tokens", "/admin/brand", "/admin/templates", "/admin/templates/standard",
+    "/admin/templates/announcement"]) {
     assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
   }
   await context.close();
+});
+
+test("a mail in each shipped template has no serious accessibility problems, on a phone or a desktop", async () => {
+  const shots = process.env.SCREENSHOTS;
+  if (shots) fs.mkdirSync(shots, { recursive: true });
+  for (const [device, viewport] of [["phone", { width: 375, height: 812 }], ["desktop", { width: 1280, height: 900 }]]) {
+    const context = await browser.newContext({ bypassCSP: true, viewport });
+    const page = await context.newPage();
+    await signIn(page);
+    for (const template of ["standard", "announcement"]) {
+      const address = `${url}/admin/templates/${template}/preview`;
+      assert.deepEqual(await seriousProblems(page, address), [], `${template} on a ${device}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${template} is wider than a ${device} by ${overflow}px`);
+      if (shots) await page.screenshot({ path: path.join(shots, `${template}-${device}.png`), fullPage: true });
+    }
+    await context.close();
+  }
 });
