@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use axum::{
     Form, Json, Router,
     extract::{
-        FromRequest, Query, Request, State,
+        Query, State,
         rejection::{FormRejection, QueryRejection},
     },
     http::{StatusCode, header},
@@ -31,9 +31,7 @@ use super::{
 };
 use crate::{
     audience::budgets::{BudgetKeys, BudgetScope},
-    audience::subscriber::{
-        Locality, NewSubscriber, Organisation, SubscriberEmail, SubscriberName,
-    },
+    audience::subscriber::Locality,
     fields::FieldError,
     sending::outbox::{WELCOME, WelcomePayload},
     store::{
@@ -42,6 +40,11 @@ use crate::{
     tokens::{ConfirmationToken, FormToken, FormTokenProblem},
 };
 
+mod form;
+
+pub use form::SignupForm;
+use form::Submission;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(signup_page))
@@ -49,165 +52,6 @@ pub fn router() -> Router<AppState> {
         .route("/subscriptions/form-token", get(form_token))
         .route("/subscriptions/edit", post(edit_signup))
         .route("/subscriptions/confirm", get(confirm_page).post(confirm))
-}
-
-/// The sign-up form as submitted, every field optional so that a missing one is a
-/// clear 422 rather than a parse failure.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct SignupForm {
-    email: Option<String>,
-    name: Option<String>,
-    organisation: Option<String>,
-    locality: Option<String>,
-    consent: Option<Consent>,
-    /// The honeypot: hidden from people, filled in by bots.
-    #[serde(skip_serializing)]
-    website: Option<String>,
-    /// From the page (or `GET /subscriptions/form-token`): see `tokens::FormToken`.
-    #[serde(skip_serializing)]
-    form_token: Option<String>,
-    /// The version of the consent sentence the page showed (the current one if none).
-    #[serde(skip_serializing)]
-    consent_version: Option<String>,
-    /// The address chosen after "Did you mean ...?": the suggestion, or the address as
-    /// typed. Either way it is not asked about again.
-    #[serde(skip_serializing)]
-    use_email: Option<String>,
-}
-
-/// `true` in JSON; the checkbox's value (`yes`, or a browser's `on`) in a form.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(untagged)]
-enum Consent {
-    Flag(bool),
-    Text(String),
-}
-
-impl SignupForm {
-    fn consent_given(&self) -> bool {
-        match &self.consent {
-            Some(Consent::Flag(given)) => *given,
-            Some(Consent::Text(text)) => {
-                matches!(
-                    text.trim().to_ascii_lowercase().as_str(),
-                    "yes" | "on" | "true" | "1"
-                )
-            }
-            None => false,
-        }
-    }
-
-    fn honeypot_filled(&self) -> bool {
-        self.website
-            .as_deref()
-            .is_some_and(|w| !w.trim().is_empty())
-    }
-
-    /// Every field's problems at once, in the order of the form.
-    fn parse(&self) -> Result<NewSubscriber, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        fn check<T>(
-            errors: &mut Vec<FieldError>,
-            field: &'static str,
-            result: Result<T, String>,
-        ) -> Option<T> {
-            result
-                .map_err(|message| errors.push(FieldError::new(field, message)))
-                .ok()
-        }
-        let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let email = check(
-            &mut errors,
-            "email",
-            SubscriberEmail::parse(&text(&self.email)),
-        );
-        let name = check(
-            &mut errors,
-            "name",
-            SubscriberName::parse(&text(&self.name)),
-        );
-        let organisation = check(
-            &mut errors,
-            "organisation",
-            Organisation::parse(&text(&self.organisation)),
-        );
-        let locality = check(
-            &mut errors,
-            "locality",
-            Locality::parse(&text(&self.locality)),
-        );
-        let consent = check(
-            &mut errors,
-            "consent",
-            if self.consent_given() {
-                Ok(())
-            } else {
-                Err("Tick the box to say you would like to receive the newsletter.".into())
-            },
-        );
-        match (email, name, organisation, locality, consent) {
-            (Some(email), Some(name), Some(organisation), Some(locality), Some(())) => {
-                Ok(NewSubscriber {
-                    email,
-                    name,
-                    organisation,
-                    locality,
-                })
-            }
-            _ => Err(errors),
-        }
-    }
-}
-
-/// A sign-up from the web form or from a JSON client; the answer takes the same form.
-pub struct Submission {
-    form: SignupForm,
-    json: bool,
-}
-
-impl<S: Send + Sync> FromRequest<S> for Submission {
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
-        if json {
-            let Json(form) =
-                Json::<SignupForm>::from_request(req, state)
-                    .await
-                    .map_err(|rejection| AppError::Json {
-                        status: rejection.status(),
-                        message: rejection.body_text(),
-                    })?;
-            Ok(Self { form, json })
-        } else {
-            let Form(form) =
-                Form::<SignupForm>::from_request(req, state)
-                    .await
-                    .map_err(|rejection| {
-                        AppError::page(
-                            rejection.status(),
-                            MessagePage::new(
-                                "We could not read that form",
-                                &[
-                                    "Please go back to the sign-up form and try again.",
-                                    &rejection.body_text(),
-                                ],
-                            )
-                            .offering_signup(),
-                        )
-                    })?;
-            Ok(Self { form, json })
-        }
-    }
 }
 
 #[derive(Serialize)]
