@@ -1,32 +1,21 @@
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::*;
-use crate::issues::{IssueStatus, templates::shipped};
+use crate::issues::templates::shipped;
 
 fn issue(body: &str) -> Issue {
     Issue {
         id: Uuid::now_v7(),
-        number: 1,
-        list_slug: "in-partnership".into(),
         subject: "Winter <news>".into(),
         preheader: "What is new in the partnership".into(),
         body_markdown: body.into(),
         template: "standard".into(),
-        status: IssueStatus::Draft,
         send_at: Some(
             chrono::DateTime::parse_from_rfc3339("2026-12-03T09:00:00Z")
                 .unwrap()
                 .into(),
         ),
-        finished_at: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        withdrawn: None,
-        paused_reason: None,
-        template_version: None,
-        brand_version: None,
-        sent_anyway: None,
+        ..sample_issue()
     }
 }
 

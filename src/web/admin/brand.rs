@@ -22,8 +22,7 @@ use crate::{
         contrast::{AA_TEXT, Colour, ratio_words},
     },
     fields::FieldError,
-    issues::media::process_upload,
-    store::{NewBrand, NewMedia},
+    store::NewBrand,
     web::{AppError, AppState, pages::render},
 };
 
@@ -134,18 +133,8 @@ async fn submitted(
         logo = None;
     }
     if let Some(file) = form.part("logo").filter(|p| !p.data.is_empty()) {
-        let file_name = file.file_name.clone().unwrap_or_default();
-        match process_upload(file_name.clone(), file.data.to_vec()).await? {
+        match super::issue_images::keep_upload(state, staff, file).await? {
             Ok(image) => {
-                state
-                    .store
-                    .save_media(&NewMedia {
-                        image: &image,
-                        file_name: &file_name,
-                        uploaded_by: &staff.user.email,
-                        now: Utc::now(),
-                    })
-                    .await?;
                 logo = Some(Logo {
                     path: image.path(),
                     width: image.width,

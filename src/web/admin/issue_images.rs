@@ -13,12 +13,12 @@ use axum::{
 use chrono::Utc;
 use serde_json::json;
 
-use super::{FormParts, Staff, issues::PageIssueId};
+use super::{FormPart, FormParts, Staff, issues::PageIssueId};
 use crate::{
     fields::FieldError,
     issues::{
         Issue, IssueContent,
-        media::{MediaName, media_path, process_upload},
+        media::{MediaName, MediaRefusal, ProcessedImage, media_path, process_upload},
     },
     store::NewMedia,
     web::{
@@ -85,6 +85,30 @@ fn markdown_text(text: &str) -> String {
     out
 }
 
+/// An uploaded file, processed (`issues::media`) and kept in the library; or why not.
+pub(super) async fn keep_upload(
+    state: &AppState,
+    staff: &Staff,
+    file: &FormPart,
+) -> anyhow::Result<Result<ProcessedImage, MediaRefusal>> {
+    let file_name = file.file_name.clone().unwrap_or_default();
+    let image = match process_upload(file_name.clone(), file.data.to_vec()).await? {
+        Ok(image) => image,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    state
+        .store
+        .save_media(&NewMedia {
+            image: &image,
+            file_name: &file_name,
+            uploaded_by: &staff.user.email,
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(bytes = image.bytes.len(), "Image uploaded");
+    Ok(Ok(image))
+}
+
 /// The image the form names, kept: its address and size.
 async fn chosen_image(
     state: &AppState,
@@ -92,21 +116,9 @@ async fn chosen_image(
     form: &FormParts,
 ) -> Result<(String, u32, u32), ActionError> {
     if let Some(file) = form.part("image").filter(|p| !p.data.is_empty()) {
-        let file_name = file.file_name.clone().unwrap_or_default();
-        let image = match process_upload(file_name.clone(), file.data.to_vec()).await? {
-            Ok(image) => image,
-            Err(refusal) => return Err(invalid("image", refusal.to_string())),
-        };
-        state
-            .store
-            .save_media(&NewMedia {
-                image: &image,
-                file_name: &file_name,
-                uploaded_by: &staff.user.email,
-                now: Utc::now(),
-            })
-            .await?;
-        tracing::info!(bytes = image.bytes.len(), "Image uploaded");
+        let image = keep_upload(state, staff, file)
+            .await?
+            .map_err(|refusal| invalid("image", refusal.to_string()))?;
         return Ok((image.path(), image.width, image.height));
     }
     let picked = form.text("src").and_then(|src| MediaName::from_url(&src));
