@@ -91,7 +91,7 @@ pub fn check(markdown: &str, mail_html: &str) -> Report {
         if let Some(why) = empty_link_text(text) {
             findings.push(Finding::problem(
                 "link_text",
-                format!("A link says “{text}”, {why}. Say where it goes, such as “the Know Your Patch dates”."),
+                format!("A link says “{text}”, {why}. Give it words that say where it goes: [the Know Your Patch dates](https://…)."),
             ));
         }
     }
