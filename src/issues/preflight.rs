@@ -24,7 +24,7 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// Which rule: `alt_text`, `link_text`, `headings`, `capitals`, `contrast`,
-    /// `hosted_elsewhere`, `reading_age`.
+    /// `hosted_elsewhere`, `reading_age`, `size`.
     pub rule: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -47,6 +47,9 @@ impl Finding {
         }
     }
 }
+
+/// Gmail shows no more of a mail's HTML than this, in bytes.
+const GMAIL_CLIPS: usize = 102 * 1024;
 
 /// Everything the preflight found, problems first.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -103,6 +106,12 @@ pub fn check(markdown: &str, mail_html: &str) -> Report {
         ));
     }
     findings.extend(contrast_findings(mail_html));
+    if mail_html.len() > GMAIL_CLIPS {
+        findings.push(Finding::advice(
+            "size",
+            format!("The mail's HTML is {} KB: Gmail shows only the first 102 KB of a mail and hides the rest (the way out at its foot included) behind “View entire message”. Shorten it, or split it in two.", mail_html.len() / 1000),
+        ));
+    }
     let reading_age = reading_age(&body.sentences);
     if let Some(age) = reading_age.filter(|age| *age > 14) {
         findings.push(Finding::advice(

@@ -55,6 +55,8 @@ pub fn shipped(name: &str) -> Option<&'static Shipped> {
 const FUEL: u64 = 100_000;
 /// The largest part, in bytes.
 pub const MAX_PART: usize = 100_000;
+/// The most a template may make of the sample issue, both parts, in bytes.
+const MAX_RENDERED: usize = 500_000;
 
 /// Renders both parts with `context`: (html, text).
 pub fn render(
@@ -137,6 +139,17 @@ pub fn check(html: &str, text: &str, sample: &impl Serialize) -> Result<(), Vec<
             return Err(vec![FieldError::new(field, format!("{err}: {reason}"))]);
         }
     };
+    if html_out.len() + text_out.len() > MAX_RENDERED {
+        errors.push(FieldError::new(
+            "html",
+            format!(
+                "With the sample issue this template makes a mail of {} KB; the most it may make is {} KB.",
+                (html_out.len() + text_out.len()) / 1000,
+                MAX_RENDERED / 1000
+            ),
+        ));
+        return Err(errors);
+    }
     if !html_out.contains(&format!("href=\"{UNSUBSCRIBE_MARK}\"")) {
         errors.push(FieldError::new(
             "html",

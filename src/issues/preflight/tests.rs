@@ -123,6 +123,25 @@ governance requirements across constituent organisations throughout Gloucestersh
 }
 
 #[test]
+fn a_mail_gmail_would_clip_gets_advice() {
+    let long = format!(
+        "<!DOCTYPE html><html><body><p>{}</p></body></html>",
+        "word ".repeat(25_000)
+    );
+    let report = check("Hi", &long);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        (report.findings[0].rule, report.findings[0].severity),
+        ("size", Severity::Advice)
+    );
+    assert!(
+        report.findings[0].message.contains("125 KB"),
+        "{}",
+        report.findings[0].message
+    );
+}
+
+#[test]
 fn colour_pairs_under_aa_in_the_mail_are_problems() {
     let html = "<!DOCTYPE html><html><body><div style=\"display:none;color:#f3f2f1;background:#f3f2f1\">hidden preheader</div>\
 <table style=\"background:#ffdd00\"><tr><td style=\"color:#ffffff\">Low</td><td><a style=\"color:#ffffff\">Same pair</a></td></tr></table>\

@@ -74,6 +74,17 @@ fn a_template_cannot_reach_outside_itself() {
             "{reach}: {found:?}"
         );
     }
+    // A template that makes a huge mail is refused.
+    let doubling = format!(
+        "{{% set a = 'x' %}}{}{{{{ a }}}}",
+        "{% set a = a ~ a %}".repeat(20)
+    );
+    let html = standard.html.replace("<body", &format!("{doubling}<body"));
+    let found = messages(check_with(&html, standard.text));
+    assert!(
+        found[0].contains("the most it may make is 500 KB"),
+        "{found:?}"
+    );
     // A loop that would run for ever runs out of fuel.
     let html = standard.html.replace(
         "<body",
