@@ -54,9 +54,14 @@ pub fn problems(html: &str) -> Vec<String> {
                         "An image has no alt attribute (give alt=\"\" if it only decorates): {}.",
                         attribute("src").unwrap_or_default()
                     )),
-                    "script" | "iframe" | "object" | "embed" | "form" => found.push(format!(
+                    "script" | "iframe" | "object" | "embed" | "form" | "input" | "button"
+                    | "base" | "frame" | "frameset" | "applet" => found.push(format!(
                         "Mails cannot use <{name}>: mail programs remove it or refuse the mail."
                     )),
+                    "meta" if attribute("http-equiv").is_some() => found.push(
+                        "Mails cannot use <meta http-equiv>: it can send the reader elsewhere."
+                            .into(),
+                    ),
                     _ => {}
                 }
                 if !VOID.contains(&name.as_str()) && !tag.self_closing {
@@ -84,7 +89,7 @@ pub fn problems(html: &str) -> Vec<String> {
             Token::Error(error) => found.push(format!(
                 "HTML parse error ({}) on line {}, at “{}”.",
                 error.value,
-                html[..error.span.start.min(html.len())]
+                html[..html.floor_char_boundary(error.span.start)]
                     .lines()
                     .count()
                     .max(1),

@@ -219,7 +219,11 @@ pub struct Site<'a> {
 /// An `<img>` for `src`, at the width of the column or less. One of ours has its size
 /// in its address, so it gets its height too (and its whole address).
 fn image_tag(src: &str, alt: &str, site: &Site) -> String {
-    let size = match MediaName::from_url(src) {
+    let ours = src.starts_with(MEDIA_PATH)
+        || src
+            .strip_prefix(site.public_url.trim_end_matches('/'))
+            .is_some_and(|path| path.starts_with(MEDIA_PATH));
+    let size = match MediaName::from_url(src).filter(|_| ours) {
         Some(name) => {
             let width = name.width.min(IMAGE_WIDTH);
             let height = (u64::from(name.height) * u64::from(width))

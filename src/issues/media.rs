@@ -28,7 +28,7 @@ const MAX_ALLOC: u64 = 200 * 1024 * 1024;
 /// The most frames an animated GIF may have.
 const MAX_FRAMES: usize = 300;
 /// The most pixels an animated GIF may decode to, over all its frames.
-const MAX_ANIMATION_PIXELS: u64 = 150_000_000;
+const MAX_ANIMATION_PIXELS: u64 = 50_000_000;
 /// The largest upload, in bytes.
 pub const MAX_UPLOAD: usize = 8 * 1024 * 1024;
 /// Where images are served.
@@ -354,6 +354,9 @@ fn gif(bytes: &[u8]) -> Result<(Format, u32, u32, Vec<u8>), MediaRefusal> {
         encoder
             .encode_frames(frames)
             .map_err(|_| MediaRefusal::Damaged)?;
+    }
+    if out.len() > MAX_UPLOAD {
+        return Err(MediaRefusal::TooLong);
     }
     Ok((Format::Gif, w, h, out))
 }

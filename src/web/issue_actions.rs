@@ -61,7 +61,7 @@ impl From<ActionError> for AppError {
 
 /// What an issue's preview may load: its own styles, our images and images from
 /// anywhere on the web, and nothing that runs.
-pub const PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'";
+pub const PREVIEW_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'none'; base-uri 'none'; sandbox; frame-ancestors 'none'";
 
 type Result<T> = std::result::Result<T, ActionError>;
 

@@ -17,7 +17,24 @@ on_both_backends!(
     a_template_must_pass_its_checks_before_it_is_saved,
     a_saved_template_is_a_new_version_and_the_shipped_one_can_be_restored,
     an_issue_keeps_the_template_it_went_out_with,
+    saves_at_the_same_moment_each_get_a_version,
 );
+
+async fn saves_at_the_same_moment_each_get_a_version(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.staff("admin@example.org", "admin").await;
+    let restores =
+        (0..10).map(|_| app.staff_post(&admin, "/admin/templates/standard/restore", &[]));
+    for restored in futures_util::future::join_all(restores).await {
+        assert_eq!(restored.status(), StatusCode::SEE_OTHER);
+    }
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(DISTINCT version) FROM template_versions WHERE name = 'standard'")
+            .await,
+        11
+    );
+}
 
 async fn editor_form(app: &TestApp, admin: &StaffSession, name: &str) -> (String, String) {
     let page = app

@@ -47,6 +47,12 @@ impl BrandStore for PostgresStore {
             .begin()
             .await
             .context("Failed to start saving the brand")?;
+        // One save at a time: the next version number and the consent lookup are read
+        // and written under the lock (concurrent saves would collide on the key).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('brand_versions'))")
+            .execute(&mut *tx)
+            .await
+            .context("Failed to lock the brand's versions")?;
         let known: Option<String> = sqlx::query_scalar(
             "SELECT version FROM consent_wordings WHERE hash = $1 ORDER BY created_at LIMIT 1",
         )

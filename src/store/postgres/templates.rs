@@ -72,6 +72,17 @@ impl TemplateStore for PostgresStore {
     }
 
     async fn save_template(&self, v: &NewTemplateVersion<'_>) -> anyhow::Result<MailTemplate> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to start saving a template")?;
+        // One save of a template at a time: concurrent saves would take the same number.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('template_versions:' || $1))")
+            .bind(v.name)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to lock the template's versions")?;
         let version: i64 = sqlx::query_scalar(
             "INSERT INTO template_versions (name, version, html, text, shipped, created_by, created_at)
              SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6
@@ -84,9 +95,10 @@ impl TemplateStore for PostgresStore {
         .bind(v.shipped)
         .bind(v.by)
         .bind(v.now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .context("Failed to save a template")?;
+        tx.commit().await.context("Failed to commit a template")?;
         Ok(MailTemplate {
             name: v.name.to_owned(),
             version,
