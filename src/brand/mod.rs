@@ -115,7 +115,8 @@ impl BrandVersion {
 
     /// What templates (pages and mails) see as `brand`: the fields, with the contact as
     /// a link (`contact_href`), the logo's shown width (`logo.shown_width`), the
-    /// address's lines (`address_lines`) and the introduction's paragraphs.
+    /// address's lines (`address_lines`, and joined by commas: `address_line`) and the
+    /// introduction's paragraphs.
     pub fn for_templates(&self) -> serde_json::Value {
         let mut view = serde_json::to_value(self).unwrap_or_default();
         view["contact_href"] = self.brand.contact_href().into();
@@ -129,6 +130,7 @@ impl BrandVersion {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
+        view["address_line"] = lines.join(", ").into();
         view["address_lines"] = lines.into();
         view["intro_paragraphs"] = paragraphs(&self.brand.signup_intro).into();
         view

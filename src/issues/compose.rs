@@ -147,6 +147,19 @@ impl ComposedIssue {
     ) -> anyhow::Result<Self> {
         let (html, text) = templates::render(template, &context)
             .with_context(|| format!("The template {:?} does not render", issue.template))?;
+        // The template passed its checks with the sample issue; this issue may take it
+        // down another path.
+        let problems = templates::output_problems(&html, &text);
+        anyhow::ensure!(
+            problems.is_empty(),
+            "The template {:?} makes a mail that cannot be sent with this issue: {}",
+            issue.template,
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let split = |text: String| -> Vec<String> {
             text.split(UNSUBSCRIBE_MARK).map(str::to_owned).collect()
         };

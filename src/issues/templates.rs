@@ -58,7 +58,54 @@ pub const MAX_PART: usize = 100_000;
 /// The most a template may make of the sample issue, both parts, in bytes.
 const MAX_RENDERED: usize = 500_000;
 
-/// Renders both parts with `context`: (html, text).
+/// Filters that build a new string or list from their input: with a repeated sequence
+/// (`[body_html] * 99000`) they would build one far larger than any mail, before any
+/// limit on the output could see it. Templates do without them.
+const AMPLIFYING_FILTERS: &[&str] = &[
+    "join",
+    "replace",
+    "indent",
+    "tojson",
+    "pprint",
+    "urlencode",
+    "format",
+    "string",
+    "list",
+    "reverse",
+    "sort",
+    "unique",
+    "batch",
+    "slice",
+    "map",
+    "select",
+    "reject",
+    "selectattr",
+    "rejectattr",
+    "items",
+    "dictsort",
+];
+
+/// Collects what a render writes, and fails once it passes `MAX_RENDERED`.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_RENDERED {
+            return Err(std::io::Error::other(format!(
+                "the mail would be larger than {} KB",
+                MAX_RENDERED / 1000
+            )));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders both parts with `context`: (html, text). Each may be `MAX_RENDERED` at most.
 pub fn render(
     template: &MailTemplate,
     context: &impl Serialize,
@@ -68,14 +115,20 @@ pub fn render(
     env.set_formatter(crate::templates::html_formatter);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(20);
+    for filter in AMPLIFYING_FILTERS {
+        env.remove_filter(filter);
+    }
     env.add_template_owned("issue.html", template.html.clone())
         .context("The HTML part does not parse")?;
     env.add_template_owned("issue.txt", template.text.clone())
         .context("The text part does not parse")?;
     let part = |name: &str| {
+        let mut out = Capped(Vec::new());
         env.get_template(name)
-            .and_then(|t| t.render(Serde(context)))
-            .with_context(|| format!("The {} part does not render", part_words(name)))
+            .and_then(|t| t.render_captured_to(Serde(context), &mut out))
+            .with_context(|| format!("The {} part does not render", part_words(name)))?;
+        String::from_utf8(out.0)
+            .with_context(|| format!("The {} part is not UTF-8", part_words(name)))
     };
     Ok((part("issue.html")?, part("issue.txt")?))
 }
@@ -91,10 +144,10 @@ fn part_words(name: &str) -> &'static str {
 /// What makes the placeholder for a recipient's unsubscribe link.
 pub const UNSUBSCRIBE_MARK: &str = "https://unsubscribe.invalid/recipient-link";
 
-/// Whether an edit may be saved: both parts parse and render with sample content
-/// (`sample`, which must carry `UNSUBSCRIBE_MARK` as `unsubscribe_url`), both carry the
-/// unsubscribe link (the HTML as a link), and the HTML is well formed.
-pub fn check(html: &str, text: &str, sample: &impl Serialize) -> Result<(), Vec<FieldError>> {
+/// Whether an edit may be saved: both parts parse and render with each sample (as a
+/// mail and as the archive shows it; each must carry `UNSUBSCRIBE_MARK` as
+/// `unsubscribe_url`), and each render passes `output_problems`.
+pub fn check<T: Serialize>(html: &str, text: &str, samples: &[T]) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     for (field, part) in [("html", html), ("text", text)] {
         if part.trim().is_empty() {
@@ -122,54 +175,62 @@ pub fn check(html: &str, text: &str, sample: &impl Serialize) -> Result<(), Vec<
         html: html.into(),
         text: text.into(),
     };
-    let (html_out, text_out) = match render(&template, sample) {
-        Ok(parts) => parts,
-        Err(err) => {
-            let field = if format!("{err}").contains("HTML") {
-                "html"
-            } else {
-                "text"
-            };
-            let reason = err
-                .chain()
-                .skip(1)
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(": ");
-            return Err(vec![FieldError::new(field, format!("{err}: {reason}"))]);
+    for sample in samples {
+        let (html_out, text_out) = match render(&template, sample) {
+            Ok(parts) => parts,
+            Err(err) => {
+                let field = if format!("{err}").contains("HTML") {
+                    "html"
+                } else {
+                    "text"
+                };
+                let reason = err
+                    .chain()
+                    .skip(1)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                return Err(vec![FieldError::new(field, format!("{err}: {reason}"))]);
+            }
+        };
+        for problem in output_problems(&html_out, &text_out) {
+            if !errors
+                .iter()
+                .any(|e: &FieldError| e.message == problem.message)
+            {
+                errors.push(problem);
+            }
         }
-    };
-    if html_out.len() + text_out.len() > MAX_RENDERED {
-        errors.push(FieldError::new(
-            "html",
-            format!(
-                "With the sample issue this template makes a mail of {} KB; the most it may make is {} KB.",
-                (html_out.len() + text_out.len()) / 1000,
-                MAX_RENDERED / 1000
-            ),
-        ));
-        return Err(errors);
-    }
-    if !html_out.contains(&format!("href=\"{UNSUBSCRIBE_MARK}\"")) {
-        errors.push(FieldError::new(
-            "html",
-            "The HTML part needs the unsubscribe link: <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>.",
-        ));
-    }
-    if !text_out.contains(UNSUBSCRIBE_MARK) {
-        errors.push(FieldError::new(
-            "text",
-            "The text part needs the unsubscribe link: {{ unsubscribe_url }}.",
-        ));
-    }
-    for problem in super::html_check::problems(&html_out) {
-        errors.push(FieldError::new("html", problem));
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
     }
+}
+
+/// What is wrong with a rendered mail: no unsubscribe link (in the HTML, as a link),
+/// or HTML that is not well formed. Checked for the sample issue before a template is
+/// saved, and for every issue when it is composed: a template may render differently
+/// for other content.
+pub fn output_problems(html: &str, text: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if !html.contains(&format!("href=\"{UNSUBSCRIBE_MARK}\"")) {
+        errors.push(FieldError::new(
+            "html",
+            "The HTML part needs the unsubscribe link: <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>.",
+        ));
+    }
+    if !text.contains(UNSUBSCRIBE_MARK) {
+        errors.push(FieldError::new(
+            "text",
+            "The text part needs the unsubscribe link: {{ unsubscribe_url }}.",
+        ));
+    }
+    for problem in super::html_check::problems(html) {
+        errors.push(FieldError::new("html", problem));
+    }
+    errors
 }
 
 #[cfg(test)]

@@ -127,8 +127,33 @@ pub async fn create(
 
 /// Changes the fields given, while the issue is a draft or scheduled.
 #[tracing::instrument(skip_all, fields(issue = %id))]
+///
+/// A scheduled issue that passed the accessibility check (rather than being sent
+/// anyway) must still pass it with the changes, or scheduling would be a way round it.
 pub async fn update(state: &AppState, id: Uuid, changes: IssueContent) -> Result<Issue> {
     let changes = changes.check(false).map_err(ActionError::Invalid)?;
+    if let Some(current) = state.store.issue(id).await?
+        && current.status == IssueStatus::Scheduled
+        && current.sent_anyway.is_none()
+    {
+        let changed = Issue {
+            subject: changes.subject.clone().unwrap_or(current.subject.clone()),
+            preheader: changes
+                .preheader
+                .clone()
+                .unwrap_or(current.preheader.clone()),
+            body_markdown: changes
+                .body_markdown
+                .clone()
+                .unwrap_or(current.body_markdown.clone()),
+            template: changes.template.clone().unwrap_or(current.template.clone()),
+            ..current
+        };
+        let report = preflight(state, &changed).await?;
+        if report.has_problems() {
+            return Err(ActionError::Preflight(Box::new(report)));
+        }
+    }
     match state.store.update_issue(id, &changes, Utc::now()).await? {
         IssueChange::Changed(issue) => Ok(*issue),
         IssueChange::NotFound => Err(ActionError::NotFound),

@@ -86,6 +86,28 @@ async fn problems_block_scheduling_through_the_api_unless_sent_anyway(backend: B
     assert_eq!(scheduled.status(), StatusCode::OK);
     let issue: Value = scheduled.json().await.unwrap();
     assert_eq!(issue["sent_anyway"], Value::Null);
+
+    // Once scheduled, a change must pass the check too.
+    let changed = app
+        .api(Method::PATCH, &format!("/api/issues/{fine_id}"), &token)
+        .json(&json!({"body_markdown": "Dates: [click here](https://example.org/dates)."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let issue: Value = app
+        .api(Method::GET, &format!("/api/issues/{fine_id}"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        issue["body_markdown"],
+        "Read [the summer dates](https://example.org/dates)."
+    );
+    assert_eq!(issue["status"], "scheduled");
 }
 
 async fn the_issue_page_shows_the_findings_and_records_who_sent_it_anyway(backend: Backend) {

@@ -7,10 +7,15 @@ use crate::{
 fn check_with(html: &str, text: &str) -> Result<(), Vec<FieldError>> {
     let issue = sample_issue();
     let brand = BrandVersion::first();
+    let mut in_browser = IssueContext::new(&issue, &brand, "https://news.example");
+    in_browser.in_browser = true;
     check(
         html,
         text,
-        &IssueContext::new(&issue, &brand, "https://news.example"),
+        &[
+            IssueContext::new(&issue, &brand, "https://news.example"),
+            in_browser,
+        ],
     )
 }
 
@@ -81,10 +86,23 @@ fn a_template_cannot_reach_outside_itself() {
     );
     let html = standard.html.replace("<body", &format!("{doubling}<body"));
     let found = messages(check_with(&html, standard.text));
+    assert!(found[0].contains("larger than 500 KB"), "{found:?}");
+    // What only the archive shows is checked too.
+    let html = standard.html.replace(
+        "<body",
+        "{% if in_browser %}<script>steal()</script>{% endif %}<body",
+    );
+    let found = messages(check_with(&html, standard.text));
     assert!(
-        found[0].contains("the most it may make is 500 KB"),
+        found.iter().any(|f| f.contains("cannot use <script>")),
         "{found:?}"
     );
+    // Filters that would build a huge string from a repeated list are not there.
+    let html = standard
+        .html
+        .replace("<body", "{{ ([body_html] * 99000) | join }}<body");
+    let found = messages(check_with(&html, standard.text));
+    assert!(found[0].contains("does not render"), "{found:?}");
     // A loop that would run for ever runs out of fuel.
     let html = standard.html.replace(
         "<body",

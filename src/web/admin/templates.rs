@@ -66,7 +66,7 @@ const VARIABLES: &[(&str, &str)] = &[
     ("logo_url", "the logo's whole address, if there is a logo"),
     (
         "brand",
-        "organisation, description, header_colour, header_text_colour, link_colour, logo (alt, shown_width), address_lines, privacy_url, contact_href",
+        "organisation, description, header_colour, header_text_colour, link_colour, logo (alt, shown_width), address_line (and address_lines), privacy_url, contact_href",
     ),
 ];
 
@@ -261,8 +261,10 @@ async fn sample(state: &AppState, template: &MailTemplate) -> Result<String, Str
 fn checked(state: &AppState, form: &TemplateForm) -> Result<(), Vec<FieldError>> {
     let issue = sample_issue();
     let brand = super::super::branding::brand();
-    let context = IssueContext::new(&issue, &brand, &state.settings.public_url);
-    templates::check(&form.html, &form.text, &context)
+    let mail = IssueContext::new(&issue, &brand, &state.settings.public_url);
+    let mut in_browser = IssueContext::new(&issue, &brand, &state.settings.public_url);
+    in_browser.in_browser = true;
+    templates::check(&form.html, &form.text, &[mail, in_browser])
 }
 
 #[tracing::instrument(skip_all, fields(template = %name))]
