@@ -246,41 +246,29 @@ impl Brand {
                 "Give an email address (such as news@example.org) or a whole web address starting https://.",
             ));
         }
-        let mut colour =
-            |field: &'static str, value: &mut String, what: &str| match Colour::parse(value) {
-                Some(c) => {
-                    *value = c.to_string();
-                    Some(c)
-                }
-                None => {
-                    errors.push(FieldError::new(
-                        field,
-                        format!("Give {what} as a hex colour, such as #1d4f91."),
-                    ));
-                    None
-                }
-            };
-        let header = colour(
-            "header_colour",
-            &mut self.header_colour,
-            "the header colour",
-        );
-        let header_text = colour(
-            "header_text_colour",
-            &mut self.header_text_colour,
-            "the header's text colour",
-        );
-        let link = colour("link_colour", &mut self.link_colour, "the link colour");
-        let pairs = [
+        for (field, value, what) in [
+            (
+                "header_colour",
+                &mut self.header_colour,
+                "the header colour",
+            ),
             (
                 "header_text_colour",
-                header_text,
-                header,
-                "the header's text on the header colour",
+                &mut self.header_text_colour,
+                "the header's text colour",
             ),
-            ("link_colour", link, Some(Colour::WHITE), "links on white"),
-        ];
-        for (field, front, back, what) in pairs {
+            ("link_colour", &mut self.link_colour, "the link colour"),
+        ] {
+            match Colour::parse(value) {
+                Some(c) => *value = c.to_string(),
+                None => errors.push(FieldError::new(
+                    field,
+                    format!("Give {what} as a hex colour, such as #1d4f91."),
+                )),
+            }
+        }
+        let pairs = self.contrast_pairs();
+        for (field, what, front, back) in pairs {
             if let (Some(front), Some(back)) = (front, back) {
                 let ratio = front.contrast(back);
                 if ratio < AA_TEXT {
@@ -308,6 +296,27 @@ impl Brand {
         } else {
             Err(errors)
         }
+    }
+
+    /// The colour pairs text sits in that must pass AA: (the field to blame, what the
+    /// pair is, text, background); a colour that does not parse is None.
+    pub fn contrast_pairs(
+        &self,
+    ) -> [(&'static str, &'static str, Option<Colour>, Option<Colour>); 2] {
+        [
+            (
+                "header_text_colour",
+                "the header's text on the header colour",
+                Colour::parse(&self.header_text_colour),
+                Colour::parse(&self.header_colour),
+            ),
+            (
+                "link_colour",
+                "links on white",
+                Colour::parse(&self.link_colour),
+                Some(Colour::WHITE),
+            ),
+        ]
     }
 
     /// The contact as a link: `mailto:` for an address.

@@ -7,7 +7,7 @@
 use html5gum::{Token, Tokenizer, emitters::default::DefaultEmitter};
 
 /// Elements that have no end tag.
-const VOID: &[&str] = &[
+pub(super) const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
     "wbr",
 ];

@@ -428,10 +428,8 @@ fn style_colour(style: &str, property: &str) -> Option<Colour> {
 
 /// Every pair of text and background colour in the mail under AA, once each.
 fn contrast_findings(html: &str) -> Vec<Finding> {
+    use super::html_check::VOID;
     use html5gum::{Token, Tokenizer};
-    const VOID: &[&str] = &[
-        "br", "img", "hr", "meta", "link", "input", "col", "area", "source", "wbr",
-    ];
     // (element, text colour, background, hidden)
     let mut stack: Vec<(String, Colour, Colour, bool)> = Vec::new();
     let mut seen = Vec::new();

@@ -18,10 +18,9 @@ pub struct NewMedia<'a> {
 }
 
 /// An image in the library, without its bytes.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct MediaItem {
     pub hash: String,
-    #[serde(skip)]
     pub format: Format,
     pub width: u32,
     pub height: u32,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::issues::templates::MailTemplate;
 
 /// One saved version, as the history lists it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct TemplateVersionInfo {
     pub version: i64,
     /// Saved from the shipped default (first, or restored).

@@ -184,9 +184,9 @@ pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)
     Ok(composed.personalise(&state.settings.unsubscribe_url("preview")))
 }
 
-/// The issue, if it may be scheduled or sent now: a draft or a scheduled issue whose
-/// content is fit to go.
-pub async fn sendable(state: &AppState, id: Uuid) -> Result<Issue> {
+/// The issue, if it may be scheduled or sent now (a draft or a scheduled issue whose
+/// content is fit to go), and its accessibility preflight.
+pub async fn sendable(state: &AppState, id: Uuid) -> Result<(Issue, Report)> {
     let issue = issue(state, id).await?;
     if !issue.status.is_editable() {
         return Err(ActionError::Conflict(format!(
@@ -201,8 +201,8 @@ pub async fn sendable(state: &AppState, id: Uuid) -> Result<Issue> {
             message,
         )]));
     }
-    compose(state, &issue).await?;
-    Ok(issue)
+    let report = preflight(state, &issue).await?;
+    Ok((issue, report))
 }
 
 /// Whom an issue would go to if it went now: its list's name, and how many people on it
@@ -252,8 +252,7 @@ pub async fn schedule(
         }
         SendAt::At(at) => at,
     };
-    let issue_now = sendable(state, id).await?;
-    let report = preflight(state, &issue_now).await?;
+    let (_, report) = sendable(state, id).await?;
     if report.has_problems() && anyway.is_none() {
         return Err(ActionError::Preflight(Box::new(report)));
     }

@@ -32,6 +32,7 @@ use tokio::{
 use uuid::Uuid;
 
 use crate::{
+    brand::BrandVersion,
     inbound::return_path::{CopyRef, ReturnAddresses},
     issues::compose::{self, ComposedIssue},
     keys::KeyRing,
@@ -207,9 +208,12 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(row, suppressed)| !suppressed || row.past_suppression);
+        // One brand for the batch, not a read per mail.
+        let brand = Arc::new(self.store.current_brand().await?);
         let mut results = self
-            .concurrently(claimed, |worker, (row, _)| async move {
-                worker.send_outbox(row).await
+            .concurrently(claimed, move |worker, (row, _)| {
+                let brand = brand.clone();
+                async move { worker.send_outbox(row, &brand).await }
             })
             .await?;
         results.extend(not_sent.into_iter().map(|(row, _)| OutboxResult {
@@ -357,11 +361,14 @@ impl OutboxWorker {
     }
 
     #[tracing::instrument(skip_all, fields(outbox_id = %row.id, kind = %row.kind, attempt = row.attempts))]
-    async fn send_outbox(&self, row: OutboxMail) -> OutboxResult {
-        let rendered = self.render_outbox(&row).await.map(|mail| OutgoingMail {
-            returns: self.returns(CopyRef::Outbox { id: row.id }),
-            ..mail
-        });
+    async fn send_outbox(&self, row: OutboxMail, brand: &BrandVersion) -> OutboxResult {
+        let rendered = self
+            .render_outbox(&row, brand)
+            .await
+            .map(|mail| OutgoingMail {
+                returns: self.returns(CopyRef::Outbox { id: row.id }),
+                ..mail
+            });
         let sent = match rendered {
             Ok(mail) => match build_message(&self.from, mail, self.mailer.writes_files()) {
                 Ok(message) => self.mailer.send(message).await,

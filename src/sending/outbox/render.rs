@@ -6,6 +6,7 @@ use super::{
     OutboxWorker, WELCOME, WelcomePayload, header,
 };
 use crate::{
+    brand::BrandVersion,
     keys::KeyId,
     sending::mail::{OutgoingMail, SendError},
     store::OutboxMail,
@@ -14,14 +15,13 @@ use crate::{
 };
 
 impl OutboxWorker {
-    pub(super) async fn render_outbox(&self, row: &OutboxMail) -> Result<OutgoingMail, SendError> {
+    pub(super) async fn render_outbox(
+        &self,
+        row: &OutboxMail,
+        brand: &BrandVersion,
+    ) -> Result<OutgoingMail, SendError> {
         // A row we cannot render will not render on a retry either.
         let permanent = |e: anyhow::Error| SendError::Permanent(format!("{e:#}"));
-        let brand = self
-            .store
-            .current_brand()
-            .await
-            .map_err(|e| SendError::Transient(format!("{e:#}")))?;
         let name = &brand.brand.newsletter;
         match row.kind.as_str() {
             CONFIRMATION => {

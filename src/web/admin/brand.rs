@@ -32,7 +32,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 
 #[derive(Serialize)]
 struct Pair {
-    what: &'static str,
+    what: String,
     ratio: String,
     passes: bool,
 }
@@ -52,24 +52,24 @@ struct BrandView {
 
 /// The contrast of the saved colours, as the page reports it.
 fn pairs(brand: &Brand) -> Vec<Pair> {
-    let colour = |c: &str| Colour::parse(c).unwrap_or(Colour::WHITE);
-    [
-        (
-            "Header text on the header colour",
-            colour(&brand.header_text_colour).contrast(colour(&brand.header_colour)),
-        ),
-        (
-            "Links on white",
-            colour(&brand.link_colour).contrast(Colour::WHITE),
-        ),
-    ]
-    .into_iter()
-    .map(|(what, ratio)| Pair {
-        what,
-        ratio: ratio_words(ratio),
-        passes: ratio >= AA_TEXT,
-    })
-    .collect()
+    brand
+        .contrast_pairs()
+        .into_iter()
+        .map(|(_, what, text, background)| {
+            let ratio = text
+                .unwrap_or(Colour::WHITE)
+                .contrast(background.unwrap_or(Colour::WHITE));
+            let mut words = what.chars();
+            Pair {
+                what: words
+                    .next()
+                    .map(|first| first.to_uppercase().chain(words).collect())
+                    .unwrap_or_default(),
+                ratio: ratio_words(ratio),
+                passes: ratio >= AA_TEXT,
+            }
+        })
+        .collect()
 }
 
 fn view(staff: &Staff, saved: &BrandVersion, form: Brand, errors: Vec<FieldError>) -> BrandView {

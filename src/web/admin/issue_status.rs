@@ -91,19 +91,14 @@ pub async fn send_now(
         };
     }
     let issue = match actions::sendable(&state, id).await {
-        Ok(issue) => issue,
-        Err(err) => return refused(&state, &staff, id, err, None).await,
-    };
-    // Asked before the question, not after it: the check's problems come first.
-    let report = actions::preflight(&state, &issue).await;
-    match report {
-        Ok(report) if report.has_problems() && anyway.is_none() => {
+        // Asked before the question, not after it: the check's problems come first.
+        Ok((_, report)) if report.has_problems() && anyway.is_none() => {
             let err = ActionError::Preflight(Box::new(report));
             return refused(&state, &staff, id, err, None).await;
         }
+        Ok((issue, _)) => issue,
         Err(err) => return refused(&state, &staff, id, err, None).await,
-        Ok(_) => {}
-    }
+    };
     let (list, recipients) = actions::audience(&state, &issue).await?;
     let view = SendNowView {
         frame: AdminFrame::of(&staff),

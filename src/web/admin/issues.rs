@@ -332,7 +332,14 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         view.schedule = ScheduleForm { date, time };
     }
     match actions::preview(state, issue).await {
-        Ok((_, text)) => view.text_preview = Some(text),
+        Ok((html, text)) => {
+            view.text_preview = Some(text);
+            if view.editable {
+                let report = crate::issues::preflight::check(&issue.body_markdown, &html);
+                view.preflight_problems = report.problems().count();
+                view.preflight = Some(report);
+            }
+        }
         Err(ActionError::Unrenderable(reason)) => view.problem = Some(reason),
         Err(err) => return Err(page_error(err)),
     }
@@ -344,11 +351,6 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     view.paused_reason = issue.paused_reason.clone();
     if view.editable {
         view.library = super::issue_images::library(state).await?;
-        if view.problem.is_none() {
-            let report = actions::preflight(state, issue).await.map_err(page_error)?;
-            view.preflight_problems = report.problems().count();
-            view.preflight = Some(report);
-        }
     }
     view.sent_anyway = issue
         .sent_anyway
