@@ -4,11 +4,12 @@
 //! `subscription` decides what a sign-up or a confirmation does to someone pending,
 //! confirmed or unsubscribed; `budgets` caps confirmation mails; `import` brings people
 //! in from a CSV file; `csv` writes them out; `typos` catches mistyped domains; `suppression`
-//! keeps mail from addresses that bounced or complained.
+//! keeps mail from addresses that bounced or complained; `segment` picks part of a list.
 
 pub mod budgets;
 pub mod csv;
 pub mod import;
+pub mod segment;
 pub mod subscriber;
 pub mod subscription;
 pub mod suppression;

@@ -132,7 +132,9 @@ impl Organisation {
 }
 
 /// Where in Gloucestershire a subscriber works: the six districts, or the whole county.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Locality {
     Cheltenham,

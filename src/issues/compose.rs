@@ -204,6 +204,7 @@ pub fn sample_issue() -> Issue {
         template_version: None,
         brand_version: None,
         sent_anyway: None,
+        segment: None,
     }
 }
 

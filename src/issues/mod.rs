@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audience::segment::Segment;
 use crate::fields::FieldError;
 
 pub mod compose;
@@ -150,6 +151,8 @@ pub struct Issue {
     pub brand_version: Option<i64>,
     /// Who scheduled it despite the preflight's problems, and when.
     pub sent_anyway: Option<Withdrawal>,
+    /// The part of its list it goes to; `None` is the whole list.
+    pub segment: Option<Segment>,
 }
 
 /// Who did something to an issue that is recorded with them (took it out of the public
@@ -195,6 +198,8 @@ pub struct IssueContent {
     pub preheader: Option<String>,
     pub body_markdown: Option<String>,
     pub template: Option<String>,
+    /// `Some(None)` sends it to the whole list again.
+    pub segment: Option<Option<Segment>>,
 }
 
 /// The longest each field may be, in characters (Unicode scalar values, as JSON Schema's
@@ -271,10 +276,21 @@ impl IssueContent {
                 format!("Choose a template from: {}.", TEMPLATES.join(", ")),
             );
         }
+        let segment = match self.segment {
+            Some(Some(segment)) => match segment.check() {
+                Ok(segment) => Some(segment),
+                Err(message) => {
+                    problem("segment", message);
+                    None
+                }
+            },
+            other => other,
+        };
         if errors.is_empty() {
             Ok(Self {
                 subject: self.subject.map(|s| s.trim().to_owned()),
                 preheader: self.preheader.map(|p| p.trim().to_owned()),
+                segment,
                 ..self
             })
         } else {
@@ -435,6 +451,7 @@ mod tests {
             template_version: None,
             brand_version: None,
             sent_anyway: None,
+            segment: None,
         };
         assert_eq!(
             issue.slug(),

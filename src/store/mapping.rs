@@ -13,6 +13,7 @@ use super::{
 use crate::{
     audience::{
         import::rules::{ImportRecord, ImportRow, Mode, RowStatus},
+        segment::Segment,
         subscription::SubscriptionStatus,
         suppression::SuppressionReason,
     },
@@ -146,6 +147,10 @@ pub(super) fn issue(row: &impl Columns) -> anyhow::Result<Issue> {
             (Some(by), Some(at)) => Some(Withdrawal { at, by }),
             _ => None,
         },
+        segment: row
+            .maybe_text("segment")?
+            .map(|json| Segment::from_json(&json))
+            .transpose()?,
     })
 }
 

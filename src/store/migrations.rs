@@ -86,6 +86,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "send_anyway",
         include_str!("../../migrations/sqlite/0016_send_anyway.sql"),
     ),
+    (
+        17,
+        "segments",
+        include_str!("../../migrations/sqlite/0017_segments.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -169,6 +174,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "send_anyway",
         include_str!("../../migrations/postgres/0016_send_anyway.sql"),
+    ),
+    (
+        17,
+        "segments",
+        include_str!("../../migrations/postgres/0017_segments.sql"),
     ),
 ];
 

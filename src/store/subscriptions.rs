@@ -1,6 +1,7 @@
 //! Subscriptions and their consent ledger: leaving, erasure, and what staff read
 //! about the people on a list.
 
+use crate::audience::segment::Segment;
 use crate::audience::subscription::{SubscriptionStatus, UnsubscribeOutcome};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -181,6 +182,8 @@ pub trait SubscriptionStore: Send + Sync {
     -> anyhow::Result<UnsubscribeOutcome>;
     /// How many of the list's subscribers are in each status.
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<SubscriberCounts>;
+    /// How many people an issue to the list and segment would reach now.
+    async fn reach(&self, list_id: Uuid, segment: Option<&Segment>) -> anyhow::Result<i64>;
     /// A page of the list's subscribers, by address, whose address, name or
     /// organisation contains `search`; and how many match in all.
     async fn subscribers(

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{AppError, AppState};
 use crate::{
-    audience::subscriber::SubscriberEmail,
+    audience::{segment::Segment, subscriber::SubscriberEmail},
     fields::FieldError,
     issues::{
         ArchiveChange, DraftDeletion, Issue, IssueChange, IssueContent, IssueStatus,
@@ -16,7 +16,7 @@ use crate::{
     },
     issues::{compose::ComposedIssue, preflight::Report},
     sending::outbox::{ISSUE_TEST, IssueTestPayload},
-    store::{DEFAULT_LIST, NewOutboxMail, TestCopy},
+    store::{DEFAULT_LIST, MailingList, NewOutboxMail, TestCopy},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -205,16 +205,36 @@ pub async fn sendable(state: &AppState, id: Uuid) -> Result<(Issue, Report)> {
     Ok((issue, report))
 }
 
-/// Whom an issue would go to if it went now: its list's name, and how many people on it
-/// have confirmed.
-pub async fn audience(state: &AppState, issue: &Issue) -> anyhow::Result<(String, i64)> {
+/// Whom an issue would go to if it went now.
+#[derive(Clone, Debug)]
+pub struct Audience {
+    /// The list's name.
+    pub list: String,
+    /// The segment in words; `None` is everyone on the list.
+    pub segment: Option<String>,
+    /// How many confirmed people on the list are in the segment.
+    pub people: i64,
+}
+
+pub async fn audience(state: &AppState, issue: &Issue) -> anyhow::Result<Audience> {
     let list = state
         .store
         .list_by_slug(&issue.list_slug)
         .await?
         .ok_or_else(|| anyhow::anyhow!("The issue's list is missing"))?;
-    let confirmed = state.store.subscriber_counts(list.id).await?.confirmed;
-    Ok((list.name, confirmed))
+    audience_of(state, list, issue.segment.as_ref()).await
+}
+
+pub async fn audience_of(
+    state: &AppState,
+    list: MailingList,
+    segment: Option<&Segment>,
+) -> anyhow::Result<Audience> {
+    Ok(Audience {
+        people: state.store.reach(list.id, segment).await?,
+        list: list.name,
+        segment: segment.map(Segment::describe),
+    })
 }
 
 /// When staff want an issue to go.

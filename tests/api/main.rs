@@ -29,6 +29,7 @@ mod preflight;
 mod return_path;
 mod returns_api;
 mod running_for_real;
+mod segments;
 mod sending;
 mod sending_by_accident;
 mod signup;

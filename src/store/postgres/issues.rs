@@ -19,7 +19,7 @@ macro_rules! issue_columns {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
                 i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason,
-                i.template_version, i.brand_version, i.sent_anyway_by, i.sent_anyway_at"
+                i.template_version, i.brand_version, i.sent_anyway_by, i.sent_anyway_at, i.segment"
     };
 }
 
@@ -29,8 +29,8 @@ impl IssueStore for PostgresStore {
         let content = &issue.content;
         let row = sqlx::query(concat!(
             "WITH i AS (
-               INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at, segment)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
                RETURNING *
              ) ",
             issue_columns!(),
@@ -43,6 +43,7 @@ impl IssueStore for PostgresStore {
         .bind(content.body_markdown.as_deref().unwrap_or_default())
         .bind(content.template.as_deref().unwrap_or(DEFAULT_TEMPLATE))
         .bind(issue.now)
+        .bind(content.segment.clone().flatten().map(|s| s.to_json()))
         .fetch_one(&self.pool)
         .await
         .context("Failed to store the issue")?;
@@ -84,7 +85,8 @@ impl IssueStore for PostgresStore {
                preheader = coalesce($3, preheader),
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
-               updated_at = $6
+               updated_at = $6,
+               segment = CASE WHEN $8 THEN $9 ELSE segment END
              WHERE id = $1 AND status = ANY($7)",
         )
         .bind(id)
@@ -94,6 +96,8 @@ impl IssueStore for PostgresStore {
         .bind(changes.template.as_deref())
         .bind(now)
         .bind(status_names(IssueStatus::EDITABLE))
+        .bind(changes.segment.is_some())
+        .bind(changes.segment.clone().flatten().map(|s| s.to_json()))
         .execute(&self.pool)
         .await
         .context("Failed to update the issue")?;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row, query::Query};
 
+use crate::audience::segment::{Filter, Param};
 use crate::issues::IssueStatus;
 use crate::store::{SendOutcome, mapping::Columns};
 use uuid::Uuid;
@@ -12,6 +13,20 @@ use uuid::Uuid;
 /// Statuses as the array of their names that `= ANY(...)` reads.
 pub(super) fn status_names(statuses: &[IssueStatus]) -> Vec<&'static str> {
     statuses.iter().map(|s| s.as_str()).collect()
+}
+
+/// The query with a segment's values bound, after the placeholders it has already bound.
+pub(super) fn bind_filter<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
+    filter: &Filter,
+) -> Query<'q, Postgres, PgArguments> {
+    for param in &filter.params {
+        query = match param {
+            Param::Text(text) => query.bind(*text),
+            Param::Time(at) => query.bind(*at),
+        };
+    }
+    query
 }
 
 /// Binds the columns that outcomes set, as the arrays a batch update unnests after its

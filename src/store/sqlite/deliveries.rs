@@ -8,10 +8,12 @@ use uuid::Uuid;
 
 use super::{
     SqliteStore,
-    rows::{from_ms, ms, outcomes_json},
+    rows::{bind_filter, from_ms, ms, outcomes_json},
 };
+use crate::audience::segment::{self, Segment};
 use crate::store::mapping;
 use crate::store::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
+use sqlx::Row;
 
 #[async_trait]
 impl DeliveryStore for SqliteStore {
@@ -37,27 +39,37 @@ impl DeliveryStore for SqliteStore {
                      template_version = (SELECT max(t.version) FROM template_versions t
                                          WHERE t.name = issues.template),
                      brand_version = (SELECT max(b.version) FROM brand_versions b)
-                 WHERE id = $1 AND status = 'scheduled' AND send_at <= $2",
+                 WHERE id = $1 AND status = 'scheduled' AND send_at <= $2
+                 RETURNING list_id, segment",
             )
             .bind(id)
             .bind(ms(now))
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
             .context("Failed to start the issue")?;
-            if moved.rows_affected() == 0 {
+            let Some(moved) = moved else {
                 continue; // another instance started it
-            }
-            let recipients = sqlx::query(
+            };
+            // Read with the issue's row taken: the segment it starts with is the one
+            // its copies are made from.
+            let segment = moved
+                .try_get::<Option<String>, _>("segment")?
+                .map(|json| Segment::from_json(&json))
+                .transpose()?;
+            let audience = segment::audience(segment.as_ref(), 3);
+            // The condition is our own text; every value in it is bound.
+            let query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO deliveries (issue_id, subscriber_id, next_attempt_at)
-                 SELECT i.id, sub.subscriber_id, $2
-                 FROM issues i JOIN subscriptions sub ON sub.list_id = i.list_id
-                 WHERE i.id = $1 AND sub.status = 'confirmed'",
-            )
+                 SELECT $1, sub.subscriber_id, $2 {}",
+                audience.condition
+            )))
             .bind(id)
             .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .context("Failed to queue the issue's deliveries")?;
+            .bind(moved.try_get::<Uuid, _>("list_id")?);
+            let recipients = bind_filter(query, &audience)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to queue the issue's deliveries")?;
             tx.commit()
                 .await
                 .context("Failed to commit starting the issue")?;

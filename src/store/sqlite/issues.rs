@@ -23,7 +23,7 @@ macro_rules! issue_select {
         "SELECT i.id, l.slug AS list_slug, i.subject, i.preheader, i.body_markdown, i.template,
                 i.status, i.send_at, i.finished_at, i.created_at, i.updated_at,
                 i.withdrawn_at, i.withdrawn_by, i.number, i.paused_reason,
-                i.template_version, i.brand_version, i.sent_anyway_by, i.sent_anyway_at
+                i.template_version, i.brand_version, i.sent_anyway_by, i.sent_anyway_at, i.segment
          FROM issues i JOIN lists l ON l.id = i.list_id"
     };
 }
@@ -34,8 +34,8 @@ impl IssueStore for SqliteStore {
         let content = &issue.content;
         sqlx::query(
             // One writer: the next number cannot be taken twice.
-            "INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at, number)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT coalesce(max(number), 0) + 1 FROM issues))",
+            "INSERT INTO issues (id, list_id, subject, preheader, body_markdown, template, created_at, updated_at, number, segment)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT coalesce(max(number), 0) + 1 FROM issues), $8)",
         )
         .bind(issue.id)
         .bind(issue.list_id)
@@ -44,6 +44,7 @@ impl IssueStore for SqliteStore {
         .bind(content.body_markdown.as_deref().unwrap_or_default())
         .bind(content.template.as_deref().unwrap_or(DEFAULT_TEMPLATE))
         .bind(ms(issue.now))
+        .bind(content.segment.clone().flatten().map(|s| s.to_json()))
         .execute(&self.writer)
         .await
         .context("Failed to store the issue")?;
@@ -81,7 +82,8 @@ impl IssueStore for SqliteStore {
                preheader = coalesce($3, preheader),
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
-               updated_at = $6
+               updated_at = $6,
+               segment = CASE WHEN $8 THEN $9 ELSE segment END
              WHERE id = $1 AND status IN (SELECT value FROM json_each($7))",
         )
         .bind(id)
@@ -91,6 +93,8 @@ impl IssueStore for SqliteStore {
         .bind(changes.template.as_deref())
         .bind(ms(now))
         .bind(status_names(IssueStatus::EDITABLE))
+        .bind(changes.segment.is_some())
+        .bind(changes.segment.clone().flatten().map(|s| s.to_json()))
         .execute(&self.writer)
         .await
         .context("Failed to update the issue")?;

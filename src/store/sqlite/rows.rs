@@ -2,9 +2,10 @@
 //! of column (the row mappers are `store/mapping.rs`, shared), and how it binds batches.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, query::Query};
 
+use crate::audience::segment::{Filter, Param};
 use crate::issues::IssueStatus;
 use crate::store::{SendOutcome, mapping::Columns};
 use uuid::Uuid;
@@ -13,6 +14,20 @@ use uuid::Uuid;
 pub(super) fn status_names(statuses: &[IssueStatus]) -> String {
     let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     serde_json::Value::from(names).to_string()
+}
+
+/// The query with a segment's values bound, after the placeholders it has already bound.
+pub(super) fn bind_filter<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments>,
+    filter: &Filter,
+) -> Query<'q, Sqlite, SqliteArguments> {
+    for param in &filter.params {
+        query = match param {
+            Param::Text(text) => query.bind(*text),
+            Param::Time(at) => query.bind(ms(*at)),
+        };
+    }
+    query
 }
 
 /// Outcomes as the JSON array the batch updates read with `json_each`: each row's key

@@ -7,12 +7,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{SqliteStore, rows::ms};
+use super::{
+    SqliteStore,
+    rows::{bind_filter, ms},
+};
+use crate::audience::segment::{self, Segment};
 use crate::store::mapping;
 use crate::store::{
     ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage, SubscriberSummary,
     SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
 };
+use sqlx::Row;
 
 #[async_trait]
 impl SubscriptionStore for SqliteStore {
@@ -68,6 +73,21 @@ impl SubscriptionStore for SqliteStore {
             .await
             .context("Failed to commit the unsubscribe")?;
         Ok(UnsubscribeOutcome::Unsubscribed)
+    }
+
+    async fn reach(&self, list_id: Uuid, segment: Option<&Segment>) -> anyhow::Result<i64> {
+        let audience = segment::audience(segment, 1);
+        // The condition is our own text; every value in it is bound.
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) AS people {}",
+            audience.condition
+        )))
+        .bind(list_id);
+        let row = bind_filter(query, &audience)
+            .fetch_one(&self.reader)
+            .await
+            .context("Failed to count the segment")?;
+        Ok(row.try_get("people")?)
     }
 
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<SubscriberCounts> {

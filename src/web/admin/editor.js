@@ -59,3 +59,53 @@
     });
   });
 })();
+
+// The segment's count: as the choices of who it goes to change, the editor asks how
+// many people they reach now and says so (politely, to screen readers too). Without
+// this script the count shown is the saved segment's.
+(function () {
+  var segment = document.getElementById("segment");
+  var reach = document.getElementById("reach");
+  if (!segment || !reach) return;
+  var timer = null;
+  var asked = 0;
+  function say(text, strong) {
+    reach.textContent = "";
+    if (strong) {
+      reach.appendChild(document.createTextNode("It would reach "));
+      var b = document.createElement("strong");
+      b.textContent = strong;
+      reach.appendChild(b);
+      reach.appendChild(document.createTextNode(" if it went now."));
+    } else {
+      reach.textContent = text;
+    }
+  }
+  function ask() {
+    var fields = new URLSearchParams();
+    segment.querySelectorAll("input, select").forEach(function (field) {
+      if (field.type === "checkbox" && !field.checked) return;
+      fields.append(field.name, field.value);
+    });
+    var mine = ++asked;
+    fetch("/admin/reach?" + fields.toString(), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    })
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        if (mine !== asked) return; // a later change has asked again
+        if (answer.error) say(answer.error, null);
+        else say(null, answer.words);
+      })
+      .catch(function () {
+        if (mine === asked) say("The count could not be fetched: the connection failed.", null);
+      });
+  }
+  function changed() {
+    clearTimeout(timer);
+    timer = setTimeout(ask, 250);
+  }
+  segment.addEventListener("change", changed);
+  segment.addEventListener("input", changed);
+})();

@@ -4,18 +4,20 @@
 //! in `issue_actions`, shared with the API.
 
 use axum::{
-    Extension, Form,
+    Extension, Form, Json,
     extract::State,
+    http::header,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
     AdminFrame, Staff,
-    issues::{PageIssueId, done, refused},
+    issues::{PageIssueId, done, page_error, refused},
 };
 use crate::{
     fields::FieldError,
+    store::IssueStats,
     time::from_uk_form,
     web::{
         AppError, AppState,
@@ -70,6 +72,8 @@ struct SendNowView {
     id: uuid::Uuid,
     subject: String,
     list: String,
+    /// The segment in words, if it is not everyone on the list.
+    segment: Option<String>,
     recipients: i64,
     send_anyway: bool,
 }
@@ -99,13 +103,14 @@ pub async fn send_now(
         Ok((issue, _)) => issue,
         Err(err) => return refused(&state, &staff, id, err, None).await,
     };
-    let (list, recipients) = actions::audience(&state, &issue).await?;
+    let audience = actions::audience(&state, &issue).await?;
     let view = SendNowView {
         frame: AdminFrame::of(&staff),
         id,
         subject: issue.subject,
-        list,
-        recipients,
+        list: audience.list,
+        segment: audience.segment,
+        recipients: audience.people,
         send_anyway: anyway.is_some(),
     };
     let title = format!("Send \u{201c}{}\u{201d} now?", view.subject);
@@ -177,4 +182,39 @@ pub async fn restore(
         Ok(_) => Ok(done(id, "restored")),
         Err(err) => refused(&state, &staff, id, err, None).await,
     }
+}
+
+#[derive(Serialize)]
+pub(super) struct Progress {
+    status: &'static str,
+    #[serde(flatten)]
+    stats: IssueStats,
+}
+
+/// The numbers the progress bar shows, for the script that keeps it current.
+pub(super) async fn progress(
+    State(state): State<AppState>,
+    PageIssueId(id): PageIssueId,
+) -> Result<Json<Progress>, AppError> {
+    let issue = actions::issue(&state, id).await.map_err(page_error)?;
+    Ok(Json(Progress {
+        status: issue.status.as_str(),
+        stats: state.store.issue_stats(id).await?,
+    }))
+}
+
+pub(super) async fn progress_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("progress.js"),
+    )
+        .into_response()
+}
+
+pub(super) async fn editor_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("editor.js"),
+    )
+        .into_response()
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use axum::{
-    Extension, Form, Json,
+    Extension, Form,
     extract::{FromRequestParts, Path, Query, State},
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
@@ -16,7 +16,10 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AdminFrame, Staff};
+use super::{
+    AdminFrame, Staff,
+    issue_segment::{Reach, SegmentForm, locality_choices},
+};
 use crate::{
     fields::FieldError,
     issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueTransition, TEMPLATES},
@@ -43,7 +46,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/admin/issues/new", get(new_issue)),
         ("/admin/issues/{id}", get(show).post(save)),
         ("/admin/issues/{id}/preview", get(preview)),
-        ("/admin/issues/{id}/progress", get(progress)),
+        (
+            "/admin/issues/{id}/progress",
+            get(super::issue_status::progress),
+        ),
         ("/admin/issues/{id}/test", post(send_test)),
         (
             "/admin/issues/{id}/schedule",
@@ -74,8 +80,12 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/admin/issues/{id}/restore",
             post(super::issue_status::restore),
         ),
-        ("/admin/progress.js", get(progress_script)),
-        ("/admin/editor.js", get(editor_script)),
+        (
+            "/admin/progress.js",
+            get(super::issue_status::progress_script),
+        ),
+        ("/admin/editor.js", get(super::issue_status::editor_script)),
+        ("/admin/reach", get(super::issue_segment::reach)),
     ]
 }
 
@@ -104,7 +114,7 @@ fn not_found() -> AppError {
 }
 
 /// A refusal as a page: missing issues are 404; anything else is shown on the issue.
-fn page_error(err: ActionError) -> AppError {
+pub(super) fn page_error(err: ActionError) -> AppError {
     match err {
         ActionError::NotFound => not_found(),
         ActionError::Internal(err) => AppError::Internal(err),
@@ -165,16 +175,13 @@ async fn list(
 }
 
 /// The editor's fields, as typed.
-#[derive(Deserialize, Serialize, Default, Clone)]
+#[derive(Serialize, Default, Clone)]
 pub(super) struct IssueForm {
-    #[serde(default)]
     subject: String,
-    #[serde(default)]
     preheader: String,
-    #[serde(default)]
     body_markdown: String,
-    #[serde(default)]
     template: String,
+    segment: SegmentForm,
 }
 
 impl IssueForm {
@@ -184,16 +191,40 @@ impl IssueForm {
             preheader: issue.preheader.clone(),
             body_markdown: issue.body_markdown.clone(),
             template: issue.template.clone(),
+            segment: SegmentForm::of(issue.segment.as_ref()),
         }
     }
 
-    fn content(&self) -> IssueContent {
-        IssueContent {
+    /// The fields from the form's pairs: the segment's localities come once per tick.
+    fn read(pairs: &[(String, String)]) -> Self {
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        IssueForm {
+            subject: field("subject"),
+            preheader: field("preheader"),
+            body_markdown: field("body_markdown"),
+            template: field("template"),
+            segment: SegmentForm::read(pairs),
+        }
+    }
+
+    fn content(&self) -> Result<IssueContent, ActionError> {
+        let segment = self
+            .segment
+            .segment()
+            .map_err(|problem| ActionError::Invalid(vec![problem]))?;
+        Ok(IssueContent {
             subject: Some(self.subject.clone()),
             preheader: Some(self.preheader.clone()),
             body_markdown: Some(self.body_markdown.clone()),
             template: Some(self.template.clone()),
-        }
+            segment: Some(segment),
+        })
     }
 }
 
@@ -250,6 +281,10 @@ struct IssueView {
     preflight_problems: usize,
     /// Who sent it despite the check's problems, and when.
     sent_anyway: Option<(String, String)>,
+    /// The localities a segment can pick: (slug, name).
+    localities: Vec<(&'static str, &'static str)>,
+    /// Who it would reach if it went now (a saved issue that has not gone yet).
+    reach: Option<Reach>,
 }
 
 impl IssueView {
@@ -272,6 +307,7 @@ impl IssueView {
             when: String::new(),
             form: IssueForm {
                 template: DEFAULT_TEMPLATE.into(),
+                segment: SegmentForm::of(None),
                 ..IssueForm::default()
             },
             templates: TEMPLATES,
@@ -294,6 +330,8 @@ impl IssueView {
             preflight: None,
             preflight_problems: 0,
             sent_anyway: None,
+            localities: locality_choices(),
+            reach: None,
         }
     }
 
@@ -351,6 +389,7 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
     view.paused_reason = issue.paused_reason.clone();
     if view.editable {
         view.library = super::issue_images::library(state).await?;
+        view.reach = Some(Reach::of(&actions::audience(state, issue).await?));
     }
     view.sent_anyway = issue
         .sent_anyway
@@ -388,9 +427,14 @@ async fn new_issue(Extension(staff): Extension<Staff>) -> Response {
 async fn create(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
-    Form(form): Form<IssueForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    match actions::create(&state, form.content(), None).await {
+    let form = IssueForm::read(&pairs);
+    let created = match form.content() {
+        Ok(content) => actions::create(&state, content, None).await,
+        Err(err) => Err(err),
+    };
+    match created {
         Ok(issue) => Ok(done(issue.id, "saved")),
         Err(ActionError::Invalid(errors)) => {
             let view = IssueView {
@@ -503,9 +547,14 @@ async fn save(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
     PageIssueId(id): PageIssueId,
-    Form(form): Form<IssueForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    match actions::update(&state, id, form.content()).await {
+    let form = IssueForm::read(&pairs);
+    let saved = match form.content() {
+        Ok(content) => actions::update(&state, id, content).await,
+        Err(err) => Err(err),
+    };
+    match saved {
         Ok(issue) => Ok(done(issue.id, "saved")),
         Err(err) => refused(&state, &staff, id, err, Some(form)).await,
     }
@@ -533,41 +582,6 @@ pub(super) fn framed_preview(html: String) -> Response {
             (header::X_FRAME_OPTIONS, "SAMEORIGIN".to_owned()),
         ],
         html,
-    )
-        .into_response()
-}
-
-#[derive(Serialize)]
-struct Progress {
-    status: &'static str,
-    #[serde(flatten)]
-    stats: IssueStats,
-}
-
-/// The numbers the progress bar shows, for the script that keeps it current.
-async fn progress(
-    State(state): State<AppState>,
-    PageIssueId(id): PageIssueId,
-) -> Result<Json<Progress>, AppError> {
-    let issue = actions::issue(&state, id).await.map_err(page_error)?;
-    Ok(Json(Progress {
-        status: issue.status.as_str(),
-        stats: state.store.issue_stats(id).await?,
-    }))
-}
-
-async fn progress_script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("progress.js"),
-    )
-        .into_response()
-}
-
-async fn editor_script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("editor.js"),
     )
         .into_response()
 }

@@ -19,6 +19,7 @@ mod dashboard;
 mod imports;
 mod issue_images;
 mod issue_report;
+mod issue_segment;
 mod issue_status;
 mod issues;
 mod sign_in;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{ApiJson, created};
 use crate::{
+    audience::segment::Segment,
     fields::FieldError,
     issues::{Issue, IssueContent, IssueStatus, MAX_BODY, MAX_PREHEADER, MAX_SUBJECT, Withdrawal},
     store::IssueStats,
@@ -76,6 +77,8 @@ pub struct IssueView {
     paused_reason: Option<String>,
     /// Who scheduled it despite the accessibility preflight's problems, and when.
     sent_anyway: Option<Withdrawal>,
+    /// The part of the list it goes to: every condition must hold. Empty: everyone.
+    segment: Segment,
 }
 
 impl From<Issue> for IssueView {
@@ -94,6 +97,7 @@ impl From<Issue> for IssueView {
             withdrawn: issue.withdrawn,
             paused_reason: issue.paused_reason,
             sent_anyway: issue.sent_anyway,
+            segment: issue.segment.unwrap_or_default(),
         }
     }
 }
@@ -116,6 +120,9 @@ pub struct NewIssueBody {
     template: Option<String>,
     /// The slug of one of the lists (see the enum).
     list: Option<String>,
+    /// The part of the list it goes to (every condition must hold); left out or empty,
+    /// everyone on the list.
+    segment: Option<Segment>,
 }
 
 /// The fields to change; those left out (or null) stay as they are.
@@ -126,6 +133,8 @@ pub struct IssueChangesBody {
     preheader: Option<String>,
     body_markdown: Option<String>,
     template: Option<String>,
+    /// Empty sends it to everyone on the list again.
+    segment: Option<Segment>,
 }
 
 /// The `{id}` of an issue; one that is not a UUID names no issue.
@@ -161,6 +170,7 @@ pub async fn create_issue(
         preheader: body.preheader,
         body_markdown: body.body_markdown,
         template: body.template,
+        segment: body.segment.map(Some),
     };
     let issue = actions::create(&state, content, body.list).await?;
     Ok(created(
@@ -220,6 +230,7 @@ pub async fn update_issue(
         preheader: body.preheader,
         body_markdown: body.body_markdown,
         template: body.template,
+        segment: body.segment.map(Some),
     };
     Ok(Json(actions::update(&state, id, changes).await?.into()))
 }

@@ -35,6 +35,7 @@ async fn draft(opened: &Opened, subject: &str) -> Issue {
                 preheader: None,
                 body_markdown: Some("Hello.".into()),
                 template: None,
+                segment: None,
             },
             now: now(),
         })

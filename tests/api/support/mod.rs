@@ -413,22 +413,34 @@ impl TestApp {
 
     /// A complete, valid sign-up through the web form.
     pub async fn sign_up(&self, email: &str) -> reqwest::Response {
-        self.post_form(
-            "/subscriptions",
-            &[
-                ("email", email),
-                ("name", "Jo Bloggs"),
-                ("organisation", "Stroud Community Hub"),
-                ("locality", "stroud"),
-                ("consent", "yes"),
-            ],
-        )
-        .await
+        self.sign_up_with(email, &[]).await
+    }
+
+    /// A sign-up through the web form, with `changes` to the usual fields (a field
+    /// named twice is sent twice, as ticked boxes are).
+    pub async fn sign_up_with(&self, email: &str, changes: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields = vec![("email", email), ("consent", "yes")];
+        for (name, usual) in [
+            ("name", "Jo Bloggs"),
+            ("organisation", "Stroud Community Hub"),
+            ("locality", "stroud"),
+        ] {
+            if !changes.iter().any(|(changed, _)| *changed == name) {
+                fields.push((name, usual));
+            }
+        }
+        fields.extend_from_slice(changes);
+        self.post_form("/subscriptions", &fields).await
     }
 
     /// Signs `email` up and confirms through the mailed link, as a person would.
     pub async fn confirmed_subscriber(&self, email: &str) {
-        self.sign_up(email).await;
+        self.confirmed_subscriber_with(email, &[]).await
+    }
+
+    /// Signs `email` up with `changes` to the usual fields, and confirms.
+    pub async fn confirmed_subscriber_with(&self, email: &str, changes: &[(&str, &str)]) {
+        self.sign_up_with(email, changes).await;
         let mail = self
             .smtp()
             .wait_for_mail_to(email, "Confirm your subscription to In Partnership")
