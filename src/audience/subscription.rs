@@ -78,33 +78,62 @@ impl ConsentKind {
 /// Confirmation mails for one address in 24 hours, at most (sign-ups and imports).
 pub const RESEND_CAP: i64 = 3;
 
-/// What a sign-up does to the person's subscription.
+/// What a sign-up does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignupAction {
-    /// New to the list: a pending subscription, its token, the consent event and the
-    /// confirmation mail.
-    Subscribe,
-    /// Pending, or ended (unsubscribed, bounced, complained): the latest details typed are kept, and a new token,
-    /// consent event and confirmation mail are written.
+    /// Some chosen lists are not confirmed: a pending subscription to each that is new,
+    /// a token and a consent event for each, and one confirmation mail for them all.
     Invite,
-    /// Confirmed already: an "already subscribed" mail, within the day's cap.
+    /// Confirmed to every list chosen already: an "already subscribed" mail, within
+    /// the day's cap.
     Remind,
-    /// Not confirmed, and enough confirmation mails went out in the last 24 hours.
+    /// Nothing new to ask, and enough confirmation mails went out in the last 24 hours.
     Nothing,
 }
 
-/// What a sign-up does, given the person's subscription now (if any) and how many
-/// confirmation mails they were sent in the last 24 hours.
-pub fn signup_action(
-    status: Option<SubscriptionStatus>,
+/// A sign-up's plan: what it does, and the lists its confirmation mail asks about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignupPlan {
+    pub action: SignupAction,
+    /// The chosen lists the person is not confirmed on, in the order chosen.
+    pub lists: Vec<Uuid>,
+    /// Whether the details typed replace the ones kept: only for someone confirmed on
+    /// no list, or anyone could change a subscriber's details by signing up as them.
+    pub keep_details_typed: bool,
+}
+
+/// What a sign-up to `chosen` lists does, given the person's subscription to each
+/// (`None`: never subscribed), whether they are confirmed on any list at all, and how
+/// many confirmation mails they were sent in the last 24 hours. A list new to them is
+/// always asked about (there are only so many lists); one they were asked about
+/// before is asked again only within the cap.
+pub fn signup_plan(
+    chosen: &[(Uuid, Option<SubscriptionStatus>)],
+    confirmed_anywhere: bool,
     recent_invitations: i64,
     resend_cap: i64,
-) -> SignupAction {
-    match status {
-        None => SignupAction::Subscribe,
-        Some(SubscriptionStatus::Confirmed) => SignupAction::Remind,
-        Some(_) if recent_invitations >= resend_cap => SignupAction::Nothing,
-        Some(_) => SignupAction::Invite,
+) -> SignupPlan {
+    let lists: Vec<Uuid> = chosen
+        .iter()
+        .filter(|(_, status)| *status != Some(SubscriptionStatus::Confirmed))
+        .map(|(list, _)| *list)
+        .collect();
+    let any_new = chosen.iter().any(|(_, status)| status.is_none());
+    let action = if lists.is_empty() {
+        SignupAction::Remind
+    } else if any_new || recent_invitations < resend_cap {
+        SignupAction::Invite
+    } else {
+        SignupAction::Nothing
+    };
+    SignupPlan {
+        keep_details_typed: action == SignupAction::Invite && !confirmed_anywhere,
+        action,
+        lists: if action == SignupAction::Invite {
+            lists
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -169,6 +198,22 @@ pub fn confirmation(status: SubscriptionStatus, token_used: bool, expired: bool)
     }
 }
 
+/// What a link that confirms several lists comes to: confirmed if any list is
+/// confirmed now; else the reason a list was not, before "already confirmed".
+pub fn combined_outcome(outcomes: impl IntoIterator<Item = ConfirmOutcome>) -> ConfirmOutcome {
+    let rank = |outcome: &ConfirmOutcome| match outcome {
+        ConfirmOutcome::Confirmed => 0,
+        ConfirmOutcome::Expired => 1,
+        ConfirmOutcome::Used => 2,
+        ConfirmOutcome::AlreadyConfirmed => 3,
+        ConfirmOutcome::Unknown => 4,
+    };
+    outcomes
+        .into_iter()
+        .min_by_key(rank)
+        .unwrap_or(ConfirmOutcome::Unknown)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnsubscribeOutcome {
     Unsubscribed,
@@ -204,20 +249,58 @@ mod tests {
     }
 
     #[test]
-    fn a_sign_up_subscribes_invites_reminds_or_waits() {
-        assert_eq!(signup_action(None, 0, 3), SignupAction::Subscribe);
-        assert_eq!(signup_action(Some(Pending), 2, 3), SignupAction::Invite);
+    fn a_sign_up_invites_reminds_or_waits() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let plan = |chosen: &[(Uuid, Option<SubscriptionStatus>)], anywhere, recent| {
+            signup_plan(chosen, anywhere, recent, 3)
+        };
+        let new = plan(&[(a, None)], false, 0);
         assert_eq!(
-            signup_action(Some(Unsubscribed), 0, 3),
+            (new.action, new.lists.clone()),
+            (SignupAction::Invite, vec![a])
+        );
+        assert!(new.keep_details_typed);
+        assert_eq!(
+            plan(&[(a, Some(Pending))], false, 2).action,
             SignupAction::Invite
         );
-        assert_eq!(signup_action(Some(Pending), 3, 3), SignupAction::Nothing);
         assert_eq!(
-            signup_action(Some(Unsubscribed), 3, 3),
+            plan(&[(a, Some(Unsubscribed))], false, 0).action,
+            SignupAction::Invite
+        );
+        assert_eq!(
+            plan(&[(a, Some(Pending))], false, 3).action,
             SignupAction::Nothing
         );
+        assert_eq!(plan(&[(a, Some(Unsubscribed))], false, 3).lists, vec![]);
         // The reminder has a cap of its own, counted by the store.
-        assert_eq!(signup_action(Some(Confirmed), 9, 3), SignupAction::Remind);
+        assert_eq!(
+            plan(&[(a, Some(Confirmed))], true, 9).action,
+            SignupAction::Remind
+        );
+
+        // Two lists, one confirmed: the other is asked about, and the details kept.
+        let more = plan(&[(a, Some(Confirmed)), (b, None)], true, 3);
+        assert_eq!(
+            (more.action, more.lists.clone()),
+            (SignupAction::Invite, vec![b])
+        );
+        assert!(
+            !more.keep_details_typed,
+            "a confirmed person's details stay"
+        );
+        let both = plan(&[(a, Some(Pending)), (b, None)], false, 0);
+        assert_eq!(both.lists, vec![a, b]);
+    }
+
+    #[test]
+    fn a_link_for_several_lists_says_the_most_useful_thing() {
+        use ConfirmOutcome::*;
+        assert_eq!(combined_outcome([AlreadyConfirmed, Confirmed]), Confirmed);
+        assert_eq!(combined_outcome([AlreadyConfirmed, Expired]), Expired);
+        assert_eq!(combined_outcome([Used, AlreadyConfirmed]), Used);
+        assert_eq!(combined_outcome([AlreadyConfirmed]), AlreadyConfirmed);
+        assert_eq!(combined_outcome([]), Unknown);
     }
 
     #[test]

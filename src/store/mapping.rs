@@ -44,6 +44,8 @@ pub(super) fn mailing_list(row: &impl Columns) -> anyhow::Result<MailingList> {
         id: row.id("id")?,
         slug: row.text("slug")?,
         name: row.text("name")?,
+        description: row.text("description")?,
+        public: row.flag("public")?,
     })
 }
 

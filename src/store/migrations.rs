@@ -91,6 +91,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "segments",
         include_str!("../../migrations/sqlite/0017_segments.sql"),
     ),
+    (
+        18,
+        "lists",
+        include_str!("../../migrations/sqlite/0018_lists.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -179,6 +184,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "segments",
         include_str!("../../migrations/postgres/0017_segments.sql"),
+    ),
+    (
+        18,
+        "lists",
+        include_str!("../../migrations/postgres/0018_lists.sql"),
     ),
 ];
 

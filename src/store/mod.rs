@@ -43,6 +43,7 @@ pub use lists::{DEFAULT_LIST, ListStore, MailingList};
 pub use media::{MediaFile, MediaItem, MediaStore, NewMedia};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
+pub(crate) use signups::KnownSubscriber;
 pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
 pub use staff::{
     ApiTokenRecord, LoginAdmission, LoginAttempt, StaffLogin, StaffMember, StaffStore,

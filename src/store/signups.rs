@@ -1,9 +1,10 @@
 //! Joining: a sign-up (a person, their pending subscription, the token and the
 //! confirmation mail, in one transaction) and its confirmation.
 
-use crate::audience::subscription::{ConfirmOutcome, SignupOutcome};
+use crate::audience::subscription::{ConfirmOutcome, SignupOutcome, SubscriptionStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{ConsentContext, NewOutboxMail};
@@ -28,9 +29,9 @@ pub struct Invitation {
 #[derive(Clone, Debug)]
 pub struct SignupRequest {
     pub new_subscriber_id: Uuid,
-    pub event_id: Uuid,
     pub subscriber: NewSubscriber,
-    pub list_id: Uuid,
+    /// The lists chosen (at least one); one confirmation mail asks about them all.
+    pub list_ids: Vec<Uuid>,
     pub invitation: Invitation,
     /// For someone already subscribed: a short "you are already subscribed" mail with
     /// their way out, sent instead of a confirmation (at most `resend_cap` a day).
@@ -55,7 +56,6 @@ pub struct SignupRequest {
 #[derive(Clone, Debug)]
 pub struct ConfirmRequest {
     pub token_hash: [u8; 32],
-    pub event_id: Uuid,
     pub consent: ConsentContext,
     pub now: DateTime<Utc>,
     /// Queued when the subscription is confirmed now; the store addresses it to the
@@ -66,8 +66,52 @@ pub struct ConfirmRequest {
 #[async_trait]
 pub trait SignupStore: Send + Sync {
     async fn record_signup(&self, signup: &SignupRequest) -> anyhow::Result<SignupOutcome>;
+    /// The lists a confirmation token asks about, oldest list first.
+    async fn token_lists(&self, token_hash: &[u8; 32]) -> anyhow::Result<Vec<Uuid>>;
+    /// Confirms every list the token asks about (each as `audience::subscription::confirmation`
+    /// decides), with one welcome mail if any is confirmed now.
     async fn confirm_subscription(
         &self,
         confirm: &ConfirmRequest,
     ) -> anyhow::Result<ConfirmOutcome>;
+}
+
+/// What a sign-up (or an import) finds of an address, read with its row locked.
+#[derive(Clone, Debug)]
+pub(crate) struct KnownSubscriber {
+    pub id: Uuid,
+    statuses: HashMap<Uuid, SubscriptionStatus>,
+    /// Confirmed on some list (any list, not only those chosen).
+    pub confirmed_anywhere: bool,
+    /// Confirmation mails sent to them in the last 24 hours, for any lists.
+    pub recent: i64,
+}
+
+impl KnownSubscriber {
+    pub fn new(
+        id: Uuid,
+        statuses: Vec<(Uuid, String)>,
+        confirmed_anywhere: bool,
+        recent: i64,
+    ) -> anyhow::Result<Self> {
+        let statuses = statuses
+            .into_iter()
+            .map(|(list, status)| Ok((list, SubscriptionStatus::parse(&status)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            id,
+            statuses,
+            confirmed_anywhere,
+            recent,
+        })
+    }
+
+    /// Their subscription to the list, if they have one.
+    pub fn status(&self, list: Uuid) -> Option<SubscriptionStatus> {
+        self.statuses.get(&list).copied()
+    }
+
+    pub fn statuses_of(&self, lists: &[Uuid]) -> Vec<(Uuid, Option<SubscriptionStatus>)> {
+        lists.iter().map(|l| (*l, self.status(*l))).collect()
+    }
 }

@@ -210,8 +210,8 @@ impl ImportStore for PostgresStore {
 
         let found: Vec<(String, Uuid, Option<String>, i64)> = sqlx::query_as(
             "SELECT s.email_key, s.id, sub.status,
-               (SELECT count(*) FROM confirmation_tokens t
-                WHERE t.subscriber_id = s.id AND t.list_id = $2 AND t.created_at > $3) AS recent
+               (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
+                WHERE t.subscriber_id = s.id AND t.created_at > $3) AS recent
              FROM subscribers s
              LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
              WHERE s.email_key = ANY($1)

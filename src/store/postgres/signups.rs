@@ -2,7 +2,8 @@
 //! confirmation mail, in one transaction) and its confirmation.
 
 use crate::audience::subscription::{
-    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, confirmation, signup_action,
+    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, combined_outcome,
+    confirmation, signup_plan,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -11,24 +12,30 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::store::{ConfirmRequest, SignupRequest, SignupStore};
+use crate::store::{ConfirmRequest, KnownSubscriber, SignupRequest, SignupStore};
 
-/// The writes every sign-up that sends a mail makes, as the rest of one statement
-/// after its first common table expression.
-macro_rules! signup_writes {
-    () => {
-        "token AS (
-           INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
-           VALUES ($4, $1, $2, $3, $5)
-         ), consent AS (
-           INSERT INTO consent_events
-             (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
-           VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11)
-         )
-         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-         VALUES ($12, $13, (SELECT email FROM subscribers WHERE id = $1), $1, $18, $3, $3)"
-    };
-}
+/// Everything a sign-up that sends a mail writes, in one statement: a pending
+/// subscription to each list it asks about that is new, a token row and a consent
+/// event for each, the details typed (when `$16`), and the confirmation mail.
+const INVITE: &str = "WITH chosen AS (
+       SELECT * FROM UNNEST($2::uuid[], $6::uuid[]) AS c(list_id, event_id)
+     ), subscription AS (
+       INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+       SELECT $1, list_id, 'pending', $3, $3 FROM chosen
+       ON CONFLICT (subscriber_id, list_id) DO NOTHING
+     ), details AS (
+       UPDATE subscribers SET name = $13, organisation = $14, locality = $15, updated_at = $3
+       WHERE id = $1 AND $16
+     ), token AS (
+       INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+       SELECT $4, $1, list_id, $3, $5 FROM chosen
+     ), consent AS (
+       INSERT INTO consent_events
+         (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+       SELECT event_id, $1, list_id, 'signup', $7, $3, $8, $9, $10, $11 FROM chosen
+     )
+     INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+     VALUES ($12, $17, (SELECT email FROM subscribers WHERE id = $1), $1, $18, $3, $3)";
 
 /// Someone already subscribed who signs up again is reminded, at most a cap a day: one
 /// statement, so the count and the insert cannot be split.
@@ -89,41 +96,43 @@ impl SignupStore for PostgresStore {
         .context("Failed to store the subscriber")?;
 
         let row = sqlx::query(
-            "SELECT s.id, sub.status,
-               (SELECT count(*) FROM confirmation_tokens t
-                WHERE t.subscriber_id = s.id AND t.list_id = $2 AND t.created_at > $3) AS recent
+            "SELECT s.id,
+               (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
+                WHERE t.subscriber_id = s.id AND t.created_at > $2) AS recent,
+               EXISTS (SELECT 1 FROM subscriptions c
+                       WHERE c.subscriber_id = s.id AND c.status = 'confirmed') AS confirmed_anywhere
              FROM subscribers s
-             LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $2
              WHERE s.email_key = lower($1 COLLATE \"C\")
              FOR UPDATE OF s",
         )
         .bind(person.email.as_str())
-        .bind(req.list_id)
         .bind(req.now - Duration::hours(24))
         .fetch_one(&mut *tx)
         .await
-        .context("Failed to read the subscription")?;
+        .context("Failed to read the subscriber")?;
         let subscriber_id: Uuid = row.try_get("id")?;
-        let status: Option<&str> = row.try_get("status")?;
-        let status = status.map(SubscriptionStatus::parse).transpose()?;
-        let recent: i64 = row.try_get("recent")?;
+        let statuses = sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT list_id, status FROM subscriptions WHERE subscriber_id = $1",
+        )
+        .bind(subscriber_id)
+        .fetch_all(&mut *tx)
+        .await
+        .context("Failed to read the subscriptions")?;
+        let known = KnownSubscriber::new(
+            subscriber_id,
+            statuses,
+            row.try_get("confirmed_anywhere")?,
+            row.try_get("recent")?,
+        )?;
+        let plan = signup_plan(
+            &known.statuses_of(&req.list_ids),
+            known.confirmed_anywhere,
+            known.recent,
+            req.resend_cap,
+        );
 
-        let sql = match signup_action(status, recent, req.resend_cap) {
-            SignupAction::Subscribe => concat!(
-                "WITH subscription AS (
-                   INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-                   VALUES ($1, $2, 'pending', $3, $3)
-                 ), ",
-                signup_writes!()
-            ),
-            // Not confirmed yet: the latest details typed are the ones to keep.
-            SignupAction::Invite => concat!(
-                "WITH details AS (
-                   UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
-                   WHERE id = $1
-                 ), ",
-                signup_writes!()
-            ),
+        match plan.action {
+            SignupAction::Invite => {}
             SignupAction::Nothing => {
                 tx.commit().await.context("Failed to commit the sign-up")?;
                 return Ok(SignupOutcome::ResendCapReached);
@@ -161,34 +170,45 @@ impl SignupStore for PostgresStore {
             }
         };
         let mail = &req.invitation.mail;
-        sqlx::query(sql)
+        let events: Vec<Uuid> = plan.lists.iter().map(|_| Uuid::now_v7()).collect();
+        sqlx::query(INVITE)
             .bind(subscriber_id)
-            .bind(req.list_id)
+            .bind(&plan.lists)
             .bind(req.now)
             .bind(&req.invitation.token_hash[..])
             .bind(req.invitation.token_expires_at)
-            .bind(req.event_id)
+            .bind(&events)
             .bind(req.consent.method.as_str())
             .bind(req.consent.ip.as_deref())
             .bind(req.consent.user_agent.as_deref())
             .bind(&req.wording_version)
             .bind(&req.wording_hash)
             .bind(mail.id)
-            .bind(&mail.kind)
-            .bind(&mail.recipient)
             .bind(person.name.as_str())
             .bind(person.organisation.as_ref().map(|o| o.as_str()))
             .bind(person.locality.map(|l| l.slug()))
+            .bind(plan.keep_details_typed)
+            .bind(&mail.kind)
             .bind(&mail.payload)
             .execute(&mut *tx)
             .await
-            .context("Failed to store the token, consent event and confirmation mail")?;
+            .context("Failed to store the tokens, consent events and confirmation mail")?;
         if let Some(key) = &past_suppression {
             super::suppressions::admitted(&mut tx, key, subscriber_id, mail.id, req.now).await?;
         }
         super::budgets::count_mail(&mut tx, &req.budget_keys).await?;
         tx.commit().await.context("Failed to commit the sign-up")?;
         Ok(SignupOutcome::ConfirmationQueued)
+    }
+
+    async fn token_lists(&self, token_hash: &[u8; 32]) -> anyhow::Result<Vec<Uuid>> {
+        sqlx::query_scalar(
+            "SELECT list_id FROM confirmation_tokens WHERE token_hash = $1 ORDER BY list_id",
+        )
+        .bind(&token_hash[..])
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read a confirmation token's lists")
     }
 
     #[tracing::instrument(skip_all)]
@@ -198,46 +218,63 @@ impl SignupStore for PostgresStore {
             .begin()
             .await
             .context("Failed to begin the confirmation transaction")?;
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "SELECT t.subscriber_id, t.list_id, t.expires_at, t.used_at, sub.status
              FROM confirmation_tokens t
              JOIN subscriptions sub ON sub.subscriber_id = t.subscriber_id AND sub.list_id = t.list_id
              WHERE t.token_hash = $1
+             ORDER BY t.list_id
              FOR UPDATE OF t, sub",
         )
         .bind(&req.token_hash[..])
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .context("Failed to look up the confirmation token")?;
-        let Some(row) = row else {
-            return Ok(ConfirmOutcome::Unknown);
-        };
-        let subscriber_id: Uuid = row.try_get("subscriber_id")?;
-        let list_id: Uuid = row.try_get("list_id")?;
-        let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
-        let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
-        let status = SubscriptionStatus::parse(row.try_get("status")?)?;
-        let decided = confirmation(status, used_at.is_some(), expires_at <= req.now);
-        if let Some(kind) = decided.event {
-            sqlx::query(
-                "WITH confirmed AS (
-                   UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
-                   WHERE subscriber_id = $1 AND list_id = $2
-                 )
-                 INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
-                 VALUES ($4, $1, $2, $5, $6, $3, $7, $8)",
-            )
-            .bind(subscriber_id)
-            .bind(list_id)
-            .bind(req.now)
-            .bind(req.event_id)
-            .bind(kind.as_str())
-            .bind(req.consent.method.as_str())
-            .bind(req.consent.ip.as_deref())
-            .bind(req.consent.user_agent.as_deref())
-            .execute(&mut *tx)
-            .await
-            .context("Failed to confirm the subscription")?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut confirmed_now = None;
+        for row in &rows {
+            let subscriber_id: Uuid = row.try_get("subscriber_id")?;
+            let list_id: Uuid = row.try_get("list_id")?;
+            let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+            let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
+            let status = SubscriptionStatus::parse(row.try_get("status")?)?;
+            let decided = confirmation(status, used_at.is_some(), expires_at <= req.now);
+            outcomes.push(decided.outcome);
+            if let Some(kind) = decided.event {
+                sqlx::query(
+                    "WITH confirmed AS (
+                       UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                       WHERE subscriber_id = $1 AND list_id = $2
+                     )
+                     INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
+                     VALUES ($4, $1, $2, $5, $6, $3, $7, $8)",
+                )
+                .bind(subscriber_id)
+                .bind(list_id)
+                .bind(req.now)
+                .bind(Uuid::now_v7())
+                .bind(kind.as_str())
+                .bind(req.consent.method.as_str())
+                .bind(req.consent.ip.as_deref())
+                .bind(req.consent.user_agent.as_deref())
+                .execute(&mut *tx)
+                .await
+                .context("Failed to confirm the subscription")?;
+                confirmed_now = Some(subscriber_id);
+            }
+            if decided.uses_token {
+                sqlx::query(
+                    "UPDATE confirmation_tokens SET used_at = $3 WHERE token_hash = $1 AND list_id = $2",
+                )
+                .bind(&req.token_hash[..])
+                .bind(list_id)
+                .bind(req.now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to mark the token used")?;
+            }
+        }
+        if let Some(subscriber_id) = confirmed_now {
             // A mailbox that confirms works: a bounce no longer stands against it.
             super::suppressions::lift_on_confirming(&mut tx, subscriber_id, req.now).await?;
             sqlx::query(
@@ -253,17 +290,9 @@ impl SignupStore for PostgresStore {
             .await
             .context("Failed to queue the welcome mail")?;
         }
-        if decided.uses_token {
-            sqlx::query("UPDATE confirmation_tokens SET used_at = $2 WHERE token_hash = $1")
-                .bind(&req.token_hash[..])
-                .bind(req.now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to mark the token used")?;
-        }
         tx.commit()
             .await
             .context("Failed to commit the confirmation")?;
-        Ok(decided.outcome)
+        Ok(combined_outcome(outcomes))
     }
 }

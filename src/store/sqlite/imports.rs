@@ -27,15 +27,10 @@ pub(super) async fn import_person(
     person: &ImportedPerson,
 ) -> anyhow::Result<()> {
     let now = ms(batch.now);
-    let (subscriber_id, status, recent) = find_or_add_subscriber(
-        conn,
-        person.new_subscriber_id,
-        &person.subscriber,
-        batch.list_id,
-        now,
-    )
-    .await?;
-    let (outcome, reason) = rules::outcome(status, recent, batch.mode);
+    let known =
+        find_or_add_subscriber(conn, person.new_subscriber_id, &person.subscriber, now).await?;
+    let subscriber_id = known.id;
+    let (outcome, reason) = rules::outcome(known.status(batch.list_id), known.recent, batch.mode);
     let sql = match outcome {
         RowStatus::Added => Some(
             "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, updated_at)

@@ -2,7 +2,8 @@
 //! confirmation mail, in one transaction) and its confirmation.
 
 use crate::audience::subscription::{
-    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, confirmation, signup_action,
+    ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, combined_outcome,
+    confirmation, signup_plan,
 };
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
@@ -13,20 +14,7 @@ use uuid::Uuid;
 
 use super::{QueuedSignup, SIGNUP_BATCH, SqliteStore, rows::ms};
 use crate::audience::subscriber::NewSubscriber;
-use crate::store::{ConfirmRequest, SignupRequest, SignupStore};
-
-/// The writes every sign-up that sends a mail makes, after its first statement.
-macro_rules! signup_writes {
-    () => {
-        "INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
-         VALUES ($4, $1, $2, $3, $5);
-         INSERT INTO consent_events
-           (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
-         VALUES ($6, $1, $2, 'signup', $7, $3, $8, $9, $10, $11);
-         INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-         VALUES ($12, $13, (SELECT email FROM subscribers WHERE id = $1), $1, $18, $3, $3)"
-    };
-}
+use crate::store::{ConfirmRequest, KnownSubscriber, SignupRequest, SignupStore};
 
 /// Someone already subscribed who signs up again is reminded, at most a cap a day: one
 /// statement, so the count and the insert cannot be split.
@@ -74,8 +62,9 @@ pub(super) async fn record_signups(
     Ok(outcomes)
 }
 
-/// One sign-up inside the batch's transaction: two round trips to SQLite's thread, the
-/// first to learn what we know of the address, the second for everything it writes.
+/// One sign-up inside the batch's transaction: three round trips to SQLite's thread,
+/// to learn what we know of the address and its subscriptions, then one for
+/// everything it writes.
 pub(super) async fn record_signup(
     conn: &mut SqliteConnection,
     req: &SignupRequest,
@@ -95,21 +84,17 @@ pub(super) async fn record_signup(
         Some((key, true)) => Some(key),
         None => None,
     };
-    let (subscriber_id, status, recent) =
-        find_or_add_subscriber(conn, req.new_subscriber_id, person, req.list_id, now).await?;
-
-    let sql = match signup_action(status, recent, req.resend_cap) {
-        SignupAction::Subscribe => concat!(
-            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-             VALUES ($1, $2, 'pending', $3, $3);",
-            signup_writes!()
-        ),
-        // Not confirmed yet: the latest details typed are the ones to keep.
-        SignupAction::Invite => concat!(
-            "UPDATE subscribers SET name = $15, organisation = $16, locality = $17, updated_at = $3
-             WHERE id = $1;",
-            signup_writes!()
-        ),
+    let known = find_or_add_subscriber(conn, req.new_subscriber_id, person, now).await?;
+    let chosen = known.statuses_of(&req.list_ids);
+    let plan = signup_plan(
+        &chosen,
+        known.confirmed_anywhere,
+        known.recent,
+        req.resend_cap,
+    );
+    let subscriber_id = known.id;
+    match plan.action {
+        SignupAction::Invite => {}
         SignupAction::Nothing => return Ok(SignupOutcome::ResendCapReached),
         SignupAction::Remind => {
             let queued = sqlx::query(REMIND)
@@ -134,14 +119,37 @@ pub(super) async fn record_signup(
             return Ok(SignupOutcome::ReminderQueued);
         }
     };
+    // One statement per write, all sent at once: our own text, every value bound.
+    let mut sql = String::new();
+    if plan.keep_details_typed {
+        // Not confirmed anywhere: the latest details typed are the ones to keep.
+        sql.push_str(
+            "UPDATE subscribers SET name = $13, organisation = $14, locality = $15, updated_at = $2
+             WHERE id = $1;",
+        );
+    }
+    for k in 0..plan.lists.len() {
+        let (list, event) = (16 + 2 * k, 17 + 2 * k);
+        sql.push_str(&format!(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
+             VALUES ($1, ${list}, 'pending', $2, $2) ON CONFLICT DO NOTHING;
+             INSERT INTO confirmation_tokens (token_hash, subscriber_id, list_id, created_at, expires_at)
+             VALUES ($3, $1, ${list}, $2, $4);
+             INSERT INTO consent_events
+               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+             VALUES (${event}, $1, ${list}, 'signup', $5, $2, $6, $7, $8, $9);"
+        ));
+    }
+    sql.push_str(
+        "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+         VALUES ($10, $11, (SELECT email FROM subscribers WHERE id = $1), $1, $12, $2, $2)",
+    );
     let mail = &req.invitation.mail;
-    sqlx::query(sql)
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(subscriber_id)
-        .bind(req.list_id)
         .bind(now)
         .bind(&req.invitation.token_hash[..])
         .bind(ms(req.invitation.token_expires_at))
-        .bind(req.event_id)
         .bind(req.consent.method.as_str())
         .bind(req.consent.ip.as_deref())
         .bind(req.consent.user_agent.as_deref())
@@ -149,14 +157,17 @@ pub(super) async fn record_signup(
         .bind(&req.wording_hash)
         .bind(mail.id)
         .bind(&mail.kind)
-        .bind(&mail.recipient)
+        .bind(&mail.payload)
         .bind(person.name.as_str())
         .bind(person.organisation.as_ref().map(|o| o.as_str()))
-        .bind(person.locality.map(|l| l.slug()))
-        .bind(&mail.payload)
+        .bind(person.locality.map(|l| l.slug()));
+    for list in &plan.lists {
+        query = query.bind(*list).bind(Uuid::now_v7());
+    }
+    query
         .execute(&mut *conn)
         .await
-        .context("Failed to store the token, consent event and confirmation mail")?;
+        .context("Failed to store the tokens, consent events and confirmation mail")?;
     if let Some(key) = &past_suppression {
         super::suppressions::admitted(conn, key, subscriber_id, mail.id, now).await?;
     }
@@ -164,24 +175,23 @@ pub(super) async fn record_signup(
     Ok(SignupOutcome::ConfirmationQueued)
 }
 
-/// The subscriber with this address, added if new: their id, their subscription to the
-/// list (if any), and how many confirmation mails they were sent in the last day.
+/// The subscriber with this address, added if new: what a sign-up needs to know.
 pub(super) async fn find_or_add_subscriber(
     conn: &mut SqliteConnection,
     new_id: Uuid,
     person: &NewSubscriber,
-    list_id: Uuid,
     now: i64,
-) -> anyhow::Result<(Uuid, Option<SubscriptionStatus>, i64)> {
+) -> anyhow::Result<KnownSubscriber> {
     let row = sqlx::query(
         "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
          ON CONFLICT (email_key) DO NOTHING;
-         SELECT s.id, sub.status,
-           (SELECT count(*) FROM confirmation_tokens t
-            WHERE t.subscriber_id = s.id AND t.list_id = $7 AND t.created_at > $8) AS recent
+         SELECT s.id,
+           (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
+            WHERE t.subscriber_id = s.id AND t.created_at > $7) AS recent,
+           EXISTS (SELECT 1 FROM subscriptions c
+                   WHERE c.subscriber_id = s.id AND c.status = 'confirmed') AS confirmed_anywhere
          FROM subscribers s
-         LEFT JOIN subscriptions sub ON sub.subscriber_id = s.id AND sub.list_id = $7
          WHERE s.email_key = lower($2)",
     )
     .bind(new_id)
@@ -190,17 +200,24 @@ pub(super) async fn find_or_add_subscriber(
     .bind(person.organisation.as_ref().map(|o| o.as_str()))
     .bind(person.locality.map(|l| l.slug()))
     .bind(now)
-    .bind(list_id)
     .bind(now - 24 * 3600 * 1000)
     .fetch_one(&mut *conn)
     .await
     .context("Failed to store the subscriber")?;
-    let status: Option<&str> = row.try_get("status")?;
-    Ok((
-        row.try_get("id")?,
-        status.map(SubscriptionStatus::parse).transpose()?,
+    let id: Uuid = row.try_get("id")?;
+    let statuses = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT list_id, status FROM subscriptions WHERE subscriber_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("Failed to read the subscriptions")?;
+    KnownSubscriber::new(
+        id,
+        statuses,
+        row.try_get("confirmed_anywhere")?,
         row.try_get("recent")?,
-    ))
+    )
 }
 
 #[async_trait]
@@ -217,6 +234,16 @@ impl SignupStore for SqliteStore {
             .map_err(|_| anyhow!("The sign-up writer stopped before answering"))?
     }
 
+    async fn token_lists(&self, token_hash: &[u8; 32]) -> anyhow::Result<Vec<Uuid>> {
+        sqlx::query_scalar(
+            "SELECT list_id FROM confirmation_tokens WHERE token_hash = $1 ORDER BY list_id",
+        )
+        .bind(&token_hash[..])
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to read a confirmation token's lists")
+    }
+
     #[tracing::instrument(skip_all)]
     async fn confirm_subscription(&self, req: &ConfirmRequest) -> anyhow::Result<ConfirmOutcome> {
         let now = ms(req.now);
@@ -225,51 +252,60 @@ impl SignupStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("Failed to begin the confirmation transaction")?;
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "SELECT t.subscriber_id, t.list_id, t.expires_at, t.used_at, sub.status
              FROM confirmation_tokens t
              JOIN subscriptions sub ON sub.subscriber_id = t.subscriber_id AND sub.list_id = t.list_id
-             WHERE t.token_hash = $1",
+             WHERE t.token_hash = $1
+             ORDER BY t.list_id",
         )
         .bind(&req.token_hash[..])
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .context("Failed to look up the confirmation token")?;
-        let Some(row) = row else {
-            return Ok(ConfirmOutcome::Unknown);
-        };
-        let subscriber_id: Uuid = row.try_get("subscriber_id")?;
-        let list_id: Uuid = row.try_get("list_id")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let used_at: Option<i64> = row.try_get("used_at")?;
-        let status = SubscriptionStatus::parse(row.try_get("status")?)?;
-        let decided = confirmation(status, used_at.is_some(), expires_at <= now);
-        if let Some(kind) = decided.event {
-            sqlx::query(
-                "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
-                 WHERE subscriber_id = $1 AND list_id = $2",
-            )
-            .bind(subscriber_id)
-            .bind(list_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to confirm the subscription")?;
-            sqlx::query(
-                "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(req.event_id)
-            .bind(subscriber_id)
-            .bind(list_id)
-            .bind(kind.as_str())
-            .bind(req.consent.method.as_str())
-            .bind(now)
-            .bind(req.consent.ip.as_deref())
-            .bind(req.consent.user_agent.as_deref())
-            .execute(&mut *tx)
-            .await
-            .context("Failed to record the consent event")?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut confirmed_now = None;
+        for row in &rows {
+            let subscriber_id: Uuid = row.try_get("subscriber_id")?;
+            let list_id: Uuid = row.try_get("list_id")?;
+            let expires_at: i64 = row.try_get("expires_at")?;
+            let used_at: Option<i64> = row.try_get("used_at")?;
+            let status = SubscriptionStatus::parse(row.try_get("status")?)?;
+            let decided = confirmation(status, used_at.is_some(), expires_at <= now);
+            outcomes.push(decided.outcome);
+            if let Some(kind) = decided.event {
+                sqlx::query(
+                    "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                     WHERE subscriber_id = $1 AND list_id = $2;
+                     INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent)
+                     VALUES ($4, $1, $2, $5, $6, $3, $7, $8)",
+                )
+                .bind(subscriber_id)
+                .bind(list_id)
+                .bind(now)
+                .bind(Uuid::now_v7())
+                .bind(kind.as_str())
+                .bind(req.consent.method.as_str())
+                .bind(req.consent.ip.as_deref())
+                .bind(req.consent.user_agent.as_deref())
+                .execute(&mut *tx)
+                .await
+                .context("Failed to confirm the subscription")?;
+                confirmed_now = Some(subscriber_id);
+            }
+            if decided.uses_token {
+                sqlx::query(
+                    "UPDATE confirmation_tokens SET used_at = $3 WHERE token_hash = $1 AND list_id = $2",
+                )
+                .bind(&req.token_hash[..])
+                .bind(list_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to mark the token used")?;
+            }
+        }
+        if let Some(subscriber_id) = confirmed_now {
             // A mailbox that confirms works: a bounce no longer stands against it.
             super::suppressions::lift_on_confirming(&mut tx, subscriber_id, now).await?;
             sqlx::query(
@@ -285,17 +321,9 @@ impl SignupStore for SqliteStore {
             .await
             .context("Failed to queue the welcome mail")?;
         }
-        if decided.uses_token {
-            sqlx::query("UPDATE confirmation_tokens SET used_at = $2 WHERE token_hash = $1")
-                .bind(&req.token_hash[..])
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("Failed to mark the token used")?;
-        }
         tx.commit()
             .await
             .context("Failed to commit the confirmation")?;
-        Ok(decided.outcome)
+        Ok(combined_outcome(outcomes))
     }
 }

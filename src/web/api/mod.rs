@@ -103,7 +103,7 @@ async fn openapi_json(
 ) -> Result<Json<Value>, AppError> {
     let mut spec = Value::clone(&spec);
     spec["components"]["schemas"]["NewIssueBody"]["properties"]["list"]["enum"] =
-        or_null(state.store.list_slugs().await?);
+        or_null(state.store.lists().await?.into_iter().map(|l| l.slug));
     Ok(Json(spec))
 }
 

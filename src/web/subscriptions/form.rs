@@ -24,6 +24,12 @@ pub struct SignupForm {
     pub(super) name: Option<String>,
     pub(super) organisation: Option<String>,
     pub(super) locality: Option<String>,
+    /// The slugs of the lists ticked (`lists` once per tick in a form). None: the
+    /// default list, when the form offered no choice.
+    pub(super) lists: Vec<String>,
+    /// Set by a form that offered lists to choose from: then none ticked is a problem.
+    #[serde(skip_serializing)]
+    pub(super) choosing: Option<String>,
     pub(super) consent: Option<Consent>,
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(skip_serializing)]
@@ -49,6 +55,22 @@ pub(super) enum Consent {
 }
 
 impl SignupForm {
+    /// A form's fields: `lists` once per ticked box, any other field once (the first).
+    pub(super) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut fields = serde_json::Map::new();
+        let mut lists = Vec::new();
+        for (name, value) in pairs {
+            if name == "lists" {
+                lists.push(serde_json::Value::String(value));
+            } else if !fields.contains_key(&name) {
+                fields.insert(name, serde_json::Value::String(value));
+            }
+        }
+        fields.insert("lists".into(), serde_json::Value::Array(lists));
+        // Every field is text, as each of ours may be: this cannot fail.
+        serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or_default()
+    }
+
     pub(super) fn consent_given(&self) -> bool {
         match &self.consent {
             Some(Consent::Flag(given)) => *given,
@@ -153,22 +175,22 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
                     })?;
             Ok(Self { form, json })
         } else {
-            let Form(form) =
-                Form::<SignupForm>::from_request(req, state)
-                    .await
-                    .map_err(|rejection| {
-                        AppError::page(
-                            rejection.status(),
-                            MessagePage::new(
-                                "We could not read that form",
-                                &[
-                                    "Please go back to the sign-up form and try again.",
-                                    &rejection.body_text(),
-                                ],
-                            )
-                            .offering_signup(),
+            let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, state)
+                .await
+                .map_err(|rejection| {
+                    AppError::page(
+                        rejection.status(),
+                        MessagePage::new(
+                            "We could not read that form",
+                            &[
+                                "Please go back to the sign-up form and try again.",
+                                &rejection.body_text(),
+                            ],
                         )
-                    })?;
+                        .offering_signup(),
+                    )
+                })?;
+            let form = SignupForm::from_pairs(pairs);
             Ok(Self { form, json })
         }
     }

@@ -35,7 +35,8 @@ use crate::{
     fields::FieldError,
     sending::outbox::{WELCOME, WelcomePayload},
     store::{
-        ConfirmRequest, ConsentContext, ConsentMethod, Invitation, NewOutboxMail, SignupRequest,
+        ConfirmRequest, ConsentContext, ConsentMethod, Invitation, MailingList, NewOutboxMail,
+        SignupRequest,
     },
     tokens::{ConfirmationToken, FormToken, FormTokenProblem},
 };
@@ -63,6 +64,7 @@ struct LocalityOption {
 /// The form, with a new token of its own (every time it is shown).
 fn signup_form_page(
     state: &AppState,
+    lists: &Offered,
     form: &SignupForm,
     errors: &[FieldError],
     suggestion: Option<&str>,
@@ -78,10 +80,29 @@ fn signup_form_page(
             label: l.label(),
         })
         .collect();
+    let offered = &lists.offered;
+    let ticked: Vec<&str> = if form.lists.is_empty() && form.choosing.is_none() {
+        vec![crate::store::DEFAULT_LIST]
+    } else {
+        form.lists.iter().map(String::as_str).collect()
+    };
+    let choices: Vec<_> = offered
+        .iter()
+        .map(|l| {
+            json!({
+                "slug": l.slug,
+                "name": l.name,
+                "description": l.description,
+                "ticked": ticked.contains(&l.slug.as_str()),
+            })
+        })
+        .collect();
     render(
         "pages/signup.html",
         "Sign up",
         &json!({
+            "lists": choices,
+            "choosing": offered.len() > 1,
             "form": {
                 "email": form.email.as_deref().unwrap_or(""),
                 "name": form.name.as_deref().unwrap_or(""),
@@ -98,9 +119,73 @@ fn signup_form_page(
     )
 }
 
+/// The public lists, which the sign-up form offers.
+pub(super) struct Offered {
+    offered: Vec<MailingList>,
+}
+
+impl Offered {
+    pub(super) async fn now(state: &AppState) -> anyhow::Result<Self> {
+        let offered = state.store.lists().await?;
+        Ok(Offered {
+            offered: offered.into_iter().filter(|l| l.public).collect(),
+        })
+    }
+
+    /// The lists a sign-up chose: those ticked, all of them offered; none ticked where
+    /// no choice was offered (or by a JSON client) is the default list.
+    fn chosen(&self, form: &SignupForm) -> Result<Vec<MailingList>, FieldError> {
+        if form.lists.is_empty() {
+            if form.choosing.is_some() {
+                return Err(FieldError::new(
+                    "lists",
+                    "Choose at least one newsletter to sign up for.",
+                ));
+            }
+            return self
+                .offered
+                .iter()
+                .find(|l| l.slug == crate::store::DEFAULT_LIST)
+                .or(self.offered.first())
+                .map(|l| vec![l.clone()])
+                .ok_or_else(|| FieldError::new("lists", "No newsletter is open to sign-ups."));
+        }
+        let mut chosen: Vec<MailingList> = Vec::new();
+        for slug in &form.lists {
+            let Some(list) = self.offered.iter().find(|l| &l.slug == slug) else {
+                return Err(FieldError::new(
+                    "lists",
+                    "Choose from the newsletters offered on this page.",
+                ));
+            };
+            if !chosen.contains(list) {
+                chosen.push(list.clone());
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+/// "A", "A and B", "A, B and C".
+pub(super) fn names_of(lists: &[MailingList]) -> String {
+    let names: Vec<&str> = lists.iter().map(|l| l.name.as_str()).collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 #[tracing::instrument(skip_all)]
-async fn signup_page(State(state): State<AppState>) -> Response {
-    private(signup_form_page(&state, &SignupForm::default(), &[], None))
+async fn signup_page(State(state): State<AppState>) -> Result<Response, AppError> {
+    let lists = Offered::now(&state).await?;
+    Ok(private(signup_form_page(
+        &state,
+        &lists,
+        &SignupForm::default(),
+        &[],
+        None,
+    )))
 }
 
 /// A form token for a JSON client, which sends it back as `form_token` with the
@@ -233,21 +318,24 @@ async fn subscribe(
         state.settings.signup_form_min_age,
     );
     let parsed = form.parse();
+    let offered = Offered::now(&state).await?;
+    let chosen = offered.chosen(&form);
     let refuse = |errors: Vec<FieldError>| -> Result<Response, AppError> {
         if json {
             return Err(AppError::Invalid(errors));
         }
         Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
-            private(signup_form_page(&state, &form, &errors, None)),
+            private(signup_form_page(&state, &offered, &form, &errors, None)),
         )
             .into_response())
     };
-    let (token, subscriber) = match (token, parsed) {
-        (Ok(token), Ok(subscriber)) => (token, subscriber),
-        (token, parsed) => {
+    let (token, subscriber, lists) = match (token, parsed, chosen) {
+        (Ok(token), Ok(subscriber), Ok(lists)) => (token, subscriber, lists),
+        (token, parsed, chosen) => {
             let mut errors: Vec<FieldError> =
                 token.err().map(form_token_error).into_iter().collect();
+            errors.extend(chosen.err());
             errors.extend(parsed.err().unwrap_or_default());
             return refuse(errors);
         }
@@ -259,29 +347,30 @@ async fn subscribe(
         let (local, domain) = address.rsplit_once('@').unwrap_or_default();
         if let Some(meant) = crate::audience::typos::suggested_domain(domain) {
             let suggestion = format!("{local}@{meant}");
-            return Ok(
-                private(signup_form_page(&state, &form, &[], Some(&suggestion))).into_response(),
-            );
+            return Ok(private(signup_form_page(
+                &state,
+                &offered,
+                &form,
+                &[],
+                Some(&suggestion),
+            ))
+            .into_response());
         }
     }
 
     let (wording_version, wording_hash) = shown_wording(&state, &form).await?;
     let request = SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
-        event_id: Uuid::now_v7(),
-        list_id: state.list.id,
+        list_ids: lists.iter().map(|l| l.id).collect(),
         invitation: Invitation::new(
             &state.secret,
-            &state.list.name,
+            &names_of(&lists),
             state.settings.confirmation_ttl,
             subscriber.email.as_str(),
             now,
             false,
         )?,
-        reminder: crate::sending::outbox::already_subscribed(
-            &state.list,
-            subscriber.email.as_str(),
-        )?,
+        reminder: crate::sending::outbox::already_subscribed(&lists[0], subscriber.email.as_str())?,
         consent: client.consent(if json {
             ConsentMethod::Api
         } else {
@@ -342,12 +431,16 @@ fn pending_response(state: &AppState, json: bool, form: &SignupForm) -> Response
 
 /// "Not the right address?": the form again, filled in as it was sent, to correct.
 #[tracing::instrument(skip_all)]
-async fn edit_signup(State(state): State<AppState>, Form(form): Form<SignupForm>) -> Response {
+async fn edit_signup(
+    State(state): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
     let form = SignupForm {
         consent: None,
-        ..form
+        ..SignupForm::from_pairs(pairs)
     };
-    private(signup_form_page(&state, &form, &[], None)).into_response()
+    let offered = Offered::now(&state).await?;
+    Ok(private(signup_form_page(&state, &offered, &form, &[], None)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -397,11 +490,25 @@ async fn confirm(
     params: Result<Form<TokenParams>, FormRejection>,
 ) -> Result<Response, AppError> {
     let token = parse_token(params.ok().map(|Form(p)| p))?;
+    // The lists the link asks about, for the words of the welcome mail and the page.
+    let asked = state.store.token_lists(&token.hash()).await?;
+    let lists: Vec<MailingList> = state
+        .store
+        .lists()
+        .await?
+        .into_iter()
+        .filter(|l| asked.contains(&l.id))
+        .collect();
+    let first = lists.first().unwrap_or(&state.list);
+    let list = if lists.is_empty() {
+        state.list.name.clone()
+    } else {
+        names_of(&lists)
+    };
     let outcome = state
         .store
         .confirm_subscription(&ConfirmRequest {
             token_hash: token.hash(),
-            event_id: Uuid::now_v7(),
             consent: client.consent(ConsentMethod::Link),
             now: Utc::now(),
             welcome: NewOutboxMail {
@@ -409,8 +516,8 @@ async fn confirm(
                 kind: WELCOME.into(),
                 recipient: String::new(),
                 payload: serde_json::to_string(&WelcomePayload {
-                    list_name: state.list.name.clone(),
-                    list_id: state.list.id,
+                    list_name: list.clone(),
+                    list_id: first.id,
                 })
                 .map_err(anyhow::Error::from)?,
             },
@@ -420,7 +527,6 @@ async fn confirm(
     if outcome == ConfirmOutcome::Confirmed {
         state.outbox_wake.notify_one();
     }
-    let list = &state.list.name;
     let (status, page) = match outcome {
         ConfirmOutcome::Confirmed => (
             StatusCode::OK,

@@ -20,7 +20,14 @@ async fn the_default_list_is_there_from_the_start(backend: Backend) {
     let list = store.default_list().await.unwrap();
     assert_eq!(list.slug, DEFAULT_LIST);
     assert_eq!(list.id, opened.list_id);
-    assert_eq!(store.list_slugs().await.unwrap(), [DEFAULT_LIST]);
+    let slugs: Vec<String> = store
+        .lists()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.slug)
+        .collect();
+    assert_eq!(slugs, [DEFAULT_LIST]);
     assert!(store.list_by_slug("no-such-list").await.unwrap().is_none());
 }
 

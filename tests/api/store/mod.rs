@@ -88,9 +88,8 @@ pub fn invitation(email: &str, now: DateTime<Utc>) -> Invitation {
 pub fn signup(list_id: Uuid, email: &str, now: DateTime<Utc>) -> SignupRequest {
     SignupRequest {
         new_subscriber_id: Uuid::now_v7(),
-        event_id: Uuid::now_v7(),
         subscriber: person(email),
-        list_id,
+        list_ids: vec![list_id],
         invitation: invitation(email, now),
         reminder: mail(ALREADY_SUBSCRIBED, email),
         consent: consent(ConsentMethod::Form),
@@ -119,7 +118,6 @@ pub async fn confirmed(opened: &Opened, email: &str) -> SubscriberSummary {
         .store
         .confirm_subscription(&ConfirmRequest {
             token_hash: request.invitation.token_hash,
-            event_id: Uuid::now_v7(),
             consent: consent(ConsentMethod::Link),
             now,
             welcome: mail(WELCOME, email),

@@ -30,7 +30,6 @@ on_both_backends!(
 fn confirm(token_hash: [u8; 32], now: chrono::DateTime<Utc>) -> ConfirmRequest {
     ConfirmRequest {
         token_hash,
-        event_id: Uuid::now_v7(),
         consent: consent(ConsentMethod::Link),
         now,
         welcome: mail(newsletter::sending::outbox::WELCOME, ""),
