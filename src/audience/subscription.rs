@@ -272,7 +272,10 @@ mod tests {
             plan(&[(a, Some(Pending))], false, 3).action,
             SignupAction::Nothing
         );
-        assert_eq!(plan(&[(a, Some(Unsubscribed))], false, 3).lists, vec![]);
+        assert_eq!(
+            plan(&[(a, Some(Unsubscribed))], false, 3).lists,
+            Vec::<Uuid>::new()
+        );
         // The reminder has a cap of its own, counted by the store.
         assert_eq!(
             plan(&[(a, Some(Confirmed))], true, 9).action,
