@@ -16,6 +16,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pages/layout.html", include_str!("pages/layout.html")),
     ("pages/signup.html", include_str!("pages/signup.html")),
     (
+        "pages/admin_lists.html",
+        include_str!("pages/admin_lists.html"),
+    ),
+    (
+        "pages/admin_list.html",
+        include_str!("pages/admin_list.html"),
+    ),
+    (
+        "pages/admin_list_fields.html",
+        include_str!("pages/admin_list_fields.html"),
+    ),
+    (
         "pages/check_inbox.html",
         include_str!("pages/check_inbox.html"),
     ),

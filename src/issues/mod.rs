@@ -200,6 +200,8 @@ pub struct IssueContent {
     pub template: Option<String>,
     /// `Some(None)` sends it to the whole list again.
     pub segment: Option<Option<Segment>>,
+    /// Another list to send it to (one that exists: `issue_actions` looks it up).
+    pub list_id: Option<Uuid>,
 }
 
 /// The longest each field may be, in characters (Unicode scalar values, as JSON Schema's

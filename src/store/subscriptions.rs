@@ -121,7 +121,7 @@ impl DayCounts {
 }
 
 /// How many of a list's subscribers are in each status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SubscriberCounts {
     pub pending: i64,
     pub confirmed: i64,

@@ -97,18 +97,12 @@ pub async fn create(
     list_slug: Option<String>,
 ) -> Result<Issue> {
     let content = content.check(true);
-    let slug = list_slug.unwrap_or_else(|| DEFAULT_LIST.to_owned());
-    let list = state.store.list_by_slug(&slug).await?;
+    let list = list_named(state, list_slug.as_deref().unwrap_or(DEFAULT_LIST)).await?;
     let (content, list) = match (content, list) {
-        (Ok(content), Some(list)) => (content, list),
+        (Ok(content), Ok(list)) => (content, list),
         (content, list) => {
             let mut errors = content.err().unwrap_or_default();
-            if list.is_none() {
-                errors.push(FieldError::new(
-                    "list",
-                    format!("There is no list called {slug:?}."),
-                ));
-            }
+            errors.extend(list.err());
             return Err(ActionError::Invalid(errors));
         }
     };
@@ -125,13 +119,45 @@ pub async fn create(
     Ok(issue)
 }
 
+/// The list an issue names, or the problem with the name.
+async fn list_named(
+    state: &AppState,
+    slug: &str,
+) -> anyhow::Result<std::result::Result<MailingList, FieldError>> {
+    Ok(state
+        .store
+        .list_by_slug(slug)
+        .await?
+        .ok_or_else(|| FieldError::new("list", format!("There is no list called {slug:?}."))))
+}
+
 /// Changes the fields given, while the issue is a draft or scheduled.
 #[tracing::instrument(skip_all, fields(issue = %id))]
 ///
 /// A scheduled issue that passed the accessibility check (rather than being sent
 /// anyway) must still pass it with the changes, or scheduling would be a way round it.
-pub async fn update(state: &AppState, id: Uuid, changes: IssueContent) -> Result<Issue> {
-    let changes = changes.check(false).map_err(ActionError::Invalid)?;
+pub async fn update(
+    state: &AppState,
+    id: Uuid,
+    changes: IssueContent,
+    list_slug: Option<&str>,
+) -> Result<Issue> {
+    let list = match list_slug {
+        Some(slug) => Some(list_named(state, slug).await?),
+        None => None,
+    };
+    let changes = match (changes.check(false), list) {
+        (Ok(changes), None) => changes,
+        (Ok(changes), Some(Ok(list))) => IssueContent {
+            list_id: Some(list.id),
+            ..changes
+        },
+        (changes, list) => {
+            let mut errors = changes.err().unwrap_or_default();
+            errors.extend(list.and_then(|l| l.err()));
+            return Err(ActionError::Invalid(errors));
+        }
+    };
     if let Some(current) = state.store.issue(id).await?
         && current.status == IssueStatus::Scheduled
         && current.sent_anyway.is_none()

@@ -86,7 +86,8 @@ impl IssueStore for PostgresStore {
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
                updated_at = $6,
-               segment = CASE WHEN $8 THEN $9 ELSE segment END
+               segment = CASE WHEN $8 THEN $9 ELSE segment END,
+               list_id = coalesce($10, list_id)
              WHERE id = $1 AND status = ANY($7)",
         )
         .bind(id)
@@ -98,6 +99,7 @@ impl IssueStore for PostgresStore {
         .bind(status_names(IssueStatus::EDITABLE))
         .bind(changes.segment.is_some())
         .bind(changes.segment.clone().flatten().map(|s| s.to_json()))
+        .bind(changes.list_id)
         .execute(&self.pool)
         .await
         .context("Failed to update the issue")?;

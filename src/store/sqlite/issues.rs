@@ -83,7 +83,8 @@ impl IssueStore for SqliteStore {
                body_markdown = coalesce($4, body_markdown),
                template = coalesce($5, template),
                updated_at = $6,
-               segment = CASE WHEN $8 THEN $9 ELSE segment END
+               segment = CASE WHEN $8 THEN $9 ELSE segment END,
+               list_id = coalesce($10, list_id)
              WHERE id = $1 AND status IN (SELECT value FROM json_each($7))",
         )
         .bind(id)
@@ -95,6 +96,7 @@ impl IssueStore for SqliteStore {
         .bind(status_names(IssueStatus::EDITABLE))
         .bind(changes.segment.is_some())
         .bind(changes.segment.clone().flatten().map(|s| s.to_json()))
+        .bind(changes.list_id)
         .execute(&self.writer)
         .await
         .context("Failed to update the issue")?;

@@ -203,7 +203,7 @@ async fn add_image(
         )),
         ..IssueContent::default()
     };
-    match actions::update(&state, id, changes).await {
+    match actions::update(&state, id, changes, None).await {
         Ok(_) => Ok(super::issues::done(id, "image")),
         Err(err) => super::issues::refused(&state, &staff, id, err, None).await,
     }

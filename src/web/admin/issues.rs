@@ -18,11 +18,11 @@ use uuid::Uuid;
 
 use super::{
     AdminFrame, Staff,
-    issue_segment::{Reach, SegmentForm, locality_choices},
+    issue_form::{IssueForm, Reach, SegmentForm, list_choices, locality_choices},
 };
 use crate::{
     fields::FieldError,
-    issues::{DEFAULT_TEMPLATE, Issue, IssueContent, IssueStatus, IssueTransition, TEMPLATES},
+    issues::{DEFAULT_TEMPLATE, Issue, IssueStatus, IssueTransition, TEMPLATES},
     store::FailedCopy,
     store::IssueStats,
     time::{uk_date_time, uk_form_parts},
@@ -85,7 +85,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(super::issue_status::progress_script),
         ),
         ("/admin/editor.js", get(super::issue_status::editor_script)),
-        ("/admin/reach", get(super::issue_segment::reach)),
+        ("/admin/reach", get(super::issue_form::reach)),
     ]
 }
 
@@ -174,60 +174,6 @@ async fn list(
     Ok(render("pages/admin_issues.html", "Issues", &view).into_response())
 }
 
-/// The editor's fields, as typed.
-#[derive(Serialize, Default, Clone)]
-pub(super) struct IssueForm {
-    subject: String,
-    preheader: String,
-    body_markdown: String,
-    template: String,
-    segment: SegmentForm,
-}
-
-impl IssueForm {
-    fn of(issue: &Issue) -> Self {
-        IssueForm {
-            subject: issue.subject.clone(),
-            preheader: issue.preheader.clone(),
-            body_markdown: issue.body_markdown.clone(),
-            template: issue.template.clone(),
-            segment: SegmentForm::of(issue.segment.as_ref()),
-        }
-    }
-
-    /// The fields from the form's pairs: the segment's localities come once per tick.
-    fn read(pairs: &[(String, String)]) -> Self {
-        let field = |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        IssueForm {
-            subject: field("subject"),
-            preheader: field("preheader"),
-            body_markdown: field("body_markdown"),
-            template: field("template"),
-            segment: SegmentForm::read(pairs),
-        }
-    }
-
-    fn content(&self) -> Result<IssueContent, ActionError> {
-        let segment = self
-            .segment
-            .segment()
-            .map_err(|problem| ActionError::Invalid(vec![problem]))?;
-        Ok(IssueContent {
-            subject: Some(self.subject.clone()),
-            preheader: Some(self.preheader.clone()),
-            body_markdown: Some(self.body_markdown.clone()),
-            template: Some(self.template.clone()),
-            segment: Some(segment),
-        })
-    }
-}
-
 #[derive(Serialize, Default)]
 struct ScheduleForm {
     date: String,
@@ -283,6 +229,8 @@ struct IssueView {
     sent_anyway: Option<(String, String)>,
     /// The localities a segment can pick: (slug, name).
     localities: Vec<(&'static str, &'static str)>,
+    /// Every list, to choose the one it goes to: (slug, name).
+    lists: Vec<(String, String)>,
     /// Who it would reach if it went now (a saved issue that has not gone yet).
     reach: Option<Reach>,
 }
@@ -307,6 +255,7 @@ impl IssueView {
             when: String::new(),
             form: IssueForm {
                 template: DEFAULT_TEMPLATE.into(),
+                list: crate::store::DEFAULT_LIST.into(),
                 segment: SegmentForm::of(None),
                 ..IssueForm::default()
             },
@@ -331,6 +280,7 @@ impl IssueView {
             preflight_problems: 0,
             sent_anyway: None,
             localities: locality_choices(),
+            lists: Vec::new(),
             reach: None,
         }
     }
@@ -365,6 +315,7 @@ async fn issue_view(state: &AppState, staff: &Staff, issue: &Issue) -> Result<Is
         .map(|w| (w.by.clone(), uk_date_time(w.at)));
     view.when = when(issue);
     view.form = IssueForm::of(issue);
+    view.lists = list_choices(state).await?;
     if let Some(send_at) = issue.send_at {
         let (date, time) = uk_form_parts(send_at);
         view.schedule = ScheduleForm { date, time };
@@ -419,8 +370,13 @@ fn issue_page(status: StatusCode, view: &IssueView) -> Response {
         .into_response()
 }
 
-async fn new_issue(Extension(staff): Extension<Staff>) -> Response {
-    issue_page(StatusCode::OK, &IssueView::new(&staff))
+async fn new_issue(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+) -> Result<Response, AppError> {
+    let mut view = IssueView::new(&staff);
+    view.lists = list_choices(&state).await?;
+    Ok(issue_page(StatusCode::OK, &view))
 }
 
 #[tracing::instrument(skip_all)]
@@ -431,7 +387,7 @@ async fn create(
 ) -> Result<Response, AppError> {
     let form = IssueForm::read(&pairs);
     let created = match form.content() {
-        Ok(content) => actions::create(&state, content, None).await,
+        Ok(content) => actions::create(&state, content, form.list().map(str::to_owned)).await,
         Err(err) => Err(err),
     };
     match created {
@@ -439,6 +395,7 @@ async fn create(
         Err(ActionError::Invalid(errors)) => {
             let view = IssueView {
                 form,
+                lists: list_choices(&state).await?,
                 ..IssueView::new(&staff)
             }
             .with_errors(errors);
@@ -551,7 +508,7 @@ async fn save(
 ) -> Result<Response, AppError> {
     let form = IssueForm::read(&pairs);
     let saved = match form.content() {
-        Ok(content) => actions::update(&state, id, content).await,
+        Ok(content) => actions::update(&state, id, content, form.list()).await,
         Err(err) => Err(err),
     };
     match saved {

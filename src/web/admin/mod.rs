@@ -17,11 +17,12 @@ mod brand;
 mod chart;
 mod dashboard;
 mod imports;
+mod issue_form;
 mod issue_images;
 mod issue_report;
-mod issue_segment;
 mod issue_status;
 mod issues;
+mod lists;
 mod sign_in;
 mod subscribers;
 mod templates;
@@ -78,6 +79,7 @@ fn admin_routes() -> Routes {
     routes.extend(bounces::admin_routes());
     routes.extend(brand::routes());
     routes.extend(templates::routes());
+    routes.extend(lists::routes());
     routes
 }
 

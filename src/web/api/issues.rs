@@ -135,6 +135,8 @@ pub struct IssueChangesBody {
     template: Option<String>,
     /// Empty sends it to everyone on the list again.
     segment: Option<Segment>,
+    /// The slug of another list to send it to (see the enum).
+    list: Option<String>,
 }
 
 /// The `{id}` of an issue; one that is not a UUID names no issue.
@@ -171,6 +173,7 @@ pub async fn create_issue(
         body_markdown: body.body_markdown,
         template: body.template,
         segment: body.segment.map(Some),
+        list_id: None,
     };
     let issue = actions::create(&state, content, body.list).await?;
     Ok(created(
@@ -231,8 +234,13 @@ pub async fn update_issue(
         body_markdown: body.body_markdown,
         template: body.template,
         segment: body.segment.map(Some),
+        list_id: None,
     };
-    Ok(Json(actions::update(&state, id, changes).await?.into()))
+    Ok(Json(
+        actions::update(&state, id, changes, body.list.as_deref())
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(

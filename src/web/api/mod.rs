@@ -102,8 +102,10 @@ async fn openapi_json(
     Extension(spec): Extension<Arc<Value>>,
 ) -> Result<Json<Value>, AppError> {
     let mut spec = Value::clone(&spec);
-    spec["components"]["schemas"]["NewIssueBody"]["properties"]["list"]["enum"] =
-        or_null(state.store.lists().await?.into_iter().map(|l| l.slug));
+    let slugs = or_null(state.store.lists().await?.into_iter().map(|l| l.slug));
+    for schema in ["NewIssueBody", "IssueChangesBody"] {
+        spec["components"]["schemas"][schema]["properties"]["list"]["enum"] = slugs.clone();
+    }
     Ok(Json(spec))
 }
 

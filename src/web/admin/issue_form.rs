@@ -1,7 +1,8 @@
-//! The editor's segment: which part of its list an issue goes to, as form fields (a
-//! checkbox per locality, organisation given or not, signed up before or on or after a
-//! day), and how many people it would reach now, which the editor's script asks for
-//! as the fields change (`GET /admin/reach`, with the same fields).
+//! The editor's form: the issue's fields, its list, and its segment (which part of the
+//! list it goes to: a checkbox per locality, organisation given or not, signed up
+//! before or on or after a day); and how many people it would reach now, which the
+//! editor's script asks for as the fields change (`GET /admin/reach`, with the same
+//! fields).
 
 use axum::{
     Json,
@@ -18,9 +19,81 @@ use crate::{
         subscriber::Locality,
     },
     fields::FieldError,
+    issues::{Issue, IssueContent},
     store::DEFAULT_LIST,
+    web::issue_actions::ActionError,
     web::{AppError, AppState, issue_actions},
 };
+
+/// The editor's fields, as typed.
+#[derive(Serialize, Default, Clone)]
+pub(super) struct IssueForm {
+    pub subject: String,
+    pub preheader: String,
+    pub body_markdown: String,
+    pub template: String,
+    /// The slug of the list it goes to.
+    pub list: String,
+    pub segment: SegmentForm,
+}
+
+impl IssueForm {
+    pub fn of(issue: &Issue) -> Self {
+        IssueForm {
+            subject: issue.subject.clone(),
+            preheader: issue.preheader.clone(),
+            body_markdown: issue.body_markdown.clone(),
+            template: issue.template.clone(),
+            list: issue.list_slug.clone(),
+            segment: SegmentForm::of(issue.segment.as_ref()),
+        }
+    }
+
+    /// The fields from the form's pairs: the segment's localities come once per tick.
+    pub fn read(pairs: &[(String, String)]) -> Self {
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        IssueForm {
+            subject: field("subject"),
+            preheader: field("preheader"),
+            body_markdown: field("body_markdown"),
+            template: field("template"),
+            list: field("list"),
+            segment: SegmentForm::read(pairs),
+        }
+    }
+
+    pub fn content(&self) -> Result<IssueContent, ActionError> {
+        let segment = self
+            .segment
+            .segment()
+            .map_err(|problem| ActionError::Invalid(vec![problem]))?;
+        Ok(IssueContent {
+            subject: Some(self.subject.clone()),
+            preheader: Some(self.preheader.clone()),
+            body_markdown: Some(self.body_markdown.clone()),
+            template: Some(self.template.clone()),
+            segment: Some(segment),
+            list_id: None,
+        })
+    }
+
+    /// The list chosen; none (a form without the choice) leaves it as it is.
+    pub fn list(&self) -> Option<&str> {
+        Some(self.list.as_str()).filter(|slug| !slug.is_empty())
+    }
+}
+
+/// Every list, to choose from: (slug, name).
+pub(super) async fn list_choices(state: &AppState) -> anyhow::Result<Vec<(String, String)>> {
+    let lists = state.store.lists().await?;
+    Ok(lists.into_iter().map(|l| (l.slug, l.name)).collect())
+}
 
 /// The segment's fields, as typed (and as shown again).
 #[derive(Serialize, Default, Clone, Debug)]

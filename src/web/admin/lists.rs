@@ -1,0 +1,261 @@
+//! The lists, for admins: each with its counts, a form to add one (name, description,
+//! public or private), and a page to change one. A list's slug comes from its first
+//! name and never changes, so links and the API keep working when it is renamed.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Extension, Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{MethodRouter, get},
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AdminFrame, Staff};
+use crate::{
+    audience::lists::ListDetails,
+    fields::FieldError,
+    store::{Creation, MailingList, Removal, SubscriberCounts},
+    web::{
+        AppError, AppState,
+        pages::{MessagePage, render},
+    },
+};
+
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/admin/lists", get(lists).post(create)),
+        ("/admin/lists/{slug}", get(show).post(save)),
+    ]
+}
+
+/// The list form's fields, as typed.
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub(super) struct ListForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    public: Option<String>,
+}
+
+impl ListForm {
+    fn of(list: &MailingList) -> Self {
+        ListForm {
+            name: list.name.clone(),
+            description: list.description.clone(),
+            public: list.public.then(|| "yes".to_owned()),
+        }
+    }
+
+    fn details(&self) -> Result<ListDetails, Vec<FieldError>> {
+        ListDetails::parse(&self.name, &self.description, self.public.is_some())
+    }
+}
+
+#[derive(Serialize)]
+struct ListRow {
+    list: MailingList,
+    counts: SubscriberCounts,
+}
+
+#[derive(Serialize)]
+struct ListsView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    lists: Vec<ListRow>,
+    form: ListForm,
+    errors: BTreeMap<String, String>,
+    error_list: Vec<FieldError>,
+    notice: Option<String>,
+}
+
+async fn lists_page(
+    state: &AppState,
+    staff: &Staff,
+    form: ListForm,
+    errors: Vec<FieldError>,
+    notice: Option<String>,
+) -> Result<Response, AppError> {
+    let mut rows = Vec::new();
+    for list in state.store.lists().await? {
+        rows.push(ListRow {
+            counts: state.store.subscriber_counts(list.id).await?,
+            list,
+        });
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let title = if errors.is_empty() {
+        "Lists"
+    } else {
+        "Error: Lists"
+    };
+    let view = ListsView {
+        frame: AdminFrame::of(staff),
+        lists: rows,
+        form,
+        errors: by_field(&errors),
+        error_list: errors,
+        notice,
+    };
+    Ok((status, render("pages/admin_lists.html", title, &view)).into_response())
+}
+
+fn by_field(errors: &[FieldError]) -> BTreeMap<String, String> {
+    errors
+        .iter()
+        .map(|e| (e.field.to_string(), e.message.clone()))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+async fn lists(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    axum::extract::Query(done): axum::extract::Query<Done>,
+) -> Result<Response, AppError> {
+    let notice = done.done.map(|name| format!("The list {name} is added."));
+    let form = ListForm {
+        public: Some("yes".into()),
+        ..ListForm::default()
+    };
+    lists_page(&state, &staff, form, Vec::new(), notice).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Form(form): Form<ListForm>,
+) -> Result<Response, AppError> {
+    let details = match form.details() {
+        Ok(details) => details,
+        Err(errors) => return lists_page(&state, &staff, form, errors, None).await,
+    };
+    let slug = details.slug();
+    match state
+        .store
+        .create_list(Uuid::now_v7(), &slug, &details, Utc::now())
+        .await?
+    {
+        Creation::Created => {
+            tracing::info!(list = %slug, "List added");
+            let name = percent_encoding::utf8_percent_encode(
+                &details.name,
+                percent_encoding::NON_ALPHANUMERIC,
+            );
+            Ok(Redirect::to(&format!("/admin/lists?done={name}")).into_response())
+        }
+        Creation::Taken => {
+            let errors = vec![FieldError::new(
+                "name",
+                format!("There is a list at /{slug} already: give this one another name."),
+            )];
+            lists_page(&state, &staff, form, errors, None).await
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListView {
+    #[serde(flatten)]
+    frame: AdminFrame,
+    list: MailingList,
+    counts: SubscriberCounts,
+    form: ListForm,
+    errors: BTreeMap<String, String>,
+    error_list: Vec<FieldError>,
+    notice: Option<&'static str>,
+}
+
+fn no_such_list() -> AppError {
+    AppError::page(
+        StatusCode::NOT_FOUND,
+        MessagePage::new("No such list", &["There is no list at this address."]),
+    )
+}
+
+async fn list_of(state: &AppState, slug: &str) -> Result<MailingList, AppError> {
+    state
+        .store
+        .list_by_slug(slug)
+        .await?
+        .ok_or_else(no_such_list)
+}
+
+async fn list_page(
+    state: &AppState,
+    staff: &Staff,
+    list: MailingList,
+    form: ListForm,
+    errors: Vec<FieldError>,
+    notice: Option<&'static str>,
+) -> Result<Response, AppError> {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let title = if errors.is_empty() {
+        list.name.clone()
+    } else {
+        format!("Error: {}", list.name)
+    };
+    let view = ListView {
+        frame: AdminFrame::of(staff),
+        counts: state.store.subscriber_counts(list.id).await?,
+        list,
+        form,
+        errors: by_field(&errors),
+        error_list: errors,
+        notice,
+    };
+    Ok((status, render("pages/admin_list.html", &title, &view)).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Path(slug): Path<String>,
+    axum::extract::Query(done): axum::extract::Query<Done>,
+) -> Result<Response, AppError> {
+    let list = list_of(&state, &slug).await?;
+    let form = ListForm::of(&list);
+    let notice = done.done.is_some().then_some("Saved.");
+    list_page(&state, &staff, list, form, Vec::new(), notice).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn save(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+    Path(slug): Path<String>,
+    Form(form): Form<ListForm>,
+) -> Result<Response, AppError> {
+    let list = list_of(&state, &slug).await?;
+    let details = match form.details() {
+        Ok(details) => details,
+        Err(errors) => return list_page(&state, &staff, list, form, errors, None).await,
+    };
+    match state.store.update_list(list.id, &details).await? {
+        Removal::Removed => {
+            tracing::info!(list = %slug, "List changed");
+            Ok(Redirect::to(&format!("/admin/lists/{slug}?done=saved")).into_response())
+        }
+        Removal::NotFound => Err(no_such_list()),
+    }
+}
