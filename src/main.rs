@@ -450,7 +450,7 @@ async fn import_subscribers(
     let secret = newsletter::secrets::load(settings, store).await?;
     let inviter = import::Inviter {
         secret: &secret,
-        list_name: &list.name,
+        list: &list,
         ttl: settings.confirmation_ttl,
     };
     let progress = std::io::stderr().is_terminal();

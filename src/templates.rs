@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_list_fields.html"),
     ),
     (
+        "pages/admin_list_picker.html",
+        include_str!("pages/admin_list_picker.html"),
+    ),
+    (
         "pages/check_inbox.html",
         include_str!("pages/check_inbox.html"),
     ),

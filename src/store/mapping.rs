@@ -218,6 +218,7 @@ pub(super) fn subscriber_summary(row: &impl Columns) -> anyhow::Result<Subscribe
 
 pub(super) fn consent_record(row: &impl Columns) -> anyhow::Result<ConsentRecord> {
     Ok(ConsentRecord {
+        list_name: row.text("list_name")?,
         kind: row.text("kind")?,
         method: row.text("method")?,
         occurred_at: row.time("occurred_at")?,

@@ -67,6 +67,8 @@ pub struct SubscriberSummary {
 /// One entry of a subscriber's consent ledger.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ConsentRecord {
+    /// The list it was about.
+    pub list_name: String,
     pub kind: String,
     pub method: String,
     pub occurred_at: DateTime<Utc>,
@@ -85,7 +87,8 @@ pub struct ConsentRecord {
 #[derive(Clone, Debug)]
 pub struct UnsubscribeRequest {
     pub token: UnsubscribeToken,
-    pub event_id: Uuid,
+    /// Leave every list, not only the token's ("leave everything").
+    pub everything: bool,
     pub consent: ConsentContext,
     pub now: DateTime<Utc>,
 }
@@ -193,6 +196,11 @@ pub trait SubscriptionStore: Send + Sync {
         offset: u32,
         limit: u32,
     ) -> anyhow::Result<SubscriberPage>;
+    /// Every list the person has a subscription to (in any status), by list id.
+    async fn subscriptions_of(
+        &self,
+        subscriber_id: Uuid,
+    ) -> anyhow::Result<Vec<(Uuid, SubscriptionStatus)>>;
     async fn subscriber(
         &self,
         id: Uuid,

@@ -2,6 +2,8 @@
 //! follow links, so a GET changes nothing); `POST /unsubscribe?token=` unsubscribes.
 //! The POST also takes RFC 8058's `List-Unsubscribe=One-Click` body, which mail clients
 //! send without cookies or a page; it answers 200, never a redirect, and is idempotent.
+//! A link leaves the list it came with; the page's second button (`everything=yes`)
+//! leaves every list.
 
 use crate::audience::subscription::UnsubscribeOutcome;
 use axum::{
@@ -21,8 +23,10 @@ use super::{
     AppState, ClientInfo,
     error::AppError,
     pages::{MessagePage, private, render, render_page},
+    subscriptions::names_of,
 };
 use crate::{
+    sending::outbox::and_joined,
     store::{ConsentMethod, UnsubscribeRequest},
     tokens::UnsubscribeToken,
 };
@@ -58,6 +62,31 @@ fn verify(
         })
 }
 
+/// The name of the list the token names, and the names of the other lists the person
+/// is on now.
+async fn lists_of(
+    state: &AppState,
+    token: &UnsubscribeToken,
+) -> Result<(String, Vec<String>), AppError> {
+    let lists = state.store.lists().await?;
+    let name = |id: Uuid| {
+        lists
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| names_of(std::slice::from_ref(l)))
+    };
+    let this = name(token.list_id).unwrap_or_else(|| names_of(&[]));
+    let others = state
+        .store
+        .subscriptions_of(token.subscriber_id)
+        .await?
+        .into_iter()
+        .filter(|(list, status)| *list != token.list_id && !status.has_ended())
+        .filter_map(|(list, _)| name(list))
+        .collect();
+    Ok((this, others))
+}
+
 #[tracing::instrument(skip_all)]
 async fn unsubscribe_page(
     State(state): State<AppState>,
@@ -68,20 +97,28 @@ async fn unsubscribe_page(
         .store
         .subscriber(token.subscriber_id, token.list_id)
         .await?;
-    let list = &state.list.name;
+    let (list, others) = lists_of(&state, &token).await?;
     match subscriber {
         // Opened again after leaving: say so, rather than offer the button again.
-        Some(s) if s.status.has_ended() => Ok(private(render_page(&MessagePage::new(
-            "You have already unsubscribed",
-            &[
-                &format!("{} receives no more issues of {list}.", masked(&s.email)),
-                "Changed your mind? You can sign up again at any time on our home page.",
-            ],
-        )))),
+        Some(s) if s.status.has_ended() && others.is_empty() => {
+            Ok(private(render_page(&MessagePage::new(
+                "You have already unsubscribed",
+                &[
+                    &format!("{} receives no more issues of {list}.", masked(&s.email)),
+                    "Changed your mind? You can sign up again at any time on our home page.",
+                ],
+            ))))
+        }
         Some(s) => Ok(private(render(
             "pages/unsubscribe.html",
             "Unsubscribe",
-            &json!({ "token": token.sign(&state.secret), "address": masked(&s.email) }),
+            &json!({
+                "token": token.sign(&state.secret),
+                "address": masked(&s.email),
+                "list": list,
+                "left_already": s.status.has_ended(),
+                "others": others,
+            }),
         ))),
         None => Ok(private(render_page(&MessagePage::new(
             "You are not subscribed",
@@ -119,18 +156,35 @@ async fn unsubscribe(
     } else {
         ConsentMethod::Link
     };
+    // The page's second button; never part of a one-click request.
+    let everything = !one_click
+        && body
+            .split(|b| *b == b'&')
+            .any(|field| field == b"everything=yes");
+    let (list, others) = lists_of(&state, &token).await?;
     let outcome = state
         .store
         .unsubscribe(&UnsubscribeRequest {
             token,
-            event_id: Uuid::now_v7(),
+            everything,
             consent: client.consent(method),
             now: Utc::now(),
         })
         .await?;
-    tracing::info!(?outcome, one_click, issue = ?token.issue_id, "Unsubscribe");
-    let list = &state.list.name;
+    tracing::info!(?outcome, one_click, everything, issue = ?token.issue_id, "Unsubscribe");
+    let mut left = vec![list.clone()];
+    if everything {
+        left.extend(others);
+    }
+    let left: Vec<&str> = left.iter().map(String::as_str).collect();
+    let list = &and_joined(&left);
     let page = match outcome {
+        UnsubscribeOutcome::Unsubscribed if everything => MessagePage::new(
+            "You have left every newsletter",
+            &[&format!(
+                "You will receive no more issues of {list} at this address. If you change your mind, you can sign up again at any time."
+            )],
+        ),
         UnsubscribeOutcome::Unsubscribed => MessagePage::new(
             "You have unsubscribed",
             &[&format!(

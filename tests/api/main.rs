@@ -22,6 +22,7 @@ mod inbound;
 mod inbound_imap;
 mod inbound_postfix;
 mod keys;
+mod lists;
 mod mailbox;
 mod media;
 mod migrations;

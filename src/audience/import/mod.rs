@@ -133,7 +133,8 @@ pub async fn create(
 /// What `apply` needs to write confirmation mails.
 pub struct Inviter<'a> {
     pub secret: &'a KeyRing,
-    pub list_name: &'a str,
+    /// The list they are imported into.
+    pub list: &'a crate::store::MailingList,
     pub ttl: std::time::Duration,
 }
 
@@ -166,7 +167,7 @@ pub async fn apply(
                 Mode::Confirmed => None,
                 Mode::Invite => Some(Invitation::new(
                     inviter.secret,
-                    inviter.list_name,
+                    crate::sending::outbox::ListNames::of(std::slice::from_ref(inviter.list)),
                     inviter.ttl,
                     subscriber.email.as_str(),
                     now,

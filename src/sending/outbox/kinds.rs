@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     keys::KeyRing,
-    store::{Invitation, NewOutboxMail},
+    store::{DEFAULT_LIST, Invitation, MailingList, NewOutboxMail},
 };
 
 pub const CONFIRMATION: &str = "confirmation";
@@ -18,10 +18,61 @@ pub const WELCOME: &str = "welcome";
 pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
 pub const ISSUE_TEST: &str = "issue_test";
 
+/// The lists a mail is about, as it names them: the newsletter itself (the first list,
+/// named as the brand names it when the mail goes) and any others by their names.
+/// Rows queued before there were lists name only the newsletter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListNames {
+    #[serde(default = "the_newsletter")]
+    pub newsletter: bool,
+    #[serde(default)]
+    pub others: Vec<String>,
+}
+
+fn the_newsletter() -> bool {
+    true
+}
+
+impl ListNames {
+    pub fn of(lists: &[MailingList]) -> Self {
+        ListNames {
+            newsletter: lists.iter().any(|l| l.slug == DEFAULT_LIST),
+            others: lists
+                .iter()
+                .filter(|l| l.slug != DEFAULT_LIST)
+                .map(|l| l.name.clone())
+                .collect(),
+        }
+    }
+
+    /// "In Partnership", "In Partnership and Stroud News", "A, B and C".
+    pub fn words(&self, newsletter_name: &str) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        if self.newsletter {
+            names.push(newsletter_name);
+        }
+        names.extend(self.others.iter().map(String::as_str));
+        if names.is_empty() {
+            return newsletter_name.to_owned();
+        }
+        and_joined(&names)
+    }
+}
+
+/// "A", "A and B", "A, B and C".
+pub fn and_joined(names: &[&str]) -> String {
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// What a confirmation mail's templates need, besides the token.
 #[derive(Serialize, Deserialize)]
 pub struct ConfirmationPayload {
-    pub list_name: String,
+    #[serde(flatten)]
+    pub lists: ListNames,
     /// When the link stops working, already written for people (UK time).
     pub expires: String,
     /// Staff imported them and invite them; they did not ask themselves.
@@ -34,13 +85,13 @@ pub struct ConfirmationPayload {
 }
 
 impl Invitation {
-    /// A confirmation mail to `recipient` for the list `list_name`, with a new token
+    /// A confirmation mail to `recipient` for the `lists`, with a new token
     /// that works for `ttl`; only the token's hash is kept, and the worker derives the
     /// token again from the key and the mail's id. `invited` when staff imported them,
     /// rather than their asking.
     pub fn new(
         keys: &KeyRing,
-        list_name: &str,
+        lists: ListNames,
         ttl: Duration,
         recipient: &str,
         now: DateTime<Utc>,
@@ -51,7 +102,7 @@ impl Invitation {
         let key = keys.current();
         let token = key.confirmation_token(id.as_bytes());
         let payload = ConfirmationPayload {
-            list_name: list_name.to_owned(),
+            lists,
             expires: crate::time::uk_date_time(token_expires_at),
             invited,
             key_id: Some(key.id.to_string()),
@@ -73,7 +124,9 @@ impl Invitation {
 /// the unsubscribe link.
 #[derive(Serialize, Deserialize)]
 pub struct WelcomePayload {
-    pub list_name: String,
+    #[serde(flatten)]
+    pub lists: ListNames,
+    /// The list its unsubscribe link leaves.
     pub list_id: Uuid,
 }
 
@@ -88,7 +141,7 @@ pub fn already_subscribed(
         kind: ALREADY_SUBSCRIBED.into(),
         recipient: recipient.to_owned(),
         payload: serde_json::to_string(&WelcomePayload {
-            list_name: list.name.clone(),
+            lists: ListNames::of(std::slice::from_ref(list)),
             list_id: list.id,
         })?,
     })
@@ -98,4 +151,35 @@ pub fn already_subscribed(
 #[derive(Serialize, Deserialize)]
 pub struct IssueTestPayload {
     pub issue_id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_named_with_the_newsletter_first() {
+        let only = ListNames {
+            newsletter: true,
+            others: vec![],
+        };
+        assert_eq!(only.words("In Partnership"), "In Partnership");
+        let two = ListNames {
+            newsletter: true,
+            others: vec!["Stroud News".into()],
+        };
+        assert_eq!(
+            two.words("In Partnership"),
+            "In Partnership and Stroud News"
+        );
+        let three = ListNames {
+            newsletter: false,
+            others: vec!["A".into(), "B".into(), "C".into()],
+        };
+        assert_eq!(three.words("In Partnership"), "A, B and C");
+        // A row queued before lists: the newsletter.
+        let old: ConfirmationPayload =
+            serde_json::from_str(r#"{"list_name": "In Partnership", "expires": "x"}"#).unwrap();
+        assert_eq!(old.lists, only);
+    }
 }

@@ -51,6 +51,7 @@ impl OutboxWorker {
                     // Development without a relay: the issue asks for the link in the log.
                     tracing::info!(%confirm_url, "No SMTP_URL: confirmation link");
                 }
+                let name = payload.lists.words(name);
                 let context = serde_json::json!({
                     "list_name": name,
                     "brand": brand.for_templates(),
@@ -72,6 +73,7 @@ impl OutboxWorker {
                 let subscriber_id = row.subscriber_id.ok_or_else(|| {
                     permanent(anyhow::anyhow!("A {kind} mail names no subscriber"))
                 })?;
+                let name = payload.lists.words(name);
                 let context = serde_json::json!({
                     "list_name": name,
                     "brand": brand.for_templates(),

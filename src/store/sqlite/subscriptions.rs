@@ -29,17 +29,19 @@ impl SubscriptionStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("Failed to begin the unsubscribe transaction")?;
-        let ended = sqlx::query(
+        let ended: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
-             WHERE subscriber_id = $1 AND list_id = $2 AND status IN ('pending', 'confirmed')",
+             WHERE subscriber_id = $1 AND (list_id = $2 OR $4) AND status IN ('pending', 'confirmed')
+             RETURNING list_id",
         )
         .bind(token.subscriber_id)
         .bind(token.list_id)
         .bind(ms(req.now))
-        .execute(&mut *tx)
+        .bind(req.everything)
+        .fetch_all(&mut *tx)
         .await
         .context("Failed to end the subscription")?;
-        if ended.rows_affected() == 0 {
+        if ended.is_empty() {
             let known: Option<String> = sqlx::query_scalar(
                 "SELECT status FROM subscriptions WHERE subscriber_id = $1 AND list_id = $2",
             )
@@ -53,26 +55,45 @@ impl SubscriptionStore for SqliteStore {
                 None => UnsubscribeOutcome::NotSubscribed,
             });
         }
-        sqlx::query(
-            "INSERT INTO consent_events
-               (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, issue_id)
-             VALUES ($1, $2, $3, 'unsubscribe', $4, $5, $6, $7, $8)",
-        )
-        .bind(req.event_id)
-        .bind(token.subscriber_id)
-        .bind(token.list_id)
-        .bind(req.consent.method.as_str())
-        .bind(ms(req.now))
-        .bind(req.consent.ip.as_deref())
-        .bind(req.consent.user_agent.as_deref())
-        .bind(token.issue_id)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to record the unsubscribe")?;
+        // Each list left is its own event, each put down to the issue whose link it was.
+        for list_id in ended {
+            sqlx::query(
+                "INSERT INTO consent_events
+                   (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, issue_id)
+                 VALUES ($1, $2, $3, 'unsubscribe', $4, $5, $6, $7, $8)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(token.subscriber_id)
+            .bind(list_id)
+            .bind(req.consent.method.as_str())
+            .bind(ms(req.now))
+            .bind(req.consent.ip.as_deref())
+            .bind(req.consent.user_agent.as_deref())
+            .bind(token.issue_id)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to record the unsubscribe")?;
+        }
         tx.commit()
             .await
             .context("Failed to commit the unsubscribe")?;
         Ok(UnsubscribeOutcome::Unsubscribed)
+    }
+
+    async fn subscriptions_of(
+        &self,
+        subscriber_id: Uuid,
+    ) -> anyhow::Result<Vec<(Uuid, SubscriptionStatus)>> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT list_id, status FROM subscriptions WHERE subscriber_id = $1 ORDER BY list_id",
+        )
+        .bind(subscriber_id)
+        .fetch_all(&self.reader)
+        .await
+        .context("Failed to read a subscriber's subscriptions")?;
+        rows.into_iter()
+            .map(|(list, status)| Ok((list, SubscriptionStatus::parse(&status)?)))
+            .collect()
     }
 
     async fn reach(&self, list_id: Uuid, segment: Option<&Segment>) -> anyhow::Result<i64> {
@@ -184,8 +205,10 @@ impl SubscriptionStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT e.kind, e.method, e.occurred_at, e.ip, e.user_agent, e.wording_version,
                     i.subject AS issue_subject, e.import_id, imp.source_note AS import_note,
-                    m.status_code AS evidence_status, m.diagnostic AS evidence_words
-             FROM consent_events e LEFT JOIN issues i ON i.id = e.issue_id
+                    m.status_code AS evidence_status, m.diagnostic AS evidence_words,
+                    l.name AS list_name
+             FROM consent_events e JOIN lists l ON l.id = e.list_id
+             LEFT JOIN issues i ON i.id = e.issue_id
              LEFT JOIN imports imp ON imp.id = e.import_id
              LEFT JOIN inbound_messages m ON m.id = e.inbound_id
              WHERE e.subscriber_id = $1 ORDER BY e.occurred_at, e.id",

@@ -1,4 +1,4 @@
-//! The dashboard: the list's numbers, sign-ups and unsubscribes by week, the next and
+//! The dashboard: a list's numbers ("In Partnership" unless another is chosen), sign-ups and unsubscribes by week, the next and
 //! the latest issues, and the sign-ups the budgets turned away.
 
 use axum::{
@@ -9,7 +9,7 @@ use axum::{
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{AdminFrame, Staff, chart};
+use super::{AdminFrame, Staff, chart, lists::ChosenList};
 use crate::{
     audience::{budgets::Refusals, subscription::SubscriptionStatus},
     issues::IssueStatus,
@@ -52,6 +52,9 @@ fn rate(part: i64, sent: i64) -> String {
 struct DashboardView {
     #[serde(flatten)]
     frame: AdminFrame,
+    /// The list whose numbers it shows.
+    list: crate::store::MailingList,
+    lists: Vec<crate::store::MailingList>,
     chart: chart::Chart,
     counts: Vec<(SubscriptionStatus, i64)>,
     next: Option<IssueLine>,
@@ -66,17 +69,14 @@ const RECENT_ISSUES: usize = 5;
 pub(super) async fn dashboard(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    ChosenList { list, lists }: ChosenList,
 ) -> Result<Response, AppError> {
-    let counts = state
-        .store
-        .subscriber_counts(state.list.id)
-        .await?
-        .by_status();
+    let counts = state.store.subscriber_counts(list.id).await?.by_status();
     let today = Utc::now().date_naive();
     let days = state
         .store
         .daily_signups_and_unsubscribes(
-            state.list.id,
+            list.id,
             chart::first_monday(today)
                 .and_hms_opt(0, 0, 0)
                 .expect("midnight exists")
@@ -84,7 +84,8 @@ pub(super) async fn dashboard(
         )
         .await?;
     let chart = chart::weekly(&days, today);
-    let issues = state.store.issues().await?;
+    let mut issues = state.store.issues().await?;
+    issues.retain(|issue| issue.list_slug == list.slug);
     let line = |issue: &crate::issues::Issue, stats: crate::store::IssueStats| IssueLine {
         id: issue.id,
         subject: issue.subject.clone(),
@@ -117,6 +118,8 @@ pub(super) async fn dashboard(
         .await?;
     let view = DashboardView {
         frame: AdminFrame::of(&staff),
+        list,
+        lists,
         chart,
         counts,
         next,

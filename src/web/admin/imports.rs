@@ -15,11 +15,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AdminFrame, FormParts, IMPORT_LIMIT, Staff};
+use super::{AdminFrame, FormParts, IMPORT_LIMIT, Staff, lists::ChosenList};
 use crate::{
     audience::import::{self, ImportRecord, ImportRow, Mode, RowStatus},
     audience::subscriber::Locality,
-    store::{ImportStart, Removal},
+    store::{ImportStart, MailingList, Removal},
     time::uk_date_time,
     web::{
         AppError, AppState,
@@ -95,6 +95,9 @@ struct ImportsView {
     form: UploadForm,
     errors: BTreeMap<&'static str, String>,
     imports: Vec<ImportLine>,
+    /// The list the people are imported into.
+    list: MailingList,
+    lists: Vec<MailingList>,
     limit_mb: usize,
     notice: Option<&'static str>,
 }
@@ -102,12 +105,13 @@ struct ImportsView {
 async fn imports_page(
     state: &AppState,
     staff: &Staff,
+    chosen: ChosenList,
     status: StatusCode,
     form: UploadForm,
     errors: BTreeMap<&'static str, String>,
     notice: Option<&'static str>,
 ) -> Result<Response, AppError> {
-    let imports = state.store.imports(state.list.id).await?;
+    let imports = state.store.imports(chosen.list.id).await?;
     let title = if errors.is_empty() {
         "Import subscribers"
     } else {
@@ -115,6 +119,8 @@ async fn imports_page(
     };
     let view = ImportsView {
         frame: AdminFrame::of(staff),
+        list: chosen.list,
+        lists: chosen.lists,
         form,
         errors,
         imports: imports.iter().map(ImportLine::of).collect(),
@@ -133,6 +139,7 @@ struct Done {
 async fn imports(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    chosen: ChosenList,
     Query(done): Query<Done>,
 ) -> Result<Response, AppError> {
     let notice = (done.done.as_deref() == Some("discarded"))
@@ -144,6 +151,7 @@ async fn imports(
     imports_page(
         &state,
         &staff,
+        chosen,
         StatusCode::OK,
         form,
         BTreeMap::new(),
@@ -158,6 +166,7 @@ async fn imports(
 async fn upload(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    chosen: ChosenList,
     form: Option<Extension<FormParts>>,
 ) -> Result<Response, AppError> {
     let form = form.map(|Extension(form)| form).unwrap_or_default();
@@ -197,6 +206,7 @@ async fn upload(
         return imports_page(
             &state,
             &staff,
+            chosen,
             StatusCode::UNPROCESSABLE_ENTITY,
             fields,
             errors,
@@ -213,7 +223,7 @@ async fn upload(
         .collect();
     let record = ImportRecord {
         id: Uuid::now_v7(),
-        list_id: state.list.id,
+        list_id: chosen.list.id,
         created_by: staff.user.email.clone(),
         file_name,
         source_note: fields.source_note.trim().to_owned(),
@@ -247,11 +257,15 @@ fn not_found() -> AppError {
 
 async fn import_record(state: &AppState, id: &str) -> Result<ImportRecord, AppError> {
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    state
-        .store
-        .import(id)
-        .await?
-        .filter(|i| i.list_id == state.list.id)
+    state.store.import(id).await?.ok_or_else(not_found)
+}
+
+/// The list an import brings people into.
+async fn import_list(state: &AppState, import: &ImportRecord) -> Result<MailingList, AppError> {
+    let lists = state.store.lists().await?;
+    lists
+        .into_iter()
+        .find(|l| l.id == import.list_id)
         .ok_or_else(not_found)
 }
 
@@ -392,9 +406,10 @@ async fn apply(
             Redirect::to(&format!("/admin/imports/{}?done=already", import.id)).into_response(),
         );
     }
+    let list = import_list(&state, &import).await?;
     let inviter = import::Inviter {
         secret: &state.secret,
-        list_name: &state.list.name,
+        list: &list,
         ttl: state.settings.confirmation_ttl,
     };
     let mut done = 0;
@@ -425,5 +440,6 @@ async fn discard(
         ));
     }
     tracing::info!(import = %import.id, by = %staff.user.id, "Import discarded");
-    Ok(Redirect::to("/admin/imports?done=discarded").into_response())
+    let list = import_list(&state, &import).await?;
+    Ok(Redirect::to(&format!("/admin/imports?done=discarded&list={}", list.slug)).into_response())
 }

@@ -259,3 +259,38 @@ async fn save(
         Removal::NotFound => Err(no_such_list()),
     }
 }
+
+/// The list a staff page is about: `?list=SLUG`, or "In Partnership" when there is
+/// none; a list that does not exist is a 404. Every per-list page takes it, so each
+/// reads the choice the same way. It brings every list too, for the page's picker.
+pub(super) struct ChosenList {
+    pub list: MailingList,
+    pub lists: Vec<MailingList>,
+}
+
+#[derive(Deserialize)]
+struct ListParam {
+    list: Option<String>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for ChosenList {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let slug = axum::extract::Query::<ListParam>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.list)
+            .filter(|slug| !slug.is_empty());
+        let lists = state.store.lists().await?;
+        let wanted = slug.as_deref().unwrap_or(crate::store::DEFAULT_LIST);
+        let list = lists
+            .iter()
+            .find(|l| l.slug == wanted)
+            .cloned()
+            .ok_or_else(no_such_list)?;
+        Ok(ChosenList { list, lists })
+    }
+}

@@ -13,13 +13,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AdminFrame, Staff};
+use super::{AdminFrame, Staff, lists::ChosenList};
 use crate::{
     audience::csv,
     audience::subscriber::Locality,
     audience::subscription::is_erased_address,
-    store::SubscriberPage,
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
+    store::{MailingList, SubscriberPage},
     time::uk_date_time,
     tokens::UnsubscribeToken,
     web::{
@@ -60,11 +60,15 @@ fn not_found() -> AppError {
 }
 
 /// The subscriber in the path, on the list; 404 for anything else.
-async fn subscriber(state: &AppState, id: &str) -> Result<SubscriberSummary, AppError> {
+async fn subscriber(
+    state: &AppState,
+    id: &str,
+    list: &MailingList,
+) -> Result<SubscriberSummary, AppError> {
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     state
         .store
-        .subscriber(id, state.list.id)
+        .subscriber(id, list.id)
         .await?
         .ok_or_else(not_found)
 }
@@ -90,6 +94,8 @@ struct Row {
 struct ListView {
     #[serde(flatten)]
     frame: AdminFrame,
+    list: MailingList,
+    lists: Vec<MailingList>,
     q: String,
     /// `q` as it goes in a link.
     q_encoded: String,
@@ -105,6 +111,7 @@ struct ListView {
 async fn list(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    ChosenList { list, lists }: ChosenList,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query.unwrap_or(Query(ListQuery {
@@ -115,7 +122,7 @@ async fn list(
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
     let SubscriberPage { subscribers, total } = state
         .store
-        .subscribers(state.list.id, &q, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        .subscribers(list.id, &q, (page - 1) * PAGE_SIZE, PAGE_SIZE)
         .await?;
     let pages = u32::try_from(total.max(1) as u64)
         .unwrap_or(u32::MAX)
@@ -123,6 +130,8 @@ async fn list(
     let first = i64::from((page - 1) * PAGE_SIZE) + 1;
     let view = ListView {
         frame: AdminFrame::of(&staff),
+        list,
+        lists,
         q_encoded: url::form_urlencoded::byte_serialize(q.as_bytes()).collect(),
         q,
         last: first + subscribers.len() as i64 - 1,
@@ -155,6 +164,10 @@ struct LedgerLine {
 struct DetailView {
     #[serde(flatten)]
     frame: AdminFrame,
+    /// The list the page is about (its status, and the buttons).
+    list: MailingList,
+    /// Their status on every list they have been on: (list name, status).
+    subscriptions: Vec<(String, &'static str)>,
     subscriber: SubscriberSummary,
     locality_name: Option<String>,
     ledger: Vec<LedgerLine>,
@@ -172,10 +185,11 @@ struct Done {
 async fn show(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    ChosenList { list, lists }: ChosenList,
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, AppError> {
-    let subscriber = subscriber(&state, &id).await?;
+    let subscriber = subscriber(&state, &id, &list).await?;
     let mut ledger = Vec::new();
     let mut wordings = std::collections::HashMap::new();
     for record in state.store.consent_ledger(subscriber.id).await? {
@@ -195,8 +209,20 @@ async fn show(
             record,
         });
     }
+    let subscriptions = state
+        .store
+        .subscriptions_of(subscriber.id)
+        .await?
+        .into_iter()
+        .filter_map(|(id, status)| {
+            let list = lists.iter().find(|l| l.id == id)?;
+            Some((list.name.clone(), status.as_str()))
+        })
+        .collect();
     let view = DetailView {
         frame: AdminFrame::of(&staff),
+        list,
+        subscriptions,
         notice: match done.done.as_deref() {
             Some("unsubscribed") => Some("Unsubscribed: they will get no more issues."),
             Some("erased") => {
@@ -219,10 +245,11 @@ async fn show(
 async fn export(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    ChosenList { list, .. }: ChosenList,
 ) -> Result<Response, AppError> {
     tracing::info!(by = %staff.user.id, "Subscribers exported");
     let header = csv::header()?;
-    let (store, list_id) = (state.store.clone(), state.list.id);
+    let (store, list_id) = (state.store.clone(), list.id);
     let pages = futures_util::stream::unfold(Some(String::new()), move |after| {
         let store = store.clone();
         async move {
@@ -247,7 +274,7 @@ async fn export(
     );
     let filename = format!(
         "{}-subscribers-{}.csv",
-        state.list.slug,
+        list.slug,
         Utc::now().format("%Y-%m-%d")
     );
     Ok((
@@ -266,18 +293,19 @@ async fn export(
 #[tracing::instrument(skip_all)]
 async fn unsubscribe(
     State(state): State<AppState>,
+    ChosenList { list, .. }: ChosenList,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let subscriber = subscriber(&state, &id).await?;
+    let subscriber = subscriber(&state, &id, &list).await?;
     state
         .store
         .unsubscribe(&UnsubscribeRequest {
             token: UnsubscribeToken {
                 subscriber_id: subscriber.id,
-                list_id: state.list.id,
+                list_id: list.id,
                 issue_id: None,
             },
-            event_id: Uuid::now_v7(),
+            everything: false,
             consent: ConsentContext {
                 method: ConsentMethod::Admin,
                 ip: None,
@@ -288,8 +316,8 @@ async fn unsubscribe(
         .await?;
     tracing::info!(subscriber = %subscriber.id, "Unsubscribed by staff");
     Ok(Redirect::to(&format!(
-        "/admin/subscribers/{}?done=unsubscribed",
-        subscriber.id
+        "/admin/subscribers/{}?done=unsubscribed&list={}",
+        subscriber.id, list.slug
     ))
     .into_response())
 }
@@ -298,13 +326,18 @@ async fn unsubscribe(
 async fn erase(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    ChosenList { list, .. }: ChosenList,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let subscriber = subscriber(&state, &id).await?;
+    let subscriber = subscriber(&state, &id, &list).await?;
     state
         .store
-        .erase_subscriber(subscriber.id, state.list.id, Uuid::now_v7(), Utc::now())
+        .erase_subscriber(subscriber.id, list.id, Uuid::now_v7(), Utc::now())
         .await?;
     tracing::info!(subscriber = %subscriber.id, by = %staff.user.id, "Subscriber erased");
-    Ok(Redirect::to(&format!("/admin/subscribers/{}?done=erased", subscriber.id)).into_response())
+    Ok(Redirect::to(&format!(
+        "/admin/subscribers/{}?done=erased&list={}",
+        subscriber.id, list.slug
+    ))
+    .into_response())
 }

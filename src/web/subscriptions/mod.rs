@@ -33,7 +33,7 @@ use crate::{
     audience::budgets::{BudgetKeys, BudgetScope},
     audience::subscriber::Locality,
     fields::FieldError,
-    sending::outbox::{WELCOME, WelcomePayload},
+    sending::outbox::{ListNames, WELCOME, WelcomePayload},
     store::{
         ConfirmRequest, ConsentContext, ConsentMethod, Invitation, MailingList, NewOutboxMail,
         SignupRequest,
@@ -166,14 +166,9 @@ impl Offered {
     }
 }
 
-/// "A", "A and B", "A, B and C".
+/// The lists as people read their names (the newsletter named as the brand names it).
 pub(super) fn names_of(lists: &[MailingList]) -> String {
-    let names: Vec<&str> = lists.iter().map(|l| l.name.as_str()).collect();
-    match names.split_last() {
-        None => String::new(),
-        Some((last, [])) => (*last).to_owned(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-    }
+    ListNames::of(lists).words(&super::branding::brand().brand.newsletter)
 }
 
 #[tracing::instrument(skip_all)]
@@ -364,7 +359,7 @@ async fn subscribe(
         list_ids: lists.iter().map(|l| l.id).collect(),
         invitation: Invitation::new(
             &state.secret,
-            &names_of(&lists),
+            ListNames::of(&lists),
             state.settings.confirmation_ttl,
             subscriber.email.as_str(),
             now,
@@ -516,7 +511,7 @@ async fn confirm(
                 kind: WELCOME.into(),
                 recipient: String::new(),
                 payload: serde_json::to_string(&WelcomePayload {
-                    list_name: list.clone(),
+                    lists: ListNames::of(&lists),
                     list_id: first.id,
                 })
                 .map_err(anyhow::Error::from)?,

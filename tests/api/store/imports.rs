@@ -139,7 +139,7 @@ async fn an_invite_import_sends_confirmations_and_never_resubscribes(backend: Ba
                 list_id: opened.list_id,
                 issue_id: None,
             },
-            event_id: Uuid::now_v7(),
+            everything: false,
             consent: super::consent(newsletter::store::ConsentMethod::Link),
             now: now(),
         })

@@ -36,6 +36,7 @@ async fn draft(opened: &Opened, subject: &str) -> Issue {
                 body_markdown: Some("Hello.".into()),
                 template: None,
                 segment: None,
+                list_id: None,
             },
             now: now(),
         })
@@ -176,7 +177,7 @@ async fn copies_are_claimed_recorded_and_counted_and_the_issue_finishes(backend:
                 list_id: opened.list_id,
                 issue_id: Some(issue.id),
             },
-            event_id: Uuid::now_v7(),
+            everything: false,
             consent: consent(ConsentMethod::OneClick),
             now: now(),
         })

@@ -39,7 +39,7 @@ fn confirm(token_hash: [u8; 32], now: chrono::DateTime<Utc>) -> ConfirmRequest {
 fn leave(token: UnsubscribeToken) -> UnsubscribeRequest {
     UnsubscribeRequest {
         token,
-        event_id: Uuid::now_v7(),
+        everything: false,
         consent: consent(ConsentMethod::OneClick),
         now: now(),
     }
