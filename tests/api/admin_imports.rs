@@ -353,7 +353,10 @@ async fn a_discarded_import_leaves_nothing_behind(backend: Backend) {
     let discarded = app
         .staff_post(&admin, &format!("{path}/discard"), &[])
         .await;
-    assert_eq!(location(&discarded), "/admin/imports?done=discarded");
+    assert_eq!(
+        location(&discarded),
+        "/admin/imports?done=discarded&list=in-partnership"
+    );
     let db = app.db.inspect().await;
     assert_eq!(db.count("SELECT count(*) FROM imports").await, 0);
     assert_eq!(db.count("SELECT count(*) FROM import_rows").await, 0);

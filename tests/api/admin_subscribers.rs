@@ -32,7 +32,11 @@ async fn staff_search_and_page_through_subscribers(backend: Backend) {
     assert!(first.contains("1 to 50 of 55."), "{first}");
     assert!(first.contains("reader-00@example.org"));
     assert!(!first.contains("reader-50@example.org"));
-    assert!(first.contains(r#"href="/admin/subscribers?q=&amp;page=2" rel="next""#));
+    assert!(
+        first.contains(
+            r#"href="/admin/subscribers?list=in-partnership&amp;q=&amp;page=2" rel="next""#
+        )
+    );
     let second = page(&app, &staff, "/admin/subscribers?page=2").await;
     assert!(second.contains("51 to 55 of 55."));
     assert!(second.contains("reader-54@example.org"));
@@ -92,10 +96,10 @@ async fn a_subscriber_can_be_unsubscribed_by_hand(backend: Backend) {
         .await;
     assert_eq!(
         location(&done),
-        format!("/admin/subscribers/{id}?done=unsubscribed")
+        format!("/admin/subscribers/{id}?done=unsubscribed&list=in-partnership")
     );
     let detail = page(&app, &staff, &format!("/admin/subscribers/{id}")).await;
-    assert!(detail.contains("<dt>Status</dt><dd>unsubscribed</dd>"));
+    assert!(detail.contains("<dt>Status on In Partnership</dt><dd>unsubscribed</dd>"));
     assert!(
         detail.contains("<td>unsubscribe</td><td>admin</td>"),
         "{detail}"
@@ -175,7 +179,7 @@ async fn only_admins_erase_and_erasure_leaves_no_personal_data(backend: Backend)
         .await;
     assert_eq!(
         location(&erased),
-        format!("/admin/subscribers/{id}?done=erased")
+        format!("/admin/subscribers/{id}?done=erased&list=in-partnership")
     );
 
     let after = db.dump().await;

@@ -58,7 +58,7 @@ async fn the_link_shows_a_button_and_the_button_unsubscribes(backend: Backend) {
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let page = page.text().await.unwrap();
-    assert!(page.contains("<button type=\"submit\">Unsubscribe</button>"));
+    assert!(page.contains("<button type=\"submit\">Unsubscribe from In Partnership</button>"));
     assert!(page.contains(&format!("action=\"{link}\"")));
     // Which address is leaving, partly masked.
     assert!(
