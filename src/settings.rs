@@ -380,6 +380,11 @@ impl Settings {
         format!("{}/unsubscribe?token={token}", self.public_url)
     }
 
+    /// The person's own page, for the same (unsubscribe) token.
+    pub fn preferences_url(&self, token: &str) -> String {
+        format!("{}/preferences?token={token}", self.public_url)
+    }
+
     /// The page that confirms a subscription with this token: the one link a
     /// confirmation mail carries.
     pub fn confirmation_url(&self, token: &ConfirmationToken) -> String {

@@ -16,6 +16,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pages/layout.html", include_str!("pages/layout.html")),
     ("pages/signup.html", include_str!("pages/signup.html")),
     (
+        "pages/preferences.html",
+        include_str!("pages/preferences.html"),
+    ),
+    (
         "pages/admin_lists.html",
         include_str!("pages/admin_lists.html"),
     ),

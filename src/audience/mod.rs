@@ -11,6 +11,7 @@ pub mod budgets;
 pub mod csv;
 pub mod import;
 pub mod lists;
+pub mod preferences;
 pub mod segment;
 pub mod subscriber;
 pub mod subscription;

@@ -216,6 +216,17 @@ pub(super) fn subscriber_summary(row: &impl Columns) -> anyhow::Result<Subscribe
     })
 }
 
+pub(super) fn person(row: &impl Columns) -> anyhow::Result<super::Person> {
+    Ok(super::Person {
+        id: row.id("id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        organisation: row.maybe_text("organisation")?,
+        locality: row.maybe_text("locality")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
 pub(super) fn consent_record(row: &impl Columns) -> anyhow::Result<ConsentRecord> {
     Ok(ConsentRecord {
         list_name: row.text("list_name")?,

@@ -96,6 +96,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "lists",
         include_str!("../../migrations/sqlite/0018_lists.sql"),
     ),
+    (
+        19,
+        "preferences",
+        include_str!("../../migrations/sqlite/0019_preferences.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -189,6 +194,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "lists",
         include_str!("../../migrations/postgres/0018_lists.sql"),
+    ),
+    (
+        19,
+        "preferences",
+        include_str!("../../migrations/postgres/0019_preferences.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ mod media;
 mod migrations;
 mod outbox;
 mod postgres;
+mod preferences;
 mod signups;
 mod sqlite;
 mod staff;
@@ -43,6 +44,7 @@ pub use lists::{DEFAULT_LIST, ListStore, MailingList};
 pub use media::{MediaFile, MediaItem, MediaStore, NewMedia};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
+pub use preferences::{Person, PersonDetails, PreferenceChange, PreferenceStore};
 pub(crate) use signups::KnownSubscriber;
 pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
 pub use staff::{
@@ -75,6 +77,7 @@ pub trait Store:
     + MediaStore
     + BrandStore
     + TemplateStore
+    + PreferenceStore
     + Send
     + Sync
     + 'static

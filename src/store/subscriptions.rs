@@ -35,6 +35,8 @@ pub enum ConsentMethod {
     Mailto,
     /// Staff, in the web UI.
     Admin,
+    /// The person, on their preference page.
+    Preferences,
 }
 
 impl ConsentMethod {
@@ -48,6 +50,7 @@ impl ConsentMethod {
             ConsentMethod::Webhook => "webhook",
             ConsentMethod::Mailto => "mailto",
             ConsentMethod::Admin => "admin",
+            ConsentMethod::Preferences => "preferences",
         }
     }
 }

@@ -12,6 +12,7 @@ mod input;
 pub mod issue_actions;
 mod media;
 mod pages;
+mod preferences;
 pub mod server;
 mod subscriptions;
 pub mod suppression_actions;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(subscriptions::router())
         .merge(unsubscribe::router())
+        .merge(preferences::router())
         .merge(archive::router())
         .merge(media::router())
         .merge(api::router(state.clone()))

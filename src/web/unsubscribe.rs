@@ -36,11 +36,11 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct TokenParams {
+pub(super) struct TokenParams {
     token: Option<String>,
 }
 
-fn verify(
+pub(super) fn verify(
     state: &AppState,
     params: Result<Query<TokenParams>, QueryRejection>,
 ) -> Result<UnsubscribeToken, AppError> {
@@ -129,7 +129,7 @@ async fn unsubscribe_page(
 
 /// An address shown partly, so the person can tell it is theirs and someone who sees
 /// the page over their shoulder (or a forwarded link) learns little: `j•••@example.org`.
-fn masked(email: &str) -> String {
+pub(super) fn masked(email: &str) -> String {
     match email.rsplit_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();

@@ -26,6 +26,7 @@ mod lists;
 mod mailbox;
 mod media;
 mod migrations;
+mod preferences;
 mod preflight;
 mod return_path;
 mod returns_api;

@@ -74,18 +74,18 @@ impl OutboxWorker {
                     permanent(anyhow::anyhow!("A {kind} mail names no subscriber"))
                 })?;
                 let name = payload.lists.words(name);
+                let token = UnsubscribeToken {
+                    subscriber_id,
+                    list_id: payload.list_id,
+                    issue_id: None,
+                }
+                .sign(&self.secret);
                 let context = serde_json::json!({
                     "list_name": name,
                     "brand": brand.for_templates(),
                     "public_url": self.settings.public_url,
-                    "unsubscribe_url": self.settings.unsubscribe_url(
-                        &UnsubscribeToken {
-                            subscriber_id,
-                            list_id: payload.list_id,
-                            issue_id: None,
-                        }
-                        .sign(&self.secret),
-                    ),
+                    "unsubscribe_url": self.settings.unsubscribe_url(&token),
+                    "preferences_url": self.settings.preferences_url(&token),
                 });
                 let subject = if kind == WELCOME {
                     format!("Welcome to {name}")

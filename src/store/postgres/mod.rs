@@ -21,6 +21,7 @@ mod lists;
 mod logins;
 mod media;
 mod outbox;
+mod preferences;
 mod rows;
 mod signups;
 mod staff;

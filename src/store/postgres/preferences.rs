@@ -1,0 +1,136 @@
+//! A person's own page: who they are, and the changes they make there.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::PostgresStore;
+use crate::store::{ConsentContext, Person, PreferenceChange, PreferenceStore, mapping};
+
+/// One ledger event of the page's.
+const EVENT: &str = "INSERT INTO consent_events
+       (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
+     VALUES ($1, $2, $3, $4, 'preferences', $5, $6, $7, $8, $9)";
+
+#[async_trait]
+impl PreferenceStore for PostgresStore {
+    async fn person(&self, id: Uuid) -> anyhow::Result<Option<Person>> {
+        let row = sqlx::query(
+            "SELECT id, email, name, organisation, locality, created_at FROM subscribers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to load a subscriber")?;
+        row.as_ref().map(mapping::person).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_preferences(&self, change: &PreferenceChange) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin changing preferences")?;
+        let event = |list: Uuid, kind: &'static str, wording: bool| {
+            sqlx::query(EVENT)
+                .bind(Uuid::now_v7())
+                .bind(change.subscriber_id)
+                .bind(list)
+                .bind(kind)
+                .bind(change.now)
+                .bind(change.consent.ip.clone())
+                .bind(change.consent.user_agent.clone())
+                .bind(wording.then(|| change.wording_version.clone()))
+                .bind(wording.then(|| change.wording_hash.clone()))
+        };
+        if let Some(details) = &change.details {
+            sqlx::query(
+                "UPDATE subscribers SET name = $2, organisation = $3, locality = $4, updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(change.subscriber_id)
+            .bind(details.name.as_str())
+            .bind(details.organisation.as_ref().map(|o| o.as_str()))
+            .bind(details.locality.map(|l| l.slug()))
+            .bind(change.now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to change the subscriber's details")?;
+            event(change.ledger_list, "details", false)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to record the change of details")?;
+        }
+        for (list, kind) in &change.lists.join {
+            let joined: Option<Uuid> = sqlx::query_scalar(
+                "INSERT INTO subscriptions
+                   (subscriber_id, list_id, status, created_at, confirmed_at, updated_at)
+                 VALUES ($1, $2, 'confirmed', $3, $3, $3)
+                 ON CONFLICT (subscriber_id, list_id) DO UPDATE
+                   SET status = 'confirmed', confirmed_at = $3, updated_at = $3
+                   WHERE subscriptions.status <> 'confirmed'
+                 RETURNING list_id",
+            )
+            .bind(change.subscriber_id)
+            .bind(*list)
+            .bind(change.now)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to join a list")?;
+            if joined.is_some() {
+                event(*list, kind.as_str(), true)
+                    .execute(&mut *tx)
+                    .await
+                    .context("Failed to record joining a list")?;
+            }
+        }
+        for list in &change.lists.leave {
+            let left: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
+                 WHERE subscriber_id = $1 AND list_id = $2 AND status IN ('pending', 'confirmed')
+                 RETURNING list_id",
+            )
+            .bind(change.subscriber_id)
+            .bind(*list)
+            .bind(change.now)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to leave a list")?;
+            if left.is_some() {
+                event(*list, "unsubscribe", false)
+                    .execute(&mut *tx)
+                    .await
+                    .context("Failed to record leaving a list")?;
+            }
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit the preferences")?;
+        Ok(())
+    }
+
+    async fn record_export(
+        &self,
+        subscriber_id: Uuid,
+        ledger_list: Uuid,
+        consent: &ConsentContext,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        sqlx::query(EVENT)
+            .bind(Uuid::now_v7())
+            .bind(subscriber_id)
+            .bind(ledger_list)
+            .bind("export")
+            .bind(now)
+            .bind(consent.ip.as_deref())
+            .bind(consent.user_agent.as_deref())
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .execute(&self.pool)
+            .await
+            .context("Failed to record the download")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! The preference page: reached from a mail's link, it shows and changes nothing on a
+//! GET; its POSTs change a person's details and lists (each change in the ledger), and
+//! download what we hold about them.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, wait_until};
+
+on_both_backends!(
+    a_locality_changed_from_a_mail_link_counts_for_the_next_issue,
+    lists_are_joined_and_left_from_the_page,
+    a_person_downloads_what_we_hold_about_them,
+    bad_input_changes_nothing,
+);
+
+/// Confirms `email` (in the Forest of Dean) and returns the preference link from their
+/// welcome mail.
+async fn subscriber_with_link(app: &TestApp, email: &str) -> String {
+    app.confirmed_subscriber_with(email, &[("locality", "forest-of-dean")])
+        .await;
+    let welcome = app
+        .smtp()
+        .wait_for_mail_to(email, "Welcome to In Partnership")
+        .await;
+    let text = welcome.decoded();
+    let (_, rest) = text
+        .split_once("/preferences?token=")
+        .expect("the welcome mail links to the preference page");
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("/preferences?token={token}")
+}
+
+async fn ledger(app: &TestApp) -> Vec<Option<String>> {
+    app.db
+        .inspect()
+        .await
+        .texts(
+            "SELECT kind || '/' || method FROM consent_events
+             WHERE method = 'preferences' ORDER BY occurred_at, id",
+        )
+        .await
+}
+
+async fn a_locality_changed_from_a_mail_link_counts_for_the_next_issue(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = subscriber_with_link(&app, "moving@example.org").await;
+
+    let page = app.get(&link).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("m\u{2022}\u{2022}\u{2022}@example.org"),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="forest-of-dean" selected"#));
+    assert!(page.contains(r#"name="lists" value="in-partnership" checked"#));
+    assert!(ledger(&app).await.is_empty(), "a GET changes nothing");
+
+    let saved = app
+        .post_form(
+            &link,
+            &[
+                ("name", "Jo Moving"),
+                ("organisation", ""),
+                ("locality", "stroud"),
+                ("lists", "in-partnership"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let page = saved.text().await.unwrap();
+    assert!(page.contains("Saved."), "{page}");
+    assert!(page.contains(r#"value="stroud" selected"#));
+    assert_eq!(ledger(&app).await, vec![Some("details/preferences".into())]);
+
+    let token = app.api_token("ci").await;
+    let issue = app
+        .create_issue(
+            &token,
+            json!({
+                "subject": "Stroud news",
+                "body_markdown": "## Stroud\n\nNews for [Stroud](https://example.org/).",
+                "segment": [{"field": "locality", "operator": "in", "value": ["stroud"]}],
+            }),
+        )
+        .await;
+    let id = issue["id"].as_str().unwrap();
+    let scheduled = app
+        .api(Method::POST, &format!("/api/issues/{id}/schedule"), &token)
+        .json(&json!({"send_at": "now"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scheduled.status(), StatusCode::OK);
+    app.smtp()
+        .wait_for_mail_to("moving@example.org", "Stroud news")
+        .await;
+    wait_until("the issue is sent", || async {
+        app.issue_status(&token, id).await == "sent"
+    })
+    .await;
+    assert_eq!(app.stats(&token, id).await["recipients"], 1);
+}
+
+async fn lists_are_joined_and_left_from_the_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.staff("admin@example.org", "admin").await;
+    let added = app
+        .staff_post(
+            &admin,
+            "/admin/lists",
+            &[("name", "Stroud News"), ("public", "yes")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let link = subscriber_with_link(&app, "choosy@example.org").await;
+    let details = [
+        ("name", "Jo Bloggs"),
+        ("organisation", "Stroud Community Hub"),
+        ("locality", "forest-of-dean"),
+    ];
+
+    // Both lists ticked: Stroud News is joined, with the consent sentence shown.
+    let mut both = details.to_vec();
+    both.extend([("lists", "in-partnership"), ("lists", "stroud-news")]);
+    assert_eq!(app.post_form(&link, &both).await.status(), StatusCode::OK);
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM subscriptions WHERE status = 'confirmed'")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM consent_events
+             WHERE kind = 'confirm' AND method = 'preferences' AND wording_version IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    // Unticking In Partnership leaves it; saving again changes nothing more.
+    let mut one = details.to_vec();
+    one.push(("lists", "stroud-news"));
+    assert_eq!(app.post_form(&link, &one).await.status(), StatusCode::OK);
+    assert_eq!(app.post_form(&link, &one).await.status(), StatusCode::OK);
+    assert_eq!(
+        ledger(&app).await,
+        vec![
+            Some("confirm/preferences".into()),
+            Some("unsubscribe/preferences".into())
+        ]
+    );
+    // The page still works from the link of the list they left, and leaves everything.
+    let left = app.post_form(&link, &[("action", "leave-all")]).await;
+    assert_eq!(left.status(), StatusCode::OK);
+    assert!(
+        left.text()
+            .await
+            .unwrap()
+            .contains("You have left every newsletter")
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM subscriptions WHERE status = 'unsubscribed'")
+            .await,
+        2
+    );
+    // Ticking one again from the page comes back, recorded as a resubscription.
+    let mut back = details.to_vec();
+    back.push(("lists", "in-partnership"));
+    assert_eq!(app.post_form(&link, &back).await.status(), StatusCode::OK);
+    assert_eq!(
+        db.count("SELECT count(*) FROM consent_events WHERE kind = 'resubscribe'")
+            .await,
+        1
+    );
+}
+
+async fn a_person_downloads_what_we_hold_about_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = subscriber_with_link(&app, "curious@example.org").await;
+    let download = app
+        .post_form(&link.replace("/preferences?", "/preferences/data?"), &[])
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(
+        download.headers()["content-disposition"],
+        "attachment; filename=\"my-newsletter-data.json\""
+    );
+    assert_eq!(download.headers()["cache-control"], "no-store");
+    let data: Value = download.json().await.unwrap();
+    assert_eq!(data["person"]["email"], "curious@example.org");
+    assert_eq!(data["person"]["locality"], "forest-of-dean");
+    assert_eq!(
+        data["subscriptions"],
+        json!([{"list": "In Partnership", "status": "confirmed"}])
+    );
+    let kinds: Vec<&str> = data["ledger"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["signup", "confirm"]);
+    assert_eq!(ledger(&app).await, vec![Some("export/preferences".into())]);
+}
+
+async fn bad_input_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = subscriber_with_link(&app, "careful@example.org").await;
+    for fields in [
+        vec![("name", " "), ("lists", "in-partnership")],
+        vec![
+            ("name", "Jo"),
+            ("locality", "mars"),
+            ("lists", "in-partnership"),
+        ],
+        vec![("name", "Jo"), ("lists", "board-papers")],
+        vec![("name", "Jo\u{7}"), ("lists", "in-partnership")],
+    ] {
+        let refused = app.post_form(&link, &fields).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{fields:?}"
+        );
+        let body = refused.text().await.unwrap();
+        // A control character is turned away before the page (`web::input`).
+        assert!(
+            body.contains("There is a problem") || body.contains("We could not read that form"),
+            "{body}"
+        );
+    }
+    assert!(ledger(&app).await.is_empty());
+    for bad in [
+        "/preferences?token=garbage",
+        "/preferences",
+        "/preferences/data?token=garbage",
+    ] {
+        assert_eq!(app.get(bad).await.status().as_u16() / 100, 4, "{bad}");
+        assert_eq!(
+            app.post_form(bad, &[("name", "X")]).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts("SELECT name FROM subscribers").await,
+        vec![Some("Jo Bloggs".to_owned())]
+    );
+}
