@@ -385,6 +385,14 @@ impl Settings {
         format!("{}/preferences?token={token}", self.public_url)
     }
 
+    /// Both of a recipient's own links, for the token.
+    pub fn recipient_links(&self, token: &str) -> crate::issues::compose::RecipientLinks {
+        crate::issues::compose::RecipientLinks {
+            unsubscribe: self.unsubscribe_url(token),
+            preferences: self.preferences_url(token),
+        }
+    }
+
     /// The page that confirms a subscription with this token: the one link a
     /// confirmation mail carries.
     pub fn confirmation_url(&self, token: &ConfirmationToken) -> String {

@@ -16,7 +16,7 @@ use crate::{
     issues::{
         Issue,
         markdown::{self, Site},
-        templates::{self, MailTemplate, UNSUBSCRIBE_MARK},
+        templates::{self, MailTemplate, PREFERENCES_MARK, UNSUBSCRIBE_MARK},
     },
     store::Store,
     time::uk_date,
@@ -25,9 +25,59 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct ComposedIssue {
     pub subject: String,
-    /// The rendered parts, split where each recipient's unsubscribe link goes.
-    html: Vec<String>,
-    text: Vec<String>,
+    /// The rendered parts, split where each recipient's own links go.
+    html: Vec<Piece>,
+    text: Vec<Piece>,
+}
+
+/// A piece of a composed part: text as rendered, or the place of a recipient's link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Unsubscribe,
+    Preferences,
+}
+
+/// One recipient's own links, which go where the template put `unsubscribe_url` and
+/// `preferences_url`.
+#[derive(Debug, Clone)]
+pub struct RecipientLinks {
+    pub unsubscribe: String,
+    pub preferences: String,
+}
+
+/// `text` cut at each mark of a recipient's link.
+fn pieces(mut text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    loop {
+        let next = [
+            (UNSUBSCRIBE_MARK, Piece::Unsubscribe),
+            (PREFERENCES_MARK, Piece::Preferences),
+        ]
+        .into_iter()
+        .filter_map(|(mark, piece)| text.find(mark).map(|at| (at, mark.len(), piece)))
+        .min_by_key(|(at, _, _)| *at);
+        let Some((at, len, piece)) = next else {
+            pieces.push(Piece::Text(text.to_owned()));
+            return pieces;
+        };
+        pieces.push(Piece::Text(text[..at].to_owned()));
+        pieces.push(piece);
+        text = &text[at + len..];
+    }
+}
+
+/// The pieces joined, with `unsubscribe` and `preferences` in their places.
+fn joined(pieces: &[Piece], unsubscribe: &str, preferences: &str) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        out.push_str(match piece {
+            Piece::Text(text) => text,
+            Piece::Unsubscribe => unsubscribe,
+            Piece::Preferences => preferences,
+        });
+    }
+    out
 }
 
 /// What an issue template is given (the editor lists it).
@@ -49,6 +99,8 @@ pub struct IssueContext<'a> {
     pub archive_url: String,
     pub signup_url: String,
     pub unsubscribe_url: &'a str,
+    /// The recipient's own page (their details and newsletters).
+    pub preferences_url: &'a str,
     /// Rendering for the archive page rather than a mail.
     pub in_browser: bool,
 }
@@ -76,6 +128,7 @@ impl<'a> IssueContext<'a> {
             archive_url: format!("{public_url}/archive/{}", issue.slug()),
             signup_url: format!("{public_url}/"),
             unsubscribe_url: UNSUBSCRIBE_MARK,
+            preferences_url: PREFERENCES_MARK,
             in_browser: false,
         }
     }
@@ -137,7 +190,11 @@ impl ComposedIssue {
         let mut context = IssueContext::new(issue, brand, public_url);
         context.in_browser = true;
         let composed = Self::render(issue, template, context)?;
-        Ok(composed.html.join(&format!("{public_url}/unsubscribe")))
+        Ok(joined(
+            &composed.html,
+            &format!("{public_url}/unsubscribe"),
+            &format!("{public_url}/preferences"),
+        ))
     }
 
     fn render(
@@ -160,12 +217,9 @@ impl ComposedIssue {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let split = |text: String| -> Vec<String> {
-            text.split(UNSUBSCRIBE_MARK).map(str::to_owned).collect()
-        };
-        let (html, text) = (split(html), split(text));
+        let (html, text) = (pieces(&html), pieces(&text));
         anyhow::ensure!(
-            html.len() > 1 && text.len() > 1,
+            html.contains(&Piece::Unsubscribe) && text.contains(&Piece::Unsubscribe),
             "The template {:?} has no unsubscribe link in both its parts",
             issue.template
         );
@@ -176,10 +230,17 @@ impl ComposedIssue {
         })
     }
 
-    /// One recipient's HTML and text, with their unsubscribe link.
-    pub fn personalise(&self, unsubscribe_url: &str) -> (String, String) {
-        let html_url = unsubscribe_url.replace('&', "&amp;").replace('"', "&quot;");
-        (self.html.join(&html_url), self.text.join(unsubscribe_url))
+    /// One recipient's HTML and text, with their own links.
+    pub fn personalise(&self, links: &RecipientLinks) -> (String, String) {
+        let attribute = |url: &str| url.replace('&', "&amp;").replace('"', "&quot;");
+        (
+            joined(
+                &self.html,
+                &attribute(&links.unsubscribe),
+                &attribute(&links.preferences),
+            ),
+            joined(&self.text, &links.unsubscribe, &links.preferences),
+        )
     }
 }
 

@@ -143,6 +143,8 @@ fn part_words(name: &str) -> &'static str {
 
 /// What makes the placeholder for a recipient's unsubscribe link.
 pub const UNSUBSCRIBE_MARK: &str = "https://unsubscribe.invalid/recipient-link";
+/// And for their own preference page.
+pub const PREFERENCES_MARK: &str = "https://preferences.invalid/recipient-link";
 
 /// Whether an edit may be saved: both parts parse and render with each sample (as a
 /// mail and as the archive shows it; each must carry `UNSUBSCRIBE_MARK` as

@@ -207,7 +207,7 @@ async fn compose(state: &AppState, issue: &Issue) -> Result<ComposedIssue> {
 /// preview names no subscriber and leads nowhere.
 pub async fn preview(state: &AppState, issue: &Issue) -> Result<(String, String)> {
     let composed = compose(state, issue).await?;
-    Ok(composed.personalise(&state.settings.unsubscribe_url("preview")))
+    Ok(composed.personalise(&state.settings.recipient_links("preview")))
 }
 
 /// The issue, if it may be scheduled or sent now (a draft or a scheduled issue whose

@@ -99,9 +99,18 @@ async fn a_locality_changed_from_a_mail_link_counts_for_the_next_issue(backend: 
         .await
         .unwrap();
     assert_eq!(scheduled.status(), StatusCode::OK);
-    app.smtp()
+    let mail = app
+        .smtp()
         .wait_for_mail_to("moving@example.org", "Stroud news")
         .await;
+    // The issue's own footer links to the page, with the copy's token.
+    let from_issue = format!("/preferences?token={}", mail.unsubscribe_token());
+    assert!(
+        mail.decoded().contains(&from_issue[1..]),
+        "the issue links to the page"
+    );
+    let page = app.get(&from_issue).await.text().await.unwrap();
+    assert!(page.contains(r#"value="stroud" selected"#), "{page}");
     wait_until("the issue is sent", || async {
         app.issue_status(&token, id).await == "sent"
     })

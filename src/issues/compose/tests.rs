@@ -42,11 +42,11 @@ fn compose(issue: &Issue, name: &str) -> ComposedIssue {
 #[test]
 fn each_recipient_gets_their_own_link_in_both_parts() {
     let composed = compose(&issue("Hello **all**."), "standard");
-    let (html, text) = composed.personalise("https://n.example/unsubscribe?token=abc");
+    let (html, text) = composed.personalise(&links("https://n.example/unsubscribe?token=abc"));
     assert!(html.contains("href=\"https://n.example/unsubscribe?token=abc\""));
     assert!(text.contains("https://n.example/unsubscribe?token=abc"));
     assert!(!html.contains(UNSUBSCRIBE_MARK) && !text.contains(UNSUBSCRIBE_MARK));
-    let (other, _) = composed.personalise("https://n.example/unsubscribe?token=xyz");
+    let (other, _) = composed.personalise(&links("https://n.example/unsubscribe?token=xyz"));
     assert!(other.contains("token=xyz") && !other.contains("token=abc"));
 }
 
@@ -54,7 +54,7 @@ fn each_recipient_gets_their_own_link_in_both_parts() {
 fn every_shipped_template_has_the_title_the_date_and_a_way_to_the_browser() {
     for name in crate::issues::TEMPLATES {
         let issue = issue("Hello **all**.");
-        let (html, text) = compose(&issue, name).personalise("https://n.example/u");
+        let (html, text) = compose(&issue, name).personalise(&links("https://n.example/u"));
         assert!(
             html.contains("<p style=\"margin:0 0 16px;\">Hello <strong>all</strong>.</p>"),
             "{name}"
@@ -119,7 +119,7 @@ fn the_brand_is_in_the_mail() {
         "https://news.example",
     )
     .unwrap();
-    let (html, text) = composed.personalise("https://n.example/u");
+    let (html, text) = composed.personalise(&links("https://n.example/u"));
     assert!(html.contains("background:#0b0c0c;"));
     assert!(html.contains("<a href=\"https://example.org/plan\" style=\"color:#00703c;"));
     assert!(html.contains("<img src=\"https://news.example/media/logo.png\" alt=\"Gloucestershire VCSE Alliance\" width=\"192\" height=\"48\""));
@@ -141,4 +141,12 @@ fn an_unknown_variable_is_an_error() {
         format!("{err:#}").contains("\"standard\" does not render"),
         "{err:#}"
     );
+}
+
+/// A recipient's links, both from one address.
+fn links(unsubscribe: &str) -> RecipientLinks {
+    RecipientLinks {
+        unsubscribe: unsubscribe.to_owned(),
+        preferences: unsubscribe.replace("/unsubscribe", "/preferences"),
+    }
 }

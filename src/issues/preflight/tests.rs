@@ -177,7 +177,10 @@ fn every_shipped_template_with_the_default_brand_has_no_contrast_problem() {
             "https://n.example",
         )
         .unwrap();
-        let (html, _) = composed.personalise("https://n.example/u");
+        let (html, _) = composed.personalise(&crate::issues::compose::RecipientLinks {
+            unsubscribe: "https://n.example/u".into(),
+            preferences: "https://n.example/p".into(),
+        });
         let report = check(&issue.body_markdown, &html);
         assert!(
             !report.has_problems(),

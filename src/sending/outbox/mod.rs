@@ -458,8 +458,9 @@ impl OutboxWorker {
             issue_id: Some(job.issue_id),
         }
         .sign(&self.secret);
-        let unsubscribe_url = self.settings.unsubscribe_url(&token);
-        let (html, text) = issue.composed.personalise(&unsubscribe_url);
+        let links = self.settings.recipient_links(&token);
+        let unsubscribe_url = links.unsubscribe.clone();
+        let (html, text) = issue.composed.personalise(&links);
         let returns = u32::try_from(issue.number).ok().and_then(|issue_number| {
             self.returns(CopyRef::Delivery {
                 issue_number,

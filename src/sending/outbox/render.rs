@@ -101,7 +101,7 @@ impl OutboxWorker {
                 // A test copy names no subscriber: its link shows the "does not work" page.
                 let (html, text) = issue
                     .composed
-                    .personalise(&self.settings.unsubscribe_url("test-copy"));
+                    .personalise(&self.settings.recipient_links("test-copy"));
                 Ok(OutgoingMail {
                     to: row.recipient.clone(),
                     subject: format!("[Test] {}", issue.composed.subject),

@@ -56,6 +56,10 @@ const VARIABLES: &[(&str, &str)] = &[
         "unsubscribe_url",
         "the recipient's own way out: both parts must have it",
     ),
+    (
+        "preferences_url",
+        "the recipient's own page, to change their details and newsletters",
+    ),
     ("archive_url", "the issue in a browser"),
     (
         "in_browser",
@@ -253,7 +257,7 @@ async fn sample(state: &AppState, template: &MailTemplate) -> Result<String, Str
     let composed = ComposedIssue::compose(&issue, template, &brand, &state.settings.public_url)
         .map_err(|e| format!("{e:#}"))?;
     Ok(composed
-        .personalise(&state.settings.unsubscribe_url("preview"))
+        .personalise(&state.settings.recipient_links("preview"))
         .0)
 }
 
