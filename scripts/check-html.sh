@@ -88,7 +88,7 @@ curl -s -b "$JAR" -d "csrf=$CSRF" "$DRAFT/send-now" > admin-issue-send-now.html
 grep -q 'Yes, send it now to' admin-issue-send-now.html || { echo "Send now did not ask" >&2; exit 1; }
 curl -s -b "$JAR" "$URL/admin/issues/$ISSUE" > admin-issue-sent.html
 curl -s -b "$JAR" "$URL/admin/subscribers?q=check" > admin-subscribers.html
-SUBSCRIBER=$(grep -o 'href="/admin/subscribers/[0-9a-f-]*"' admin-subscribers.html | head -1 | cut -d'"' -f2)
+SUBSCRIBER=$(grep -o 'href="/admin/subscribers/[0-9a-f-]*?list=[a-z0-9-]*"' admin-subscribers.html | head -1 | cut -d'"' -f2)
 curl -s -b "$JAR" "$URL$SUBSCRIBER" > admin-subscriber.html
 curl -s -b "$JAR" "$URL/admin/users" > admin-users.html
 CSRF=$(grep -o 'name="csrf" value="[^"]*"' admin-users.html | head -1 | cut -d'"' -f4)
@@ -124,6 +124,19 @@ curl -s -b "$JAR" --data-urlencode "csrf=$CSRF" --data-urlencode "html=<p>No way
   "$URL/admin/templates/announcement" > admin-template-errors.html
 grep -q 'needs the unsubscribe link' admin-template-errors.html || { echo "a template without its way out was saved" >&2; exit 1; }
 curl -s -b "$JAR" "$URL/admin/templates/announcement/preview" > admin-template-preview.html
+# The lists (with a second, public list, which the sign-up form then offers), a list's
+# page, and the per-list pages; an issue to a segment, and its count.
+curl -s -b "$JAR" -o /dev/null -d "csrf=$CSRF&name=Stroud+News&description=For+Stroud.&public=yes" "$URL/admin/lists"
+curl -s -b "$JAR" "$URL/admin/lists" > admin-lists.html
+curl -s -b "$JAR" -d "csrf=$CSRF&name=" "$URL/admin/lists" > admin-lists-errors.html
+curl -s -b "$JAR" "$URL/admin/lists/stroud-news" > admin-list.html
+curl -s -b "$JAR" "$URL/admin/subscribers?list=stroud-news" > admin-subscribers-list.html
+curl -s "$URL/" > signup-lists.html
+grep -q 'value="stroud-news"' signup-lists.html || { echo "the sign-up form does not offer the new list" >&2; exit 1; }
+curl -s -X POST -d "email=check%40example.org&name=Check&consent=yes&choosing=yes&form_token=$(form_token)" "$URL/subscriptions" > signup-lists-errors.html
+SEGMENTED=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' -d "csrf=$CSRF&subject=Stroud+only&body_markdown=For+Stroud.&template=standard&list=in-partnership&locality=stroud&locality=cheltenham&organisation=given" "$URL/admin/issues")
+curl -s -b "$JAR" "${SEGMENTED%%\?*}" > admin-issue-segment.html
+grep -q 'It would reach' admin-issue-segment.html || { echo "the editor does not count the segment" >&2; exit 1; }
 TROUBLED=$(curl -s -b "$JAR" -o /dev/null -w '%{redirect_url}' --data-urlencode "csrf=$CSRF" --data-urlencode "subject=Troubled" \
   --data-urlencode "body_markdown=[Click here](https://example.org/) for ![IMG_0001.jpg](https://example.org/a.jpg)" \
   --data-urlencode "template=standard" "$URL/admin/issues")
@@ -148,7 +161,13 @@ for i, path in enumerate(sys.argv[1:]):
         open("unsubscribe-url", "w").write(str(msg["List-Unsubscribe"]).split("<")[1].split(">")[0])
 PY
 curl -s "$(cat unsubscribe-url)" > unsubscribe.html
+# The preference page from the same link, as it is, with errors, and after saving.
+PREFERENCES="$(sed 's|/unsubscribe?|/preferences?|' unsubscribe-url)"
 rm unsubscribe-url
+curl -s "$PREFERENCES" > preferences.html
+curl -s -d "name=&locality=mars&lists=nope" "$PREFERENCES" > preferences-errors.html
+curl -s -d "name=Check&locality=stroud&lists=in-partnership&lists=stroud-news&action=save" "$PREFERENCES" > preferences-saved.html
+grep -q 'Saved.' preferences-saved.html || { echo "the preference page did not save" >&2; exit 1; }
 
 # Errors fail the check. The mail's layout table keeps width/cellpadding/cellspacing/
 # align attributes on purpose (Outlook ignores CSS widths); nothing else is filtered.
