@@ -274,6 +274,66 @@ async function seriousProblems(page, address) {
     .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
 }
 
+/// The preference page's address in reader `i`'s welcome mail.
+function preferencesLink(i) {
+  const welcome = smtp.messages.find((m) => m.to.includes(`reader${i}@example.org`) && /Subject: Welcome/.test(m.data));
+  const text = welcome.data.replace(/=\r\n/g, "").replace(/=3D/g, "=");
+  return text.match(/(\/preferences\?token=[A-Za-z0-9_-]+)/)[1];
+}
+
+/// What the editor's count says for the segment ticked now, once it has said it.
+async function countFor(page, words) {
+  const reach = page.locator("#reach");
+  let said = "";
+  await until(`the count ${words}`, async () => {
+    said = await reach.innerText();
+    return said.includes(words);
+  });
+  return Number(said.match(/It would reach (\d+) (person|people)/)[1]);
+}
+
+test("the editor says how many people a segment reaches as it changes", async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.goto(`${url}/admin/issues/new`);
+  assert.equal(await page.locator("#reach").getAttribute("aria-live"), "polite");
+  await page.getByLabel("Stroud").check();
+  const stroud = await countFor(page, "on In Partnership (in Stroud)");
+  await page.getByLabel("People who are").selectOption("not_in");
+  const elsewhere = await countFor(page, "on In Partnership (not in Stroud)");
+  await page.getByLabel("Stroud").uncheck();
+  const everyone = await countFor(page, "on In Partnership if it went now");
+  assert.equal(stroud + elsewhere, everyone);
+  assert.ok(everyone >= READERS, `${everyone}`);
+  await page.close();
+});
+
+test("a reader changes their details and newsletters from the link in their mail", async () => {
+  const staff = await browser.newPage();
+  await signIn(staff);
+  await staff.goto(`${url}/admin/issues/new`);
+  await staff.getByLabel("Stroud").check();
+  const before = await countFor(staff, "(in Stroud)");
+
+  const page = await browser.newPage();
+  await page.goto(`${url}${preferencesLink(1)}`);
+  assert.equal(await page.getByRole("heading", { level: 1 }).innerText(), "Your subscription");
+  assert.equal(await page.getByLabel("Your name").inputValue(), "Reader 1");
+  await page.getByLabel("Where you mostly work (optional)").selectOption("stroud");
+  await page.getByRole("button", { name: "Save" }).click();
+  assert.match(await page.locator(".notice").innerText(), /Saved/);
+  assert.equal(await page.getByLabel("Where you mostly work (optional)").inputValue(), "stroud");
+  await page.close();
+
+  // Now the editor's count for Stroud finds them.
+  await staff.reload();
+  await staff.getByLabel("Stroud").uncheck();
+  await staff.getByLabel("Stroud").check();
+  await until("the count to find the reader in Stroud", async () =>
+    (await staff.locator("#reach").innerText()).includes(`reach ${before + 1} `));
+  await staff.close();
+});
+
 test("a form with errors puts the focus on its error summary", async () => {
   const page = await browser.newPage();
   await page.goto(`${url}/`);
@@ -302,7 +362,7 @@ test("the public and staff pages have no serious accessibility problems", async 
   });
   const subscriber = await page.evaluate(async () => {
     const html = await (await fetch("/admin/subscribers")).text();
-    return html.match(/href="(\/admin\/subscribers\/[0-9a-f-]{36})"/)[1];
+    return html.match(/href="(\/admin\/subscribers\/[0-9a-f-]{36}\?list=[a-z0-9-]+)"/)[1];
   });
   const anImport = await page.evaluate(async () => {
     const html = await (await fetch("/admin/imports")).text();
@@ -311,7 +371,8 @@ test("the public and staff pages have no serious accessibility problems", async 
   for (const address of ["/admin", "/admin/issues", "/admin/issues/new", issue,
     "/admin/subscribers", subscriber, "/admin/imports", anImport, "/admin/users",
     "/admin/tokens", "/admin/brand", "/admin/templates", "/admin/templates/standard",
-    "/admin/templates/announcement"]) {
+    "/admin/templates/announcement", "/admin/lists", "/admin/lists/in-partnership",
+    preferencesLink(0)]) {
     assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
   }
   await context.close();
