@@ -168,6 +168,9 @@ curl -s "$PREFERENCES" > preferences.html
 curl -s -d "name=&locality=mars&lists=nope" "$PREFERENCES" > preferences-errors.html
 curl -s -d "name=Check&locality=stroud&lists=in-partnership&lists=stroud-news&action=save" "$PREFERENCES" > preferences-saved.html
 grep -q 'Saved.' preferences-saved.html || { echo "the preference page did not save" >&2; exit 1; }
+curl -s "$URL/preferences/request" > preferences-request.html
+curl -s -X POST -d "email=nobody&form_token=$(form_token)" "$URL/preferences/request" > preferences-request-errors.html
+curl -s -X POST -d "email=check%40example.org&form_token=$(form_token)" "$URL/preferences/request" > preferences-request-sent.html
 
 # Errors fail the check. The mail's layout table keeps width/cellpadding/cellspacing/
 # align attributes on purpose (Outlook ignores CSS widths); nothing else is filtered.

@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/preferences.html"),
     ),
     (
+        "pages/preferences_request.html",
+        include_str!("pages/preferences_request.html"),
+    ),
+    (
         "pages/admin_lists.html",
         include_str!("pages/admin_lists.html"),
     ),
@@ -128,6 +132,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "email/already_subscribed.txt",
         include_str!("../email_templates/already_subscribed.txt"),
+    ),
+    (
+        "email/preferences_link.txt",
+        include_str!("../email_templates/preferences_link.txt"),
+    ),
+    (
+        "email/preferences_link.html",
+        include_str!("../email_templates/preferences_link.html"),
     ),
     (
         "email/welcome.html",

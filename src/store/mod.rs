@@ -44,7 +44,9 @@ pub use lists::{DEFAULT_LIST, ListStore, MailingList};
 pub use media::{MediaFile, MediaItem, MediaStore, NewMedia};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
-pub use preferences::{Person, PersonDetails, PreferenceChange, PreferenceStore};
+pub use preferences::{
+    LinkOutcome, LinkRequest, Person, PersonDetails, PreferenceChange, PreferenceStore,
+};
 pub(crate) use signups::KnownSubscriber;
 pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
 pub use staff::{

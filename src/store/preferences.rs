@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::ConsentContext;
+use super::{ConsentContext, NewOutboxMail};
+use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets};
 use crate::audience::preferences::ListChanges;
 use crate::audience::subscriber::{Locality, Organisation, SubscriberName};
 
@@ -42,12 +43,36 @@ pub struct PreferenceChange {
     pub now: DateTime<Utc>,
 }
 
+/// "Email me my link": the mail to queue if the address is a subscriber's, and what
+/// the request counts against (as a sign-up does).
+#[derive(Clone, Debug)]
+pub struct LinkRequest {
+    pub email: String,
+    /// Addressed by the store to the subscriber's address as first typed.
+    pub mail: NewOutboxMail,
+    pub form_nonce: [u8; 16],
+    pub budget_keys: BudgetKeys,
+    pub budgets: Budgets,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Queued,
+    /// No subscriber has this address: nothing sent (and the person is told the same).
+    Unknown,
+    FormTokenUsed,
+    OverBudget(BudgetScope),
+}
+
 #[async_trait]
 pub trait PreferenceStore: Send + Sync {
     async fn person(&self, id: Uuid) -> anyhow::Result<Option<Person>>;
     /// Applies the change in one transaction; a list already as asked is left alone
     /// (and no event is recorded for it).
     async fn change_preferences(&self, change: &PreferenceChange) -> anyhow::Result<()>;
+    /// Queues the link mail for a subscriber's address, within the sign-up budgets.
+    async fn request_preferences_link(&self, request: &LinkRequest) -> anyhow::Result<LinkOutcome>;
     /// Records that the person downloaded what we hold about them.
     async fn record_export(
         &self,

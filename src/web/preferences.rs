@@ -2,7 +2,9 @@
 //! carries (the one its unsubscribe link carries too). The GET only shows; a POST
 //! changes their name, organisation and locality, the lists they are on (joining a
 //! public list, or leaving one, or all), or downloads what we hold about them as JSON.
-//! Each change is an event in their ledger.
+//! Each change is an event in their ledger. `/preferences/request` mails the link to
+//! an address that asks (the same answer whoever it belongs to, within the sign-up
+//! budgets).
 
 use axum::{
     Form, Json, Router,
@@ -18,24 +20,29 @@ use uuid::Uuid;
 use super::{
     AppState, ClientInfo,
     error::AppError,
-    pages::{MessagePage, private, render},
+    pages::{MessagePage, private, render, render_page},
     unsubscribe::{TokenParams, masked, verify},
 };
 use crate::{
     audience::{
+        budgets::BudgetKeys,
         preferences::list_changes,
-        subscriber::{Locality, Organisation, SubscriberName},
+        subscriber::{Locality, Organisation, SubscriberEmail, SubscriberName},
         subscription::SubscriptionStatus,
     },
     fields::FieldError,
-    store::{ConsentMethod, MailingList, Person, PersonDetails, PreferenceChange},
-    tokens::UnsubscribeToken,
+    store::{
+        ConsentMethod, LinkOutcome, LinkRequest, MailingList, Person, PersonDetails,
+        PreferenceChange,
+    },
+    tokens::{FormToken, UnsubscribeToken},
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/preferences", get(page).post(change))
         .route("/preferences/data", post(download))
+        .route("/preferences/request", get(request_page).post(request_link))
 }
 
 /// The person the link is for, their lists now, and the lists the page offers them:
@@ -326,4 +333,128 @@ async fn download(
         )],
         Json(body),
     )))
+}
+
+/// "Manage your subscription" on the site: the address to mail the link to.
+fn request_form(
+    state: &AppState,
+    email: &str,
+    errors: &[FieldError],
+) -> axum::response::Html<String> {
+    let by_field: std::collections::BTreeMap<&str, &str> = errors
+        .iter()
+        .map(|e| (e.field.as_ref(), e.message.as_str()))
+        .collect();
+    let title = if errors.is_empty() {
+        "Manage your subscription"
+    } else {
+        "Error: Manage your subscription"
+    };
+    render(
+        "pages/preferences_request.html",
+        title,
+        &json!({
+            "email": email,
+            "errors": by_field,
+            "error_list": errors,
+            "form_token": FormToken::new(Utc::now()).sign(&state.secret),
+        }),
+    )
+}
+
+async fn request_page(State(state): State<AppState>) -> Response {
+    private(request_form(&state, "", &[]))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct LinkForm {
+    email: String,
+    form_token: Option<String>,
+    website: String,
+}
+
+/// Mails the link if the address is a subscriber's, within the sign-up budgets; the
+/// answer is the same whoever the address belongs to.
+#[tracing::instrument(skip_all)]
+async fn request_link(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Form(form): Form<LinkForm>,
+) -> Result<Response, AppError> {
+    let sent = |email: &str| {
+        private(render_page(&MessagePage::new(
+            "Check your inbox",
+            &[
+                &format!(
+                    "If {email} is on our lists, we have sent it a link to manage its subscription. It may take a few minutes to arrive."
+                ),
+                "Nothing arrived? Check the address, and your spam folder.",
+            ],
+        )))
+    };
+    if !form.website.trim().is_empty() {
+        return Ok(sent(form.email.trim()));
+    }
+    let now = Utc::now();
+    let token = FormToken::check(
+        &state.secret,
+        form.form_token.as_deref(),
+        now,
+        state.settings.signup_form_min_age,
+    );
+    let email = SubscriberEmail::parse(&form.email);
+    let (token, email) = match (token, email) {
+        (Ok(token), Ok(email)) => (token, email),
+        (token, email) => {
+            let mut errors = Vec::new();
+            if token.is_err() {
+                errors.push(FieldError::new(
+                    "form_token",
+                    "This form could not be checked. Please send it again.",
+                ));
+            }
+            if let Err(message) = email {
+                errors.push(FieldError::new("email", message));
+            }
+            return Ok(private((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                request_form(&state, &form.email, &errors),
+            )));
+        }
+    };
+    let outcome = state
+        .store
+        .request_preferences_link(&LinkRequest {
+            email: email.as_str().to_owned(),
+            mail: crate::sending::outbox::preferences_link(&state.list)?,
+            form_nonce: token.nonce,
+            budget_keys: BudgetKeys::new(client.network(), email.as_str(), now),
+            budgets: state.settings.signup_budgets,
+            now,
+        })
+        .await?;
+    tracing::info!(?outcome, "Preference link asked for");
+    match outcome {
+        LinkOutcome::Queued => state.outbox_wake.notify_one(),
+        LinkOutcome::Unknown => {}
+        LinkOutcome::FormTokenUsed => {
+            let errors = [FieldError::new(
+                "form_token",
+                "This form was sent already. Please send it again.",
+            )];
+            return Ok(private((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                request_form(&state, email.as_str(), &errors),
+            )));
+        }
+        LinkOutcome::OverBudget(_) => {
+            let page = MessagePage::new(
+                "Too many requests just now",
+                &["We have sent as many emails as we can this hour. Please try again in an hour."],
+            );
+            return Ok(private((StatusCode::TOO_MANY_REQUESTS, render_page(&page))));
+        }
+    }
+    Ok(sent(email.as_str()))
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     lists_are_joined_and_left_from_the_page,
     a_person_downloads_what_we_hold_about_them,
     bad_input_changes_nothing,
+    the_link_is_mailed_to_a_subscriber_who_asks_and_the_answer_is_the_same_for_anyone,
 );
 
 /// Confirms `email` (in the Forest of Dean) and returns the preference link from their
@@ -264,4 +265,88 @@ async fn bad_input_changes_nothing(backend: Backend) {
         db.texts("SELECT name FROM subscribers").await,
         vec![Some("Jo Bloggs".to_owned())]
     );
+}
+
+async fn the_link_is_mailed_to_a_subscriber_who_asks_and_the_answer_is_the_same_for_anyone(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    subscriber_with_link(&app, "forgetful@example.org").await;
+    let form = app.get("/preferences/request").await.text().await.unwrap();
+    assert!(form.contains("Email me my link"));
+
+    let ask = |email: &'static str| {
+        let app = &app;
+        async move {
+            let token = app.form_token().await;
+            app.post_form(
+                "/preferences/request",
+                &[("email", email), ("form_token", &token)],
+            )
+            .await
+        }
+    };
+    let known = ask("Forgetful@example.org").await;
+    assert_eq!(known.status(), StatusCode::OK);
+    let known = known.text().await.unwrap();
+    let mail = app
+        .smtp()
+        .wait_for_mail_to(
+            "forgetful@example.org",
+            "Manage your subscription to In Partnership",
+        )
+        .await;
+    let text = mail.decoded();
+    let (_, rest) = text
+        .split_once("/preferences?token=")
+        .expect("the mail has the link");
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let page = app.get(&format!("/preferences?token={token}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+
+    let unknown = ask("stranger@example.org").await;
+    assert_eq!(unknown.status(), StatusCode::OK);
+    let unknown = unknown.text().await.unwrap();
+    assert_eq!(
+        known.replace("Forgetful@example.org", "X"),
+        unknown.replace("stranger@example.org", "X"),
+        "the same answer whoever the address belongs to"
+    );
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'preferences_link'")
+            .await,
+        1
+    );
+
+    let bad = ask("not an address").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let token = app.form_token().await;
+    let fields = [
+        ("email", "forgetful@example.org"),
+        ("form_token", token.as_str()),
+    ];
+    assert_eq!(
+        app.post_form("/preferences/request", &fields)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post_form("/preferences/request", &fields)
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a form token works once"
+    );
+    let no_token = app
+        .post_form(
+            "/preferences/request",
+            &[("email", "forgetful@example.org")],
+        )
+        .await;
+    assert_eq!(no_token.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

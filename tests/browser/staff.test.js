@@ -1,7 +1,9 @@
 // Browser tests in headless Chromium (Debian's), driven by Playwright: a member of
 // staff signs in, writes an issue, previews it, schedules it and watches the progress
 // bar reach the end against a real SMTP server; an admin imports a CSV file; an image
-// goes into an issue and a new brand colour and logo into its preview; and axe-core
+// goes into an issue and a new brand colour and logo into its preview; the editor's
+// count follows a segment; a reader changes their locality on their preference page;
+// and axe-core
 // finds no serious or critical accessibility problem on the public and staff pages, or
 // in a mail in each shipped template at phone and desktop widths. With SCREENSHOTS set
 // to a folder, the mails are photographed there.
@@ -352,7 +354,7 @@ test("the public and staff pages have no serious accessibility problems", async 
   // Our pages forbid scripts they do not serve; the checker is let in for the test only.
   const context = await browser.newContext({ bypassCSP: true });
   const page = await context.newPage();
-  for (const address of [`${url}/`, `${url}/admin/login`]) {
+  for (const address of [`${url}/`, `${url}/admin/login`, `${url}/preferences/request`]) {
     assert.deepEqual(await seriousProblems(page, address), [], address);
   }
   await signIn(page);

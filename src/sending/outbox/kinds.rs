@@ -17,6 +17,8 @@ pub const WELCOME: &str = "welcome";
 /// To someone already subscribed who signs up again: nothing to confirm, and the way out.
 pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
 pub const ISSUE_TEST: &str = "issue_test";
+/// The link to a person's preference page, which they asked for by address.
+pub const PREFERENCES_LINK: &str = "preferences_link";
 
 /// The lists a mail is about, as it names them: the newsletter itself (the first list,
 /// named as the brand names it when the mail goes) and any others by their names.
@@ -128,6 +130,20 @@ pub struct WelcomePayload {
     pub lists: ListNames,
     /// The list its unsubscribe link leaves.
     pub list_id: Uuid,
+}
+
+/// The mail with a person's preference link, queued by the store only if the address
+/// is a subscriber's. Its link names `list` (the newsletter).
+pub fn preferences_link(list: &MailingList) -> anyhow::Result<NewOutboxMail> {
+    Ok(NewOutboxMail {
+        id: Uuid::now_v7(),
+        kind: PREFERENCES_LINK.into(),
+        recipient: String::new(),
+        payload: serde_json::to_string(&WelcomePayload {
+            lists: ListNames::of(std::slice::from_ref(list)),
+            list_id: list.id,
+        })?,
+    })
 }
 
 /// The already-subscribed mail for a sign-up, queued by the store only if the person is

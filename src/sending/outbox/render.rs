@@ -3,7 +3,7 @@
 
 use super::{
     ALREADY_SUBSCRIBED, CONFIRMATION, ConfirmationPayload, ISSUE_TEST, IssueTestPayload,
-    OutboxWorker, WELCOME, WelcomePayload, header,
+    OutboxWorker, PREFERENCES_LINK, WELCOME, WelcomePayload, header,
 };
 use crate::{
     brand::BrandVersion,
@@ -67,7 +67,7 @@ impl OutboxWorker {
                     &context,
                 )
             }
-            kind @ (WELCOME | ALREADY_SUBSCRIBED) => {
+            kind @ (WELCOME | ALREADY_SUBSCRIBED | PREFERENCES_LINK) => {
                 let payload: WelcomePayload =
                     serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
                 let subscriber_id = row.subscriber_id.ok_or_else(|| {
@@ -87,10 +87,10 @@ impl OutboxWorker {
                     "unsubscribe_url": self.settings.unsubscribe_url(&token),
                     "preferences_url": self.settings.preferences_url(&token),
                 });
-                let subject = if kind == WELCOME {
-                    format!("Welcome to {name}")
-                } else {
-                    format!("You are already subscribed to {name}")
+                let subject = match kind {
+                    WELCOME => format!("Welcome to {name}"),
+                    PREFERENCES_LINK => format!("Manage your subscription to {name}"),
+                    _ => format!("You are already subscribed to {name}"),
                 };
                 templated(&row.recipient, subject, kind, &context)
             }

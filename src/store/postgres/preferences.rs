@@ -6,12 +6,19 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::store::{ConsentContext, Person, PreferenceChange, PreferenceStore, mapping};
+use crate::store::{
+    ConsentContext, LinkOutcome, LinkRequest, Person, PreferenceChange, PreferenceStore, mapping,
+};
 
 /// One ledger event of the page's.
 const EVENT: &str = "INSERT INTO consent_events
        (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
      VALUES ($1, $2, $3, $4, 'preferences', $5, $6, $7, $8, $9)";
+
+/// The link mail, queued only for an address we know (one person per mailbox).
+const QUEUE_LINK: &str =
+    "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
+     SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s WHERE s.email_key = lower($5 COLLATE \"C\")";
 
 #[async_trait]
 impl PreferenceStore for PostgresStore {
@@ -111,6 +118,21 @@ impl PreferenceStore for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn request_preferences_link(&self, req: &LinkRequest) -> anyhow::Result<LinkOutcome> {
+        super::budgets::ensure_rows(&self.pool, &req.budget_keys).await?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin a link request")?;
+        let outcome = link_request(&mut tx, req).await?;
+        tx.commit()
+            .await
+            .context("Failed to commit a link request")?;
+        Ok(outcome)
+    }
+
     async fn record_export(
         &self,
         subscriber_id: Uuid,
@@ -133,4 +155,31 @@ impl PreferenceStore for PostgresStore {
             .context("Failed to record the download")?;
         Ok(())
     }
+}
+
+/// The request, inside its transaction.
+async fn link_request(
+    conn: &mut sqlx::PgConnection,
+    req: &LinkRequest,
+) -> anyhow::Result<LinkOutcome> {
+    if !super::budgets::use_form_token(conn, &req.form_nonce, req.now).await? {
+        return Ok(LinkOutcome::FormTokenUsed);
+    }
+    if let Some(scope) = super::budgets::overrun(conn, &req.budget_keys, &req.budgets).await? {
+        return Ok(LinkOutcome::OverBudget(scope));
+    }
+    let queued = sqlx::query(QUEUE_LINK)
+        .bind(req.mail.id)
+        .bind(&req.mail.kind)
+        .bind(&req.mail.payload)
+        .bind(req.now)
+        .bind(&req.email)
+        .execute(&mut *conn)
+        .await
+        .context("Failed to queue the link mail")?;
+    if queued.rows_affected() == 0 {
+        return Ok(LinkOutcome::Unknown);
+    }
+    super::budgets::count_mail(conn, &req.budget_keys).await?;
+    Ok(LinkOutcome::Queued)
 }
