@@ -2,11 +2,11 @@
 //! confirmation confirms every list chosen; an issue goes to one list, its link leaves
 //! that list only (or every list, from the page); staff pages count per list.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, staff::StaffSession, wait_until};
+use crate::support::{Backend, TestApp, staff::StaffSession};
 
 on_both_backends!(
     someone_subscribes_to_two_lists_with_one_confirmation_and_leaves_one,
@@ -90,17 +90,7 @@ async fn send_to(app: &TestApp, token: &str, list: &str, subject: &str) -> Strin
         )
         .await;
     let id = issue["id"].as_str().unwrap().to_owned();
-    let scheduled = app
-        .api(Method::POST, &format!("/api/issues/{id}/schedule"), token)
-        .json(&json!({"send_at": "now"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scheduled.status(), StatusCode::OK);
-    wait_until("the issue is sent", || async {
-        app.issue_status(token, &id).await == "sent"
-    })
-    .await;
+    app.send_now_and_wait(token, &id).await;
     id
 }
 

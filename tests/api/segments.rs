@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, wait_until};
+use crate::support::{Backend, TestApp};
 
 on_both_backends!(
     an_issue_to_the_stroud_segment_reaches_only_stroud,
@@ -40,20 +40,6 @@ async fn issue_to(app: &TestApp, token: &str, segment: Value) -> String {
         )
         .await;
     issue["id"].as_str().unwrap().to_owned()
-}
-
-async fn send_now(app: &TestApp, token: &str, id: &str) {
-    let scheduled = app
-        .api(Method::POST, &format!("/api/issues/{id}/schedule"), token)
-        .json(&json!({"send_at": "now"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scheduled.status(), StatusCode::OK);
-    wait_until("the issue is sent", || async {
-        app.issue_status(token, id).await == "sent"
-    })
-    .await;
 }
 
 /// Who got the issue with this subject.
@@ -91,7 +77,7 @@ async fn an_issue_to_the_stroud_segment_reaches_only_stroud(backend: Backend) {
         issue["segment"],
         json!([{"field": "locality", "operator": "in", "value": ["stroud"]}])
     );
-    send_now(&app, &token, &id).await;
+    app.send_now_and_wait(&token, &id).await;
     assert_eq!(recipients(&app, "Stroud news"), vec!["stroud@example.org"]);
     assert_eq!(app.stats(&token, &id).await["recipients"], 1);
 
@@ -102,7 +88,7 @@ async fn an_issue_to_the_stroud_segment_reaches_only_stroud(backend: Backend) {
         json!([{"field": "locality", "operator": "not_in", "value": ["stroud"]}]),
     )
     .await;
-    send_now(&app, &token, &rest).await;
+    app.send_now_and_wait(&token, &rest).await;
     assert_eq!(app.stats(&token, &rest).await["recipients"], 1);
     assert_eq!(
         recipients(&app, "Stroud news"),
@@ -211,7 +197,7 @@ async fn the_segment_is_read_when_the_issue_starts(backend: Backend) {
         .unwrap();
     let unchanged: Value = unchanged.json().await.unwrap();
     assert_eq!(unchanged["segment"][0]["value"], json!(["forest-of-dean"]));
-    send_now(&app, &token, &id).await;
+    app.send_now_and_wait(&token, &id).await;
     assert_eq!(recipients(&app, "Forest news"), vec!["forest@example.org"]);
 
     // An empty segment is everyone again.
@@ -224,7 +210,7 @@ async fn the_segment_is_read_when_the_issue_starts(backend: Backend) {
         .unwrap();
     let cleared: Value = cleared.json().await.unwrap();
     assert_eq!(cleared["segment"], json!([]));
-    send_now(&app, &token, &all).await;
+    app.send_now_and_wait(&token, &all).await;
     assert_eq!(app.stats(&token, &all).await["recipients"], 2);
 }
 

@@ -547,6 +547,25 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Schedules the issue for now, and waits until every copy has been sent.
+    pub async fn send_now_and_wait(&self, token: &str, id: &str) {
+        let scheduled = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/issues/{id}/schedule"),
+                token,
+            )
+            .json(&serde_json::json!({"send_at": "now"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scheduled.status(), reqwest::StatusCode::OK);
+        wait_until("the issue is sent", || async {
+            self.issue_status(token, id).await == "sent"
+        })
+        .await;
+    }
+
     /// Creates an issue and schedules it for now; returns its id.
     pub async fn send_issue(&self, token: &str, subject: &str) -> String {
         let issue = self
