@@ -66,6 +66,9 @@ pub struct Settings {
     /// refused (people take longer; bots do not wait).
     pub signup_form_min_age: Duration,
     pub confirmation_ttl: Duration,
+    /// `UNCONFIRMED_GRACE_DAYS`: a sign-up never confirmed is deleted this long after
+    /// its last link expired.
+    pub unconfirmed_grace: Duration,
     /// `HTTP_HEADER_TIMEOUT_SECONDS`: the longest a client may take to send a
     /// request's headers, or leave a kept-alive connection idle.
     pub http_header_timeout: Duration,
@@ -329,6 +332,7 @@ impl Settings {
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),
+            unconfirmed_grace: Duration::from_secs(number("UNCONFIRMED_GRACE_DAYS", 7)? * 86_400),
             scheduler_interval: Duration::from_secs(
                 number("SCHEDULER_INTERVAL_SECONDS", 30)?.clamp(1, 30),
             ),

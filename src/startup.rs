@@ -58,6 +58,7 @@ impl Application {
             interval: settings.scheduler_interval,
             wake: Arc::new(Notify::new()),
             mail_wake: outbox_wake.clone(),
+            unconfirmed_grace: settings.unconfirmed_grace,
         };
         let bounce_mailbox = settings.bounce_imap.clone().map(|imap| {
             (

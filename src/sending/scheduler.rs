@@ -22,6 +22,8 @@ pub struct Scheduler {
     pub wake: Arc<Notify>,
     /// The mail worker's wake-up.
     pub mail_wake: Arc<Notify>,
+    /// How long after its link expired a sign-up never confirmed is kept.
+    pub unconfirmed_grace: Duration,
 }
 
 /// Starts every issue that is due and wakes the mail worker; returns how many started.
@@ -44,11 +46,17 @@ impl Scheduler {
         start_due(&*self.store, &self.mail_wake).await
     }
 
-    /// Deletes what is kept only for a while: the rows of old imports, and sign-up
-    /// budgets and used form tokens once no budget or token can need them (two days:
-    /// the dashboard shows the last 24 hours, a form token lives one day).
+    /// Deletes what is kept only for a while: the rows of old imports, sign-up budgets
+    /// and used form tokens once no budget or token can need them (two days: the
+    /// dashboard shows the last 24 hours, a form token lives one day), and sign-ups
+    /// never confirmed, `unconfirmed_grace` after their link expired.
     pub async fn housekeeping(&self) -> anyhow::Result<()> {
         let now = Utc::now();
+        let grace = chrono::TimeDelta::from_std(self.unconfirmed_grace).unwrap_or_default();
+        let deleted = self.store.delete_expired_signups(now - grace).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "Sign-ups never confirmed are deleted");
+        }
         self.store
             .delete_import_rows_before(crate::audience::import::report_cutoff(now))
             .await?;

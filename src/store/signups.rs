@@ -66,6 +66,10 @@ pub struct ConfirmRequest {
 #[async_trait]
 pub trait SignupStore: Send + Sync {
     async fn record_signup(&self, signup: &SignupRequest) -> anyhow::Result<SignupOutcome>;
+    /// Deletes the people who never confirmed any list and whose every confirmation
+    /// link expired before `expired_before`; their ledger stays, anonymised. Returns
+    /// how many were deleted.
+    async fn delete_expired_signups(&self, expired_before: DateTime<Utc>) -> anyhow::Result<u64>;
     /// The lists a confirmation token asks about, oldest list first.
     async fn token_lists(&self, token_hash: &[u8; 32]) -> anyhow::Result<Vec<Uuid>>;
     /// Confirms every list the token asks about (each as `audience::subscription::confirmation`

@@ -201,6 +201,26 @@ impl SignupStore for PostgresStore {
         Ok(SignupOutcome::ConfirmationQueued)
     }
 
+    async fn delete_expired_signups(
+        &self,
+        expired_before: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM subscribers WHERE id IN (
+               SELECT s.id FROM subscribers s
+               WHERE EXISTS (SELECT 1 FROM subscriptions p WHERE p.subscriber_id = s.id)
+                 AND NOT EXISTS (SELECT 1 FROM subscriptions p
+                                 WHERE p.subscriber_id = s.id AND p.status <> 'pending')
+                 AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t
+                                 WHERE t.subscriber_id = s.id AND t.expires_at >= $1))",
+        )
+        .bind(expired_before)
+        .execute(&self.pool)
+        .await
+        .context("Failed to delete the sign-ups never confirmed")?;
+        Ok(deleted.rows_affected())
+    }
+
     async fn token_lists(&self, token_hash: &[u8; 32]) -> anyhow::Result<Vec<Uuid>> {
         sqlx::query_scalar(
             "SELECT list_id FROM confirmation_tokens WHERE token_hash = $1 ORDER BY list_id",

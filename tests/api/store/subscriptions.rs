@@ -25,6 +25,7 @@ on_both_backends!(
     leaving_is_recorded_once_and_coming_back_is_a_resubscribe,
     erasure_leaves_no_personal_data,
     staff_search_and_read_the_list,
+    sign_ups_never_confirmed_are_deleted_after_their_grace,
 );
 
 fn confirm(token_hash: [u8; 32], now: chrono::DateTime<Utc>) -> ConfirmRequest {
@@ -439,5 +440,49 @@ async fn staff_search_and_read_the_list(backend: Backend) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn sign_ups_never_confirmed_are_deleted_after_their_grace(backend: Backend) {
+    let opened = open(backend).await;
+    let store = &opened.store;
+    let long_ago = now() - Duration::days(30);
+    // Signed up 30 days ago and never confirmed: the link expired 23 days ago.
+    store
+        .record_signup(&signup(opened.list_id, "gone@example.org", long_ago))
+        .await
+        .unwrap();
+    // Signed up then, and asked again yesterday: the newer link has not expired.
+    store
+        .record_signup(&signup(opened.list_id, "again@example.org", long_ago))
+        .await
+        .unwrap();
+    store
+        .record_signup(&signup(
+            opened.list_id,
+            "again@example.org",
+            now() - Duration::days(1),
+        ))
+        .await
+        .unwrap();
+    super::confirmed(&opened, "kept@example.org").await;
+
+    let grace = now() - Duration::days(7);
+    assert_eq!(store.delete_expired_signups(grace).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_signups(grace).await.unwrap(), 0);
+    let dump = opened.db.inspect().await.dump().await;
+    assert!(
+        !dump.contains("gone@example.org"),
+        "the never-confirmed address is gone"
+    );
+    assert!(dump.contains("again@example.org") && dump.contains("kept@example.org"));
+    let db = opened.db.inspect().await;
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM consent_events WHERE subscriber_id IS NULL AND kind = 'signup'"
+        )
+        .await,
+        1,
+        "the sign-up stays in the ledger, anonymised"
     );
 }
