@@ -46,6 +46,21 @@ pub fn rules(spec: &mut serde_json::Value) {
         {"type": "string", "enum": ["now"]},
     ]);
     send_at.as_object_mut().map(|fields| fields.remove("type"));
+    // A segment's conditions take no other fields; a locality condition names one or
+    // more; a segment has at most `MAX_CONDITIONS` (as `Segment::check` says).
+    let schemas = &mut spec["components"]["schemas"];
+    if let Some(variants) = schemas["Condition"]["oneOf"].as_array_mut() {
+        for variant in variants {
+            variant["additionalProperties"] = false.into();
+            if variant["properties"]
+                .get("value")
+                .is_some_and(|v| v["type"] == "array")
+            {
+                variant["properties"]["value"]["minItems"] = 1.into();
+            }
+        }
+    }
+    schemas["Segment"]["maxItems"] = crate::audience::segment::MAX_CONDITIONS.into();
     for schema in ["NewIssueBody", "IssueChangesBody"] {
         for (field, min, max, pattern) in fields {
             let property = &mut spec["components"]["schemas"][schema]["properties"][field];
