@@ -171,6 +171,55 @@ grep -q 'Saved.' preferences-saved.html || { echo "the preference page did not s
 curl -s "$URL/preferences/request" > preferences-request.html
 curl -s -X POST -d "email=nobody&form_token=$(form_token)" "$URL/preferences/request" > preferences-request-errors.html
 curl -s -X POST -d "email=check%40example.org&form_token=$(form_token)" "$URL/preferences/request" > preferences-request-sent.html
+# The fresh link the request mailed (it downloads and erases too), and the staff
+# pages: an invitation (as sent, with errors, and its page), "forgot your password",
+# the account page, and two-factor sign-in set up and then asked for.
+curl -s -b "$JAR" -d "csrf=$CSRF&email=invited%40example.org&role=editor" "$URL/admin/users/invite" > admin-users-invited.html
+curl -s -b "$JAR" -d "csrf=$CSRF&email=nobody&role=owner" "$URL/admin/users/invite" > admin-users-invite-errors.html
+curl -s "$URL/admin/forgot" > admin-forgot.html
+curl -s -d "email=check%40example.org" "$URL/admin/forgot" > admin-forgot-sent.html
+for _ in $(seq 1 100); do
+  grep -ls 'invitation?token=' "$WORK"/outbox/*.eml >/dev/null 2>&1 && grep -ls 'Manage your subscription' "$WORK"/outbox/*.eml >/dev/null 2>&1 && break
+  sleep 0.1
+done
+python3 - "$WORK"/outbox/*.eml <<'PY'
+import email, re, sys
+from email import policy
+for path in sys.argv[1:]:
+    msg = email.message_from_binary_file(open(path, "rb"), policy=policy.default)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    for name, pattern in [("invitation-url", r"\S+/admin/invitation\?token=\S+"),
+                          ("manage-url", r"\S+/preferences\?token=\S+")]:
+        found = re.search(pattern, text)
+        if found and ("Manage your subscription" in str(msg["Subject"]) or name == "invitation-url"):
+            open(name, "w").write(found.group(0))
+PY
+curl -s "$(cat invitation-url)" > admin-invitation.html
+curl -s -d "password=short&confirm=other" "$(cat invitation-url)" > admin-invitation-errors.html
+curl -s "$(cat manage-url)" > preferences-full.html
+grep -q 'Erase everything' preferences-full.html || { echo "the fresh link does not offer erasure" >&2; exit 1; }
+curl -s -d "" "$(cat manage-url | sed 's|/preferences?|/preferences/erase?|')" > preferences-erase-errors.html
+rm invitation-url manage-url
+curl -s -b "$JAR" "$URL/admin/account" > admin-account.html
+curl -s -b "$JAR" -d "csrf=$CSRF&current=wrong&password=x&confirm=y" "$URL/admin/account/password" > admin-account-errors.html
+curl -s -b "$JAR" "$URL/admin/account/two-factor" > admin-two-factor-setup.html
+totp() {
+  python3 -c 'import base64, hmac, struct, sys, time
+key = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+tag = hmac.new(key, struct.pack(">q", int(time.time()) // 30 + int(sys.argv[2])), "sha1").digest()
+o = tag[-1] & 15
+print("%06d" % ((struct.unpack(">I", tag[o:o + 4])[0] & 0x7fffffff) % 1000000))' "$1" "$2"
+}
+SECRET=$(grep -o '<code class="secret">[^<]*' admin-two-factor-setup.html | sed 's/.*>//; s/ //g')
+SEALED=$(grep -o 'name="sealed" value="[^"]*"' admin-two-factor-setup.html | cut -d'"' -f4)
+curl -s -b "$JAR" -d "csrf=$CSRF&sealed=$SEALED&code=000000" "$URL/admin/account/two-factor" > admin-two-factor-setup-errors.html
+curl -s -b "$JAR" -d "csrf=$CSRF&sealed=$SEALED&code=$(totp "$SECRET" 0)" "$URL/admin/account/two-factor" > admin-recovery-codes.html
+grep -q 'Your recovery codes' admin-recovery-codes.html || { echo "two-factor sign-in was not set up" >&2; exit 1; }
+curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "csrf=$CSRF" "$URL/admin/logout"
+LOGIN_CSRF=$(curl -s -b "$JAR" -c "$JAR" "$URL/admin/login" | grep -o 'name="csrf" value="[^"]*"' | cut -d'"' -f4)
+curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "email=check@example.org" --data-urlencode "password=a long and memorable passphrase" --data-urlencode "csrf=$LOGIN_CSRF" "$URL/admin/login"
+curl -s -b "$JAR" "$URL/admin/login/two-factor" > admin-two-factor.html
+grep -q 'The code from your authenticator app' admin-two-factor.html || { echo "the second step was not asked for" >&2; exit 1; }
 
 # Errors fail the check. The mail's layout table keeps width/cellpadding/cellspacing/
 # align attributes on purpose (Outlook ignores CSS widths); nothing else is filtered.

@@ -51,6 +51,8 @@ pub struct Key {
     pub id: KeyId,
     pub(crate) unsubscribe: hmac::Key,
     pub(crate) form: hmac::Key,
+    /// Signs the short-lived links that let a person download or erase their data.
+    pub(crate) manage: hmac::Key,
     confirmation: hmac::Key,
     csrf: hmac::Key,
     /// Signs the reference a copy's return address carries.
@@ -59,6 +61,10 @@ pub struct Key {
     address: hmac::Key,
     /// Opens confirmation tokens that earlier versions sealed into outbox rows.
     legacy_seal: aead::LessSafeKey,
+    /// Seals staff members' two-factor secrets in the database.
+    two_factor: aead::LessSafeKey,
+    /// Hashes staff members' recovery codes.
+    recovery: hmac::Key,
 }
 
 impl Key {
@@ -77,15 +83,23 @@ impl Key {
             &derive(b"newsletter outbox seal v1"),
         )
         .expect("a 32-byte ChaCha20-Poly1305 key");
+        let two_factor = aead::UnboundKey::new(
+            &aead::CHACHA20_POLY1305,
+            &derive(b"newsletter two-factor seal v1"),
+        )
+        .expect("a 32-byte ChaCha20-Poly1305 key");
         Self {
             id: KeyId(id[..4].try_into().expect("four bytes")),
             unsubscribe: hmac_key(b"newsletter unsubscribe v1"),
             form: hmac_key(b"newsletter signup form v1"),
+            manage: hmac_key(b"newsletter manage v1"),
             confirmation: hmac_key(b"newsletter confirmation v1"),
             csrf: hmac_key(b"newsletter csrf v1"),
             return_path: hmac_key(b"newsletter return path v1"),
             address: hmac_key(b"newsletter suppressed address v1"),
             legacy_seal: aead::LessSafeKey::new(seal),
+            two_factor: aead::LessSafeKey::new(two_factor),
+            recovery: hmac_key(b"newsletter recovery code v1"),
         }
     }
 
@@ -182,6 +196,57 @@ impl KeyRing {
         self.keys()
             .map(|key| {
                 hmac::sign(&key.address, address.as_bytes())
+                    .as_ref()
+                    .try_into()
+                    .expect("HMAC-SHA256 is 32 bytes")
+            })
+            .collect()
+    }
+
+    /// A staff member's two-factor secret sealed for the database, bound to their id:
+    /// the key's id, a random nonce, then the sealed secret. A copy of the database
+    /// without the secret key makes no codes.
+    pub fn seal_two_factor(&self, secret: &[u8], user_id: &[u8]) -> Vec<u8> {
+        let key = self.current();
+        let nonce = crate::tokens::random_bytes::<{ aead::NONCE_LEN }>();
+        let mut sealed = secret.to_vec();
+        key.two_factor
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(user_id),
+                &mut sealed,
+            )
+            .expect("sealing a short secret works");
+        [&key.id.0[..], &nonce[..], &sealed[..]].concat()
+    }
+
+    /// The secret `seal_two_factor` sealed for `user_id`.
+    pub fn open_two_factor(&self, sealed: &[u8], user_id: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let (id, rest) = sealed
+            .split_at_checked(4)
+            .context("A sealed two-factor secret is too short")?;
+        let key = self
+            .get(KeyId(id.try_into().expect("four bytes")))
+            .context("The key that sealed this two-factor secret is no longer configured")?;
+        let (nonce, ciphertext) = rest
+            .split_at_checked(aead::NONCE_LEN)
+            .context("A sealed two-factor secret is too short")?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| anyhow!("A sealed two-factor secret has a bad nonce"))?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = key
+            .two_factor
+            .open_in_place(nonce, aead::Aad::from(user_id), &mut buffer)
+            .map_err(|_| anyhow!("A two-factor secret does not open"))?;
+        Ok(plain.to_vec())
+    }
+
+    /// The keyed hashes of a recovery code (normalised) under each key, the current
+    /// key's first: kept as the first, found by any.
+    pub fn recovery_code_hashes(&self, code: &str) -> Vec<[u8; 32]> {
+        self.keys()
+            .map(|key| {
+                hmac::sign(&key.recovery, code.as_bytes())
                     .as_ref()
                     .try_into()
                     .expect("HMAC-SHA256 is 32 bytes")

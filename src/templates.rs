@@ -94,6 +94,30 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/admin_send_now.html"),
     ),
     (
+        "pages/admin_account.html",
+        include_str!("pages/admin_account.html"),
+    ),
+    (
+        "pages/admin_password.html",
+        include_str!("pages/admin_password.html"),
+    ),
+    (
+        "pages/admin_forgot.html",
+        include_str!("pages/admin_forgot.html"),
+    ),
+    (
+        "pages/admin_two_factor.html",
+        include_str!("pages/admin_two_factor.html"),
+    ),
+    (
+        "pages/admin_two_factor_setup.html",
+        include_str!("pages/admin_two_factor_setup.html"),
+    ),
+    (
+        "pages/admin_recovery_codes.html",
+        include_str!("pages/admin_recovery_codes.html"),
+    ),
+    (
         "pages/admin_users.html",
         include_str!("pages/admin_users.html"),
     ),
@@ -140,6 +164,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "email/preferences_link.html",
         include_str!("../email_templates/preferences_link.html"),
+    ),
+    (
+        "email/staff_invite.html",
+        include_str!("../email_templates/staff_invite.html"),
+    ),
+    (
+        "email/staff_invite.txt",
+        include_str!("../email_templates/staff_invite.txt"),
+    ),
+    (
+        "email/staff_reset.html",
+        include_str!("../email_templates/staff_reset.html"),
+    ),
+    (
+        "email/staff_reset.txt",
+        include_str!("../email_templates/staff_reset.txt"),
     ),
     (
         "email/welcome.html",

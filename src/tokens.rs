@@ -165,6 +165,55 @@ impl UnsubscribeToken {
     }
 }
 
+/// A short-lived link to a person's own page that also lets them download or erase
+/// their data: mailed to them when they ask, so that holding it shows they read that
+/// mailbox lately (the long-lived link in every issue may have been forwarded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManageToken {
+    pub subscriber_id: uuid::Uuid,
+    /// The list its page's changes are recorded against.
+    pub list_id: uuid::Uuid,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ManageToken {
+    /// Unlike any unsubscribe token's version, so neither is read as the other.
+    const VERSION: u8 = 3;
+    const BODY: usize = 1 + 4 + 32 + 8;
+    /// How long a mailed link works.
+    pub const LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+    pub fn sign(&self, ring: &KeyRing) -> String {
+        let key = ring.current();
+        let mut token = vec![Self::VERSION];
+        token.extend_from_slice(&key.id.0);
+        token.extend_from_slice(self.subscriber_id.as_bytes());
+        token.extend_from_slice(self.list_id.as_bytes());
+        token.extend_from_slice(&self.expires_at.timestamp_millis().to_be_bytes());
+        let tag = hmac::sign(&key.manage, &token);
+        token.extend_from_slice(tag.as_ref());
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The token's contents if a key of the ring signed it, whether or not it has
+    /// expired (the page says which).
+    pub fn verify(ring: &KeyRing, text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let (body, tag) = bytes.split_at_checked(Self::BODY)?;
+        if body[0] != Self::VERSION {
+            return None;
+        }
+        let key = ring.get(KeyId(body[1..5].try_into().ok()?))?;
+        hmac::verify(&key.manage, body, tag).ok()?;
+        let millis = i64::from_be_bytes(body[37..45].try_into().ok()?);
+        Some(Self {
+            subscriber_id: uuid::Uuid::from_slice(&body[5..21]).ok()?,
+            list_id: uuid::Uuid::from_slice(&body[21..37]).ok()?,
+            expires_at: chrono::DateTime::from_timestamp_millis(millis)?,
+        })
+    }
+}
+
 /// The sign-up form's token: when the page was made, and a random part that makes it
 /// single use (the store records it when the form is sent). Signed, so that a bot must
 /// fetch the page for each sign-up and wait a moment before sending it.
@@ -326,6 +375,34 @@ mod tests {
         let rotated = KeyRing::new(B, &[A.into()]);
         assert_eq!(UnsubscribeToken::verify(&rotated, &text), Some(token));
         assert_ne!(token.sign(&rotated), text);
+    }
+
+    #[test]
+    fn manage_tokens_are_neither_unsubscribe_tokens_nor_changeable() {
+        let ring = KeyRing::new(A, &[]);
+        let token = ManageToken {
+            subscriber_id: uuid::Uuid::now_v7(),
+            list_id: uuid::Uuid::now_v7(),
+            expires_at: chrono::DateTime::from_timestamp_millis(1_800_000_000_123).unwrap(),
+        };
+        let text = token.sign(&ring);
+        assert_eq!(ManageToken::verify(&ring, &text), Some(token));
+        assert_eq!(UnsubscribeToken::verify(&ring, &text), None);
+        let unsubscribe = UnsubscribeToken {
+            subscriber_id: token.subscriber_id,
+            list_id: token.list_id,
+            issue_id: None,
+        };
+        assert_eq!(ManageToken::verify(&ring, &unsubscribe.sign(&ring)), None);
+        for i in [0, 3, 10, text.len() / 2, text.len() - 1] {
+            let mut tampered = text.clone().into_bytes();
+            tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            assert_eq!(ManageToken::verify(&ring, &tampered), None, "{i}");
+        }
+        assert_eq!(ManageToken::verify(&KeyRing::new(B, &[]), &text), None);
+        let rotated = KeyRing::new(B, &[A.into()]);
+        assert_eq!(ManageToken::verify(&rotated, &text), Some(token));
     }
 
     #[test]

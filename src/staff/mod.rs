@@ -4,6 +4,7 @@
 //! imports and erasure.
 
 pub mod sessions;
+pub mod two_factor;
 
 use anyhow::Context;
 use argon2::{
@@ -135,6 +136,22 @@ impl PasswordChecks {
         .await
         .context("A password check panicked")?;
         Ok(Ok(matches))
+    }
+
+    /// The hash of a new password, made within the same bound as the checks.
+    pub async fn hash(&self, password: String) -> anyhow::Result<Result<String, Busy>> {
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await
+        else {
+            return Ok(Err(Busy));
+        };
+        let hash = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_password(&password)
+        })
+        .await
+        .context("Hashing a password panicked")??;
+        Ok(Ok(hash))
     }
 }
 

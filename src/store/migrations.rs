@@ -101,6 +101,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "preferences",
         include_str!("../../migrations/sqlite/0019_preferences.sql"),
     ),
+    (
+        20,
+        "staff self-service",
+        include_str!("../../migrations/sqlite/0020_staff_self_service.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -199,6 +204,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "preferences",
         include_str!("../../migrations/postgres/0019_preferences.sql"),
+    ),
+    (
+        20,
+        "staff self-service",
+        include_str!("../../migrations/postgres/0020_staff_self_service.sql"),
     ),
 ];
 

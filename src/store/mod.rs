@@ -5,6 +5,7 @@
 //! `connect` picks one from the `DATABASE_URL` scheme. Each operation that must be
 //! atomic is one method, and one transaction.
 
+mod accounts;
 mod brand;
 mod budgets;
 mod deliveries;
@@ -33,6 +34,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 
+pub use accounts::{
+    AccountStore, LinkPurpose, LinkQueued, NewStaffLink, PendingInvitation, StaffLink, TwoFactor,
+};
 pub use brand::{BrandStore, NewBrand};
 pub use budgets::BudgetStore;
 pub use deliveries::{DeliveryJob, DeliveryResult, DeliveryStore, FailedCopy, IssueStats};
@@ -45,7 +49,7 @@ pub use media::{MediaFile, MediaItem, MediaStore, NewMedia};
 pub use migrations::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, migrator};
 pub use outbox::{NewOutboxMail, OutboxMail, OutboxResult, OutboxStore, SendOutcome, TestCopy};
 pub use preferences::{
-    LinkOutcome, LinkRequest, Person, PersonDetails, PreferenceChange, PreferenceStore,
+    LinkFor, LinkOutcome, LinkRequest, Person, PersonDetails, PreferenceChange, PreferenceStore,
 };
 pub(crate) use signups::KnownSubscriber;
 pub use signups::{ConfirmRequest, Invitation, SignupRequest, SignupStore};
@@ -80,6 +84,7 @@ pub trait Store:
     + BrandStore
     + TemplateStore
     + PreferenceStore
+    + AccountStore
     + Send
     + Sync
     + 'static

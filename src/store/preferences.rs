@@ -43,24 +43,37 @@ pub struct PreferenceChange {
     pub now: DateTime<Utc>,
 }
 
-/// "Email me my link": the mail to queue if the address is a subscriber's, and what
-/// the request counts against (as a sign-up does).
+/// Who a link mail is for.
+#[derive(Clone, Debug)]
+pub enum LinkFor {
+    /// Typed on the site: sent only if it is a subscriber's.
+    Address(String),
+    /// The person whose page asked.
+    Subscriber(Uuid),
+}
+
+/// "Email me my link": the mail to queue for the person, and what the request counts
+/// against (as a sign-up does, whether or not anything is sent).
 #[derive(Clone, Debug)]
 pub struct LinkRequest {
-    pub email: String,
+    pub to: LinkFor,
     /// Addressed by the store to the subscriber's address as first typed.
     pub mail: NewOutboxMail,
-    pub form_nonce: [u8; 16],
+    /// The site's form token; the page's own request has none.
+    pub form_nonce: Option<[u8; 16]>,
     pub budget_keys: BudgetKeys,
     pub budgets: Budgets,
+    /// Link mails one person is sent at most in 24 hours.
+    pub daily_cap: i64,
     pub now: DateTime<Utc>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkOutcome {
     Queued,
-    /// No subscriber has this address: nothing sent (and the person is told the same).
-    Unknown,
+    /// No subscriber has this address, or they have had their links for today:
+    /// nothing sent (and the person is told the same as when it is).
+    NotSent,
     FormTokenUsed,
     OverBudget(BudgetScope),
 }
@@ -71,7 +84,8 @@ pub trait PreferenceStore: Send + Sync {
     /// Applies the change in one transaction; a list already as asked is left alone
     /// (and no event is recorded for it).
     async fn change_preferences(&self, change: &PreferenceChange) -> anyhow::Result<()>;
-    /// Queues the link mail for a subscriber's address, within the sign-up budgets.
+    /// Queues the link mail for a subscriber, within the sign-up budgets and the
+    /// person's daily cap.
     async fn request_preferences_link(&self, request: &LinkRequest) -> anyhow::Result<LinkOutcome>;
     /// Records that the person downloaded what we hold about them.
     async fn record_export(

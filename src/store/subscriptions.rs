@@ -221,12 +221,12 @@ pub trait SubscriptionStore: Send + Sync {
     async fn consent_ledger(&self, subscriber_id: Uuid) -> anyhow::Result<Vec<ConsentRecord>>;
     /// Removes the subscriber's personal data everywhere it is kept (their row, the
     /// ledger's IPs and user agents, queued mail, relay replies that may quote the
-    /// address), ends their subscriptions, and records the erasure.
+    /// address), ends their subscriptions, and records the erasure on each of their
+    /// lists, as done by `method` (staff, or the person on their own page).
     async fn erase_subscriber(
         &self,
         id: Uuid,
-        list_id: Uuid,
-        event_id: Uuid,
+        method: ConsentMethod,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal>;
     /// The status on the list of each of these addresses that has a subscription, by

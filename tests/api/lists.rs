@@ -14,6 +14,7 @@ on_both_backends!(
     a_private_list_is_not_offered_and_cannot_be_chosen,
     admins_add_and_rename_lists,
     subscriber_pages_counts_and_exports_are_per_list,
+    erasing_someone_on_two_lists_records_it_on_both,
 );
 
 /// An admin, with "Stroud News" (public) and "Board papers" (private) added.
@@ -259,6 +260,31 @@ async fn admins_add_and_rename_lists(backend: Backend) {
         app.staff_get(&admin, "/admin/lists/nope").await.status(),
         StatusCode::NOT_FOUND
     );
+    // The notice after adding names the list from the store, never from the address.
+    let added = app
+        .staff_get(&admin, "/admin/lists?done=stroud-news")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(added.contains("The list Stroud District News is added."));
+    let echoed = app
+        .staff_get(&admin, "/admin/lists?done=Send+money+to+example.org")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!echoed.contains("Send money"), "{echoed}");
+    // Sign-ups that choose nothing join In Partnership: it cannot be made private.
+    let private = app
+        .staff_post(
+            &admin,
+            "/admin/lists/in-partnership",
+            &[("name", "In Partnership")],
+        )
+        .await;
+    assert_eq!(private.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(private.text().await.unwrap().contains("so it stays public"));
 
     let editor = app.staff("editor@example.org", "editor").await;
     let refused = app
@@ -339,5 +365,35 @@ async fn subscriber_pages_counts_and_exports_are_per_list(backend: Backend) {
     assert!(
         person.contains("<td>Stroud News</td><td>confirm</td>"),
         "{person}"
+    );
+}
+
+async fn erasing_someone_on_two_lists_records_it_on_both(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = two_more_lists(&app).await;
+    subscribed_to_both(&app).await;
+    let db = app.db.inspect().await;
+    let id = db
+        .id(
+            "SELECT id FROM subscribers WHERE email = $1",
+            "both@example.org",
+        )
+        .await;
+    // Erased from the Stroud News page: the ledger says so on both lists.
+    let erased = app
+        .staff_post(
+            &admin,
+            &format!("/admin/subscribers/{id}/erase?list=stroud-news"),
+            &[],
+        )
+        .await;
+    assert_eq!(erased.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        db.texts(
+            "SELECT l.slug FROM consent_events e JOIN lists l ON l.id = e.list_id
+             WHERE e.kind = 'erase' AND e.method = 'admin' ORDER BY l.slug"
+        )
+        .await,
+        vec![Some("in-partnership".into()), Some("stroud-news".into())]
     );
 }

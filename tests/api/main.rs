@@ -37,6 +37,7 @@ mod sending_by_accident;
 mod signup;
 mod signup_protection;
 mod slow_clients;
+mod staff_accounts;
 mod staff_api;
 mod store;
 mod templates;

@@ -1,17 +1,20 @@
 //! The preference page: reached from a mail's link, it shows and changes nothing on a
-//! GET; its POSTs change a person's details and lists (each change in the ledger), and
-//! download what we hold about them.
+//! GET; its POSTs change a person's details and lists (each change in the ledger).
+//! A fresh link mailed on request also downloads what we hold about them, and erases it.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use newsletter::{keys::KeyRing, tokens::ManageToken};
+
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, SECRET_KEY, TestApp};
 
 on_both_backends!(
     a_locality_changed_from_a_mail_link_counts_for_the_next_issue,
     lists_are_joined_and_left_from_the_page,
-    a_person_downloads_what_we_hold_about_them,
+    a_person_downloads_what_we_hold_about_them_and_asks_for_erasure,
+    a_page_left_open_undoes_nothing_done_since,
     bad_input_changes_nothing,
     the_link_is_mailed_to_a_subscriber_who_asks_and_the_answer_is_the_same_for_anyone,
 );
@@ -25,15 +28,34 @@ async fn subscriber_with_link(app: &TestApp, email: &str) -> String {
         .smtp()
         .wait_for_mail_to(email, "Welcome to In Partnership")
         .await;
-    let text = welcome.decoded();
+    page_link(&welcome.decoded())
+}
+
+/// The preference page's link in a mail's text, as a path.
+fn page_link(text: &str) -> String {
     let (_, rest) = text
         .split_once("/preferences?token=")
-        .expect("the welcome mail links to the preference page");
+        .expect("the mail links to the preference page");
     let token: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     format!("/preferences?token={token}")
+}
+
+/// Asks for a fresh link from the page at `link`, and returns the one mailed.
+async fn fresh_link(app: &TestApp, link: &str, email: &str) -> String {
+    let asked = app
+        .post_form(&link.replace("/preferences?", "/preferences/link?"), &[])
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = asked.text().await.unwrap();
+    assert!(asked.contains("We have sent a link to"), "{asked}");
+    let mail = app
+        .smtp()
+        .wait_for_mail_to(email, "Manage your subscription to In Partnership")
+        .await;
+    page_link(&mail.decoded())
 }
 
 async fn ledger(app: &TestApp) -> Vec<Option<String>> {
@@ -129,7 +151,11 @@ async fn lists_are_joined_and_left_from_the_page(backend: Backend) {
 
     // Both lists ticked: Stroud News is joined, with the consent sentence shown.
     let mut both = details.to_vec();
-    both.extend([("lists", "in-partnership"), ("lists", "stroud-news")]);
+    both.extend([
+        ("shown", "in-partnership"),
+        ("lists", "in-partnership"),
+        ("lists", "stroud-news"),
+    ]);
     assert_eq!(app.post_form(&link, &both).await.status(), StatusCode::OK);
     let db = app.db.inspect().await;
     assert_eq!(
@@ -147,7 +173,11 @@ async fn lists_are_joined_and_left_from_the_page(backend: Backend) {
     );
     // Unticking In Partnership leaves it; saving again changes nothing more.
     let mut one = details.to_vec();
-    one.push(("lists", "stroud-news"));
+    one.extend([
+        ("shown", "in-partnership"),
+        ("shown", "stroud-news"),
+        ("lists", "stroud-news"),
+    ]);
     assert_eq!(app.post_form(&link, &one).await.status(), StatusCode::OK);
     assert_eq!(app.post_form(&link, &one).await.status(), StatusCode::OK);
     assert_eq!(
@@ -182,11 +212,29 @@ async fn lists_are_joined_and_left_from_the_page(backend: Backend) {
     );
 }
 
-async fn a_person_downloads_what_we_hold_about_them(backend: Backend) {
+async fn a_person_downloads_what_we_hold_about_them_and_asks_for_erasure(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let link = subscriber_with_link(&app, "curious@example.org").await;
+    // The long-lived link in a mail (perhaps forwarded) neither downloads nor erases.
+    let page = app.get(&link).await.text().await.unwrap();
+    assert!(page.contains("Email me that link"), "{page}");
+    assert!(!page.contains("Download what we hold about you"));
+    for action in ["/preferences/data?", "/preferences/erase?"] {
+        let refused = app
+            .post_form(
+                &link.replace("/preferences?", action),
+                &[("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{action}");
+    }
+
+    let fresh = fresh_link(&app, &link, "curious@example.org").await;
+    assert_ne!(fresh, link);
+    let page = app.get(&fresh).await.text().await.unwrap();
+    assert!(page.contains("Download what we hold about you"), "{page}");
     let download = app
-        .post_form(&link.replace("/preferences?", "/preferences/data?"), &[])
+        .post_form(&fresh.replace("/preferences?", "/preferences/data?"), &[])
         .await;
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(
@@ -209,6 +257,71 @@ async fn a_person_downloads_what_we_hold_about_them(backend: Backend) {
         .collect();
     assert_eq!(kinds, ["signup", "confirm"]);
     assert_eq!(ledger(&app).await, vec![Some("export/preferences".into())]);
+
+    // Erasure: only with the box ticked, then as staff erasure does it.
+    let erase = fresh.replace("/preferences?", "/preferences/erase?");
+    let unticked = app.post_form(&erase, &[]).await;
+    assert_eq!(unticked.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unticked.text().await.unwrap().contains("Tick the box"));
+    let erased = app.post_form(&erase, &[("confirm", "yes")]).await;
+    assert_eq!(erased.status(), StatusCode::OK);
+    assert!(
+        erased
+            .text()
+            .await
+            .unwrap()
+            .contains("Everything is erased")
+    );
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM subscribers WHERE email LIKE '%curious%' OR name <> ''")
+            .await,
+        0
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM subscriptions WHERE status = 'confirmed'")
+            .await,
+        0
+    );
+    assert_eq!(
+        ledger(&app).await,
+        vec![
+            Some("export/preferences".into()),
+            Some("erase/preferences".into())
+        ]
+    );
+    assert_eq!(app.get(&fresh).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&link).await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_page_left_open_undoes_nothing_done_since(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = subscriber_with_link(&app, "two-tabs@example.org").await;
+    let stale = [
+        ("name", "Jo Bloggs"),
+        ("shown", "in-partnership"),
+        ("lists", "in-partnership"),
+    ];
+    // They leave in one tab, then save details from the page still open in another.
+    let left = app.post_form(&link, &[("action", "leave-all")]).await;
+    assert_eq!(left.status(), StatusCode::OK);
+    assert_eq!(app.post_form(&link, &stale).await.status(), StatusCode::OK);
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.texts("SELECT status FROM subscriptions").await,
+        vec![Some("unsubscribed".to_owned())]
+    );
+    // A list the mail world ended is not joined from the page.
+    db.execute("UPDATE subscriptions SET status = 'bounced'")
+        .await;
+    let page = app.get(&link).await.text().await.unwrap();
+    assert!(page.contains("mail to your address was refused"), "{page}");
+    let rejoin = [("name", "Jo Bloggs"), ("lists", "in-partnership")];
+    assert_eq!(app.post_form(&link, &rejoin).await.status(), StatusCode::OK);
+    assert_eq!(
+        db.texts("SELECT status FROM subscriptions").await,
+        vec![Some("bounced".to_owned())]
+    );
 }
 
 async fn bad_input_changes_nothing(backend: Backend) {
@@ -250,7 +363,24 @@ async fn bad_input_changes_nothing(backend: Backend) {
             "{bad}"
         );
     }
+    // A fresh link that is a day old no longer works, and says why.
     let db = app.db.inspect().await;
+    let expired = ManageToken {
+        subscriber_id: db
+            .id(
+                "SELECT id FROM subscribers WHERE email = $1",
+                "careful@example.org",
+            )
+            .await,
+        list_id: db
+            .id("SELECT id FROM lists WHERE slug = $1", "in-partnership")
+            .await,
+        expires_at: chrono::Utc::now() - chrono::Duration::minutes(1),
+    }
+    .sign(&KeyRing::new(SECRET_KEY, &[]));
+    let gone = app.get(&format!("/preferences?token={expired}")).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    assert!(gone.text().await.unwrap().contains("This link has expired"));
     assert_eq!(
         db.texts("SELECT name FROM subscribers").await,
         vec![Some("Jo Bloggs".to_owned())]
@@ -286,16 +416,10 @@ async fn the_link_is_mailed_to_a_subscriber_who_asks_and_the_answer_is_the_same_
             "Manage your subscription to In Partnership",
         )
         .await;
-    let text = mail.decoded();
-    let (_, rest) = text
-        .split_once("/preferences?token=")
-        .expect("the mail has the link");
-    let token: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    let page = app.get(&format!("/preferences?token={token}")).await;
+    let page = app.get(&page_link(&mail.decoded())).await;
     assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Download what we hold about you"), "{page}");
 
     let unknown = ask("stranger@example.org").await;
     assert_eq!(unknown.status(), StatusCode::OK);
@@ -339,4 +463,13 @@ async fn the_link_is_mailed_to_a_subscriber_who_asks_and_the_answer_is_the_same_
         )
         .await;
     assert_eq!(no_token.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // However often they ask, a person gets a few links a day (the answer is the same).
+    for _ in 0..3 {
+        assert_eq!(ask("forgetful@example.org").await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'preferences_link'")
+            .await,
+        3
+    );
 }

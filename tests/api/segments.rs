@@ -210,8 +210,39 @@ async fn the_segment_is_read_when_the_issue_starts(backend: Backend) {
         .unwrap();
     let cleared: Value = cleared.json().await.unwrap();
     assert_eq!(cleared["segment"], json!([]));
+
+    // A stored segment that cannot be read (an older or damaged row) holds back its
+    // own issue, never the others.
+    let damaged = issue_to(&app, &token, json!([])).await;
+    let scheduled = app
+        .api(
+            Method::POST,
+            &format!("/api/issues/{damaged}/schedule"),
+            &token,
+        )
+        .json(&json!({"send_at": later}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scheduled.status(), StatusCode::OK);
+    app.db
+        .inspect()
+        .await
+        .execute_with(
+            r#"UPDATE issues SET segment = '[{"field":"planet"}]', send_at = created_at
+               WHERE id = (SELECT id FROM issues WHERE status = 'scheduled' AND subject = $1)"#,
+            "Stroud news",
+        )
+        .await;
     app.send_now_and_wait(&token, &all).await;
     assert_eq!(app.stats(&token, &all).await["recipients"], 2);
+    let db = app.db.inspect().await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM issues WHERE status = 'scheduled'")
+            .await,
+        1,
+        "{damaged} waits"
+    );
 }
 
 async fn a_segment_that_is_not_typed_conditions_is_refused(backend: Backend) {

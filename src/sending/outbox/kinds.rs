@@ -19,6 +19,10 @@ pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
 pub const ISSUE_TEST: &str = "issue_test";
 /// The link to a person's preference page, which they asked for by address.
 pub const PREFERENCES_LINK: &str = "preferences_link";
+/// An invitation to become staff: the link where they choose their password.
+pub const STAFF_INVITE: &str = "staff_invite";
+/// A staff member's password reset link.
+pub const STAFF_RESET: &str = "staff_reset";
 
 /// The lists a mail is about, as it names them: the newsletter itself (the first list,
 /// named as the brand names it when the mail goes) and any others by their names.
@@ -161,6 +165,42 @@ pub fn already_subscribed(
             list_id: list.id,
         })?,
     })
+}
+
+/// A staff invitation or reset mail: its link's token is derived again from the key
+/// and the mail's id, as a confirmation's is, so the row holds nothing secret.
+#[derive(Serialize, Deserialize)]
+pub struct StaffLinkPayload {
+    pub key_id: String,
+    /// An invitation's role ("admin" or "editor").
+    pub role: Option<String>,
+    /// When the link stops working, already written for people (UK time).
+    pub expires: String,
+}
+
+/// A staff link's mail (`STAFF_INVITE` or `STAFF_RESET`), and the hash of its token,
+/// which is the one thing the store keeps of it.
+pub fn staff_link_mail(
+    keys: &KeyRing,
+    kind: &str,
+    role: Option<&str>,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<(NewOutboxMail, [u8; 32])> {
+    let id = Uuid::now_v7();
+    let key = keys.current();
+    let token = key.confirmation_token(id.as_bytes());
+    let payload = StaffLinkPayload {
+        key_id: key.id.to_string(),
+        role: role.map(str::to_owned),
+        expires: crate::time::uk_date_time(expires_at),
+    };
+    let mail = NewOutboxMail {
+        id,
+        kind: kind.into(),
+        recipient: String::new(),
+        payload: serde_json::to_string(&payload)?,
+    };
+    Ok((mail, token.hash()))
 }
 
 /// A test copy of an issue, composed from its content when it is sent.

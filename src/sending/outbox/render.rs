@@ -3,7 +3,8 @@
 
 use super::{
     ALREADY_SUBSCRIBED, CONFIRMATION, ConfirmationPayload, ISSUE_TEST, IssueTestPayload,
-    OutboxWorker, PREFERENCES_LINK, WELCOME, WelcomePayload, header,
+    OutboxWorker, PREFERENCES_LINK, STAFF_INVITE, STAFF_RESET, StaffLinkPayload, WELCOME,
+    WelcomePayload, header,
 };
 use crate::{
     brand::BrandVersion,
@@ -11,7 +12,7 @@ use crate::{
     sending::mail::{OutgoingMail, SendError},
     store::OutboxMail,
     templates::templates,
-    tokens::UnsubscribeToken,
+    tokens::{ManageToken, UnsubscribeToken},
 };
 
 impl OutboxWorker {
@@ -80,18 +81,58 @@ impl OutboxWorker {
                     issue_id: None,
                 }
                 .sign(&self.secret);
+                // The link asked for works for a day, and does more (see `ManageToken`).
+                let preferences = match kind {
+                    PREFERENCES_LINK => ManageToken {
+                        subscriber_id,
+                        list_id: payload.list_id,
+                        expires_at: chrono::Utc::now() + ManageToken::LIFETIME,
+                    }
+                    .sign(&self.secret),
+                    _ => token.clone(),
+                };
                 let context = serde_json::json!({
                     "list_name": name,
                     "brand": brand.for_templates(),
                     "public_url": self.settings.public_url,
                     "unsubscribe_url": self.settings.unsubscribe_url(&token),
-                    "preferences_url": self.settings.preferences_url(&token),
+                    "preferences_url": self.settings.preferences_url(&preferences),
                 });
                 let subject = match kind {
                     WELCOME => format!("Welcome to {name}"),
                     PREFERENCES_LINK => format!("Manage your subscription to {name}"),
                     _ => format!("You are already subscribed to {name}"),
                 };
+                templated(&row.recipient, subject, kind, &context)
+            }
+            kind @ (STAFF_INVITE | STAFF_RESET) => {
+                let payload: StaffLinkPayload =
+                    serde_json::from_str(&row.payload).map_err(|e| permanent(e.into()))?;
+                let token = KeyId::parse(&payload.key_id)
+                    .and_then(|id| self.secret.get(id))
+                    .map(|key| key.confirmation_token(row.id.as_bytes()))
+                    .ok_or_else(|| {
+                        permanent(anyhow::anyhow!(
+                            "The key {} that made this link is no longer configured",
+                            payload.key_id
+                        ))
+                    })?;
+                let (path, subject) = match kind {
+                    STAFF_INVITE => ("invitation", format!("You are invited to help send {name}")),
+                    _ => ("reset", format!("Reset your password for {name}")),
+                };
+                let context = serde_json::json!({
+                    "brand": brand.for_templates(),
+                    "public_url": self.settings.public_url,
+                    "link": format!(
+                        "{}/admin/{path}?token={}",
+                        self.settings.public_url,
+                        token.encode()
+                    ),
+                    "role": payload.role,
+                    "expires": payload.expires,
+                    "list_name": name,
+                });
                 templated(&row.recipient, subject, kind, &context)
             }
             ISSUE_TEST => {

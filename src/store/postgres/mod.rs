@@ -9,6 +9,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+mod accounts;
 mod brand;
 mod budgets;
 mod deliveries;

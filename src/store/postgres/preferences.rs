@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::PostgresStore;
 use crate::store::{
-    ConsentContext, LinkOutcome, LinkRequest, Person, PreferenceChange, PreferenceStore, mapping,
+    ConsentContext, LinkFor, LinkOutcome, LinkRequest, Person, PreferenceChange, PreferenceStore,
+    mapping,
 };
 
 /// One ledger event of the page's.
@@ -15,10 +16,14 @@ const EVENT: &str = "INSERT INTO consent_events
        (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
      VALUES ($1, $2, $3, $4, 'preferences', $5, $6, $7, $8, $9)";
 
-/// The link mail, queued only for an address we know (one person per mailbox).
+/// The link mail, queued only for a subscriber we know (one person per mailbox), and
+/// at most a cap a day: one statement, so the count and the insert cannot be split.
 const QUEUE_LINK: &str =
     "INSERT INTO outbox (id, kind, recipient, subscriber_id, payload, next_attempt_at, created_at)
-     SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s WHERE s.email_key = lower($5 COLLATE \"C\")";
+     SELECT $1, $2, s.email, s.id, $3, $4, $4 FROM subscribers s
+     WHERE (s.email_key = lower($5 COLLATE \"C\") OR s.id = $6)
+       AND (SELECT count(*) FROM outbox o
+            WHERE o.subscriber_id = s.id AND o.kind = $2 AND o.created_at > $7) < $8";
 
 #[async_trait]
 impl PreferenceStore for PostgresStore {
@@ -162,24 +167,34 @@ async fn link_request(
     conn: &mut sqlx::PgConnection,
     req: &LinkRequest,
 ) -> anyhow::Result<LinkOutcome> {
-    if !super::budgets::use_form_token(conn, &req.form_nonce, req.now).await? {
+    if let Some(nonce) = &req.form_nonce
+        && !super::budgets::use_form_token(conn, nonce, req.now).await?
+    {
         return Ok(LinkOutcome::FormTokenUsed);
     }
     if let Some(scope) = super::budgets::overrun(conn, &req.budget_keys, &req.budgets).await? {
         return Ok(LinkOutcome::OverBudget(scope));
     }
+    // Counted whether or not the address is known: the time taken says nothing.
+    super::budgets::count_mail(conn, &req.budget_keys).await?;
+    let (email, subscriber) = match &req.to {
+        LinkFor::Address(email) => (Some(email.as_str()), None),
+        LinkFor::Subscriber(id) => (None, Some(*id)),
+    };
     let queued = sqlx::query(QUEUE_LINK)
         .bind(req.mail.id)
         .bind(&req.mail.kind)
         .bind(&req.mail.payload)
         .bind(req.now)
-        .bind(&req.email)
+        .bind(email)
+        .bind(subscriber)
+        .bind(req.now - chrono::Duration::hours(24))
+        .bind(req.daily_cap)
         .execute(&mut *conn)
         .await
         .context("Failed to queue the link mail")?;
     if queued.rows_affected() == 0 {
-        return Ok(LinkOutcome::Unknown);
+        return Ok(LinkOutcome::NotSent);
     }
-    super::budgets::count_mail(conn, &req.budget_keys).await?;
     Ok(LinkOutcome::Queued)
 }

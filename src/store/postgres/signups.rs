@@ -80,36 +80,45 @@ impl SignupStore for PostgresStore {
 
         // Two sign-ups of one new address at once: the second INSERT waits for the
         // first to commit and then does nothing; the row lock below orders the rest.
-        sqlx::query(
-            "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (email_key) DO NOTHING",
-        )
-        .bind(req.new_subscriber_id)
-        .bind(person.email.as_str())
-        .bind(person.name.as_str())
-        .bind(person.organisation.as_ref().map(|o| o.as_str()))
-        .bind(person.locality.map(|l| l.slug()))
-        .bind(req.now)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to store the subscriber")?;
-
-        let row = sqlx::query(
-            "SELECT s.id,
-               (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
-                WHERE t.subscriber_id = s.id AND t.created_at > $2) AS recent,
-               EXISTS (SELECT 1 FROM subscriptions c
-                       WHERE c.subscriber_id = s.id AND c.status = 'confirmed') AS confirmed_anywhere
-             FROM subscribers s
-             WHERE s.email_key = lower($1 COLLATE \"C\")
-             FOR UPDATE OF s",
-        )
-        .bind(person.email.as_str())
-        .bind(req.now - Duration::hours(24))
-        .fetch_one(&mut *tx)
-        .await
-        .context("Failed to read the subscriber")?;
+        // The housekeeping may delete a long-expired sign-up of this address between
+        // the two statements (it locks the row first): then the row is gone when the
+        // lock is ours, and the second try inserts it afresh.
+        let mut row = None;
+        for _ in 0..2 {
+            sqlx::query(
+                "INSERT INTO subscribers (id, email, name, organisation, locality, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT (email_key) DO NOTHING",
+            )
+            .bind(req.new_subscriber_id)
+            .bind(person.email.as_str())
+            .bind(person.name.as_str())
+            .bind(person.organisation.as_ref().map(|o| o.as_str()))
+            .bind(person.locality.map(|l| l.slug()))
+            .bind(req.now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to store the subscriber")?;
+            row = sqlx::query(
+                "SELECT s.id,
+                   (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
+                    WHERE t.subscriber_id = s.id AND t.created_at > $2) AS recent,
+                   EXISTS (SELECT 1 FROM subscriptions c
+                           WHERE c.subscriber_id = s.id AND c.status = 'confirmed') AS confirmed_anywhere
+                 FROM subscribers s
+                 WHERE s.email_key = lower($1 COLLATE \"C\")
+                 FOR UPDATE OF s",
+            )
+            .bind(person.email.as_str())
+            .bind(req.now - Duration::hours(24))
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to read the subscriber")?;
+            if row.is_some() {
+                break;
+            }
+        }
+        let row = row.context("The subscriber row vanished twice during a sign-up")?;
         let subscriber_id: Uuid = row.try_get("id")?;
         let statuses = sqlx::query_as::<_, (Uuid, String)>(
             "SELECT list_id, status FROM subscriptions WHERE subscriber_id = $1",
@@ -205,19 +214,38 @@ impl SignupStore for PostgresStore {
         &self,
         expired_before: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<u64> {
-        let deleted = sqlx::query(
-            "DELETE FROM subscribers WHERE id IN (
-               SELECT s.id FROM subscribers s
-               WHERE EXISTS (SELECT 1 FROM subscriptions p WHERE p.subscriber_id = s.id)
-                 AND NOT EXISTS (SELECT 1 FROM subscriptions p
-                                 WHERE p.subscriber_id = s.id AND p.status <> 'pending')
-                 AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t
-                                 WHERE t.subscriber_id = s.id AND t.expires_at >= $1))",
-        )
+        // Never confirmed on any list, and no link left that works.
+        const EXPIRED: &str = "EXISTS (SELECT 1 FROM subscriptions p WHERE p.subscriber_id = s.id)
+             AND NOT EXISTS (SELECT 1 FROM subscriptions p
+                             WHERE p.subscriber_id = s.id AND p.status <> 'pending')
+             AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t
+                             WHERE t.subscriber_id = s.id AND t.expires_at >= $1)";
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin deleting expired sign-ups")?;
+        // Lock them first, skipping any a sign-up holds; then check again in a new
+        // statement, which sees every sign-up that committed before the locks were
+        // taken (later ones wait for this transaction).
+        let candidates: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id FROM subscribers s WHERE {EXPIRED} FOR UPDATE OF s SKIP LOCKED"
+        )))
         .bind(expired_before)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
+        .await
+        .context("Failed to find the sign-ups never confirmed")?;
+        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM subscribers s WHERE s.id = ANY($2) AND {EXPIRED}"
+        )))
+        .bind(expired_before)
+        .bind(&candidates)
+        .execute(&mut *tx)
         .await
         .context("Failed to delete the sign-ups never confirmed")?;
+        tx.commit()
+            .await
+            .context("Failed to commit deleting expired sign-ups")?;
         Ok(deleted.rows_affected())
     }
 

@@ -12,8 +12,8 @@ use crate::audience::segment::{self, Segment};
 use crate::audience::subscriber::mailbox_key;
 use crate::store::mapping;
 use crate::store::{
-    ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage, SubscriberSummary,
-    SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
+    ConsentMethod, ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage,
+    SubscriberSummary, SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
 };
 use sqlx::Row;
 
@@ -221,8 +221,7 @@ impl SubscriptionStore for PostgresStore {
     async fn erase_subscriber(
         &self,
         id: Uuid,
-        list_id: Uuid,
-        event_id: Uuid,
+        method: ConsentMethod,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal> {
         let mut tx = self
@@ -291,17 +290,26 @@ impl SubscriptionStore for PostgresStore {
                 .await
                 .context("Failed to erase the subscriber's data")?;
         }
-        sqlx::query(
-            "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
-             VALUES ($1, $2, $3, 'erase', 'admin', $4)",
-        )
-        .bind(event_id)
-        .bind(id)
-        .bind(list_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to record the erasure")?;
+        let lists: Vec<Uuid> =
+            sqlx::query_scalar("SELECT list_id FROM subscriptions WHERE subscriber_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .context("Failed to read the erased subscriber's lists")?;
+        for list_id in lists {
+            sqlx::query(
+                "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
+                 VALUES ($1, $2, $3, 'erase', $4, $5)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(id)
+            .bind(list_id)
+            .bind(method.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to record the erasure")?;
+        }
         tx.commit().await.context("Failed to commit the erasure")?;
         Ok(Removal::Removed)
     }

@@ -52,10 +52,19 @@ impl DeliveryStore for SqliteStore {
             };
             // Read with the issue's row taken: the segment it starts with is the one
             // its copies are made from.
-            let segment = moved
+            let segment = match moved
                 .try_get::<Option<String>, _>("segment")?
                 .map(|json| Segment::from_json(&json))
-                .transpose()?;
+                .transpose()
+            {
+                Ok(segment) => segment,
+                Err(err) => {
+                    // Sending to the wrong people is worse than not sending: it stays
+                    // scheduled (this transaction is undone), and the others start.
+                    tracing::error!(issue = %id, error = %format!("{err:#}"), "Issue not started");
+                    continue;
+                }
+            };
             let audience = segment::audience(segment.as_ref(), 3);
             // The condition is our own text; every value in it is bound.
             let query = sqlx::query(sqlx::AssertSqlSafe(format!(

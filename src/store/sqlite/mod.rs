@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod accounts;
 mod brand;
 mod budgets;
 mod deliveries;

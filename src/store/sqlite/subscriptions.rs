@@ -14,8 +14,8 @@ use super::{
 use crate::audience::segment::{self, Segment};
 use crate::store::mapping;
 use crate::store::{
-    ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage, SubscriberSummary,
-    SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
+    ConsentMethod, ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage,
+    SubscriberSummary, SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
 };
 use sqlx::Row;
 
@@ -223,8 +223,7 @@ impl SubscriptionStore for SqliteStore {
     async fn erase_subscriber(
         &self,
         id: Uuid,
-        list_id: Uuid,
-        event_id: Uuid,
+        method: ConsentMethod,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal> {
         let mut tx = self
@@ -293,17 +292,26 @@ impl SubscriptionStore for SqliteStore {
                 .await
                 .context("Failed to erase the subscriber's data")?;
         }
-        sqlx::query(
-            "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
-             VALUES ($1, $2, $3, 'erase', 'admin', $4)",
-        )
-        .bind(event_id)
-        .bind(id)
-        .bind(list_id)
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await
-        .context("Failed to record the erasure")?;
+        let lists: Vec<Uuid> =
+            sqlx::query_scalar("SELECT list_id FROM subscriptions WHERE subscriber_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .context("Failed to read the erased subscriber's lists")?;
+        for list_id in lists {
+            sqlx::query(
+                "INSERT INTO consent_events (id, subscriber_id, list_id, kind, method, occurred_at)
+                 VALUES ($1, $2, $3, 'erase', $4, $5)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(id)
+            .bind(list_id)
+            .bind(method.as_str())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .context("Failed to record the erasure")?;
+        }
         tx.commit().await.context("Failed to commit the erasure")?;
         Ok(Removal::Removed)
     }

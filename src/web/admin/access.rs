@@ -1,7 +1,8 @@
 //! Who may use the newsletter: the staff accounts and the API tokens. Admins only.
-//! Accounts are made from the shell (`newsletter admin create-user`), where the
-//! person sets their own password; here admins see them and remove them. API tokens
-//! are made here (shown once) or from the shell, and revoked here.
+//! Admins invite people here by email (`account::links`), see who has two-factor
+//! sign-in and may require it, and remove accounts; the first admin is made from the
+//! shell (`newsletter admin create-user`). API tokens are made here (shown once) or
+//! from the shell, and revoked here.
 
 use axum::{
     Extension, Form,
@@ -14,8 +15,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AdminFrame, Staff};
+use super::{AdminFrame, Staff, account::InviteForm};
 use crate::{
+    fields::FieldError,
     store::{Creation, Removal, StaffMember},
     time::uk_date_time,
     tokens,
@@ -44,15 +46,32 @@ struct UserRow {
 }
 
 #[derive(Serialize)]
-struct UsersView {
+struct InvitationRow {
+    email: String,
+    role: &'static str,
+    expires: String,
+}
+
+#[derive(Serialize)]
+struct UsersView<'a> {
     #[serde(flatten)]
     frame: AdminFrame,
     users: Vec<UserRow>,
+    invitations: Vec<InvitationRow>,
+    two_factor_required: bool,
+    form: &'a InviteForm,
+    errors: std::collections::BTreeMap<String, String>,
+    error_list: Vec<FieldError>,
+    notice: Option<String>,
 }
 
-async fn users(
-    State(state): State<AppState>,
-    Extension(staff): Extension<Staff>,
+/// The staff page, with the invitation form as typed and what became of it.
+pub(super) async fn users_page(
+    state: &AppState,
+    staff: &Staff,
+    form: &InviteForm,
+    errors: Vec<FieldError>,
+    notice: Option<String>,
 ) -> Result<Response, AppError> {
     let users = state
         .store
@@ -67,11 +86,48 @@ async fn users(
             added: uk_date_time(added_at),
         })
         .collect();
-    let view = UsersView {
-        frame: AdminFrame::of(&staff),
-        users,
+    let invitations = state
+        .store
+        .pending_invitations(Utc::now())
+        .await?
+        .into_iter()
+        .map(|i| InvitationRow {
+            email: i.email,
+            role: i.role.as_str(),
+            expires: uk_date_time(i.expires_at),
+        })
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok(render("pages/admin_users.html", "Staff", &view).into_response())
+    let title = if errors.is_empty() {
+        "Staff"
+    } else {
+        "Error: Staff"
+    };
+    let view = UsersView {
+        frame: AdminFrame::of(staff),
+        users,
+        invitations,
+        two_factor_required: state.store.two_factor_required().await?,
+        form,
+        errors: errors
+            .iter()
+            .map(|e| (e.field.to_string(), e.message.clone()))
+            .collect(),
+        error_list: errors,
+        notice,
+    };
+    Ok((status, render("pages/admin_users.html", title, &view)).into_response())
+}
+
+async fn users(
+    State(state): State<AppState>,
+    Extension(staff): Extension<Staff>,
+) -> Result<Response, AppError> {
+    users_page(&state, &staff, &InviteForm::default(), Vec::new(), None).await
 }
 
 #[tracing::instrument(skip_all)]

@@ -19,7 +19,7 @@ use super::{AdminFrame, Staff};
 use crate::{
     audience::lists::ListDetails,
     fields::FieldError,
-    store::{Creation, MailingList, Removal, SubscriberCounts},
+    store::{Creation, DEFAULT_LIST, MailingList, Removal, SubscriberCounts},
     web::{
         AppError, AppState,
         pages::{MessagePage, render},
@@ -120,6 +120,7 @@ fn by_field(errors: &[FieldError]) -> BTreeMap<String, String> {
 
 #[derive(Deserialize)]
 struct Done {
+    /// The slug of the list just added, or anything at all after a save.
     done: Option<String>,
 }
 
@@ -128,7 +129,17 @@ async fn lists(
     Extension(staff): Extension<Staff>,
     axum::extract::Query(done): axum::extract::Query<Done>,
 ) -> Result<Response, AppError> {
-    let notice = done.done.map(|name| format!("The list {name} is added."));
+    // Named from the store, so the page never repeats text from its address.
+    let notice = match done.done {
+        Some(slug) => state
+            .store
+            .lists()
+            .await?
+            .into_iter()
+            .find(|l| l.slug == slug)
+            .map(|l| format!("The list {} is added.", l.name)),
+        None => None,
+    };
     let form = ListForm {
         public: Some("yes".into()),
         ..ListForm::default()
@@ -154,11 +165,7 @@ async fn create(
     {
         Creation::Created => {
             tracing::info!(list = %slug, "List added");
-            let name = percent_encoding::utf8_percent_encode(
-                &details.name,
-                percent_encoding::NON_ALPHANUMERIC,
-            );
-            Ok(Redirect::to(&format!("/admin/lists?done={name}")).into_response())
+            Ok(Redirect::to(&format!("/admin/lists?done={slug}")).into_response())
         }
         Creation::Taken => {
             let errors = vec![FieldError::new(
@@ -248,6 +255,13 @@ async fn save(
 ) -> Result<Response, AppError> {
     let list = list_of(&state, &slug).await?;
     let details = match form.details() {
+        Ok(details) if list.slug == DEFAULT_LIST && !details.public => {
+            let errors = vec![FieldError::new(
+                "public",
+                "Sign-ups that choose no list join this one, so it stays public.",
+            )];
+            return list_page(&state, &staff, list, form, errors, None).await;
+        }
         Ok(details) => details,
         Err(errors) => return list_page(&state, &staff, list, form, errors, None).await,
     };
@@ -285,7 +299,7 @@ impl axum::extract::FromRequestParts<AppState> for ChosenList {
             .and_then(|q| q.0.list)
             .filter(|slug| !slug.is_empty());
         let lists = state.store.lists().await?;
-        let wanted = slug.as_deref().unwrap_or(crate::store::DEFAULT_LIST);
+        let wanted = slug.as_deref().unwrap_or(DEFAULT_LIST);
         let list = lists
             .iter()
             .find(|l| l.slug == wanted)

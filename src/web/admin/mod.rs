@@ -12,6 +12,7 @@
 //!   the issue pages are in `issues`, the dashboard in `dashboard`.
 
 mod access;
+mod account;
 mod bounces;
 mod brand;
 mod chart;
@@ -47,13 +48,16 @@ use super::{
 };
 use crate::staff::{Role, StaffUser};
 
-/// The one page under `/admin` that needs no session.
+/// The sign-in page. (The pages reached from a mailed link, or mid sign-in, need no
+/// session either: `account::public_routes`.)
 pub const LOGIN_PATH: &str = "/admin/login";
 
 /// The signed-in staff member, put in the request by `require_staff`.
 #[derive(Clone)]
 pub struct Staff {
     pub user: StaffUser,
+    /// The SHA-256 of their session's cookie.
+    pub session: [u8; 32],
     /// The token every form of theirs must send back as `csrf`.
     pub csrf: String,
 }
@@ -67,6 +71,7 @@ fn staff_routes() -> Routes {
     routes.extend(issue_images::routes());
     routes.extend(subscribers::routes());
     routes.extend(bounces::routes());
+    routes.extend(account::routes());
     routes
 }
 
@@ -80,6 +85,7 @@ fn admin_routes() -> Routes {
     routes.extend(brand::routes());
     routes.extend(templates::routes());
     routes.extend(lists::routes());
+    routes.extend(account::admin_routes());
     routes
 }
 
@@ -136,8 +142,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         // `require_staff` has read the body, within its own limits; the handlers read it
         // again from memory.
         .layer(DefaultBodyLimit::max(super::STAFF_BODY_LIMIT));
+    let public = routed(account::public_routes());
     Router::new()
         .route(LOGIN_PATH, sign_in::login_route())
+        .merge(public)
         .merge(protected)
 }
 
@@ -150,6 +158,7 @@ async fn require_staff(State(state): State<AppState>, request: Request, next: Ne
     };
     let staff = Staff {
         csrf: state.secret.csrf_token(&session),
+        session: crate::tokens::sha256(session.as_bytes()),
         user,
     };
     let mut request = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -282,14 +291,19 @@ fn to_login() -> Response {
 }
 
 fn csrf_refused() -> Response {
+    csrf_refused_error().into_response()
+}
+
+fn csrf_refused_error() -> AppError {
     AppError::page(
         StatusCode::FORBIDDEN,
         MessagePage::new(
             "That form has expired",
-            &["Go back, reload the page and try again. (Its security token was missing or out of date.)"],
+            &[
+                "Go back, reload the page and try again. (Its security token was missing or out of date.)",
+            ],
         ),
     )
-    .into_response()
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -28,7 +28,8 @@ pub(super) fn login_route() -> MethodRouter<AppState> {
 }
 
 const SESSION_COOKIE: &str = "nl_session";
-const LOGIN_COOKIE: &str = "nl_login";
+/// The sign-in form's nonce (and any other form shown before a session).
+pub(super) const LOGIN_COOKIE: &str = "nl_login";
 
 /// The request's session cookie and whose live session it is.
 pub(super) async fn signed_in(
@@ -46,7 +47,7 @@ pub(super) async fn signed_in(
 }
 
 /// The value of cookie `name`, if the request has it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -58,7 +59,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A `Set-Cookie` value for `/admin`: HttpOnly, SameSite=Lax, Secure over https.
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -> String {
+pub(super) fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age_seconds: i64,
+) -> String {
     let secure = if state.settings.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -73,6 +79,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -
 struct LoginView {
     email: String,
     error: Option<String>,
+    notice: Option<&'static str>,
     csrf: String,
 }
 
@@ -98,14 +105,27 @@ fn login_form(state: &AppState, status: StatusCode, view: LoginView) -> Response
     ))
 }
 
+#[derive(Deserialize)]
+struct LoginParams {
+    reset: Option<String>,
+}
+
 async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<LoginParams>,
 ) -> Result<Response, AppError> {
     if signed_in(&state, &headers).await?.is_some() {
         return Ok(Redirect::to("/admin").into_response());
     }
-    Ok(login_form(&state, StatusCode::OK, LoginView::default()))
+    let view = LoginView {
+        notice: params
+            .reset
+            .is_some()
+            .then_some("Your password is changed. Sign in with it."),
+        ..LoginView::default()
+    };
+    Ok(login_form(&state, StatusCode::OK, view))
 }
 
 #[derive(Deserialize)]
@@ -197,6 +217,18 @@ async fn login(
         .store
         .forget_login_attempt(attempt.id, &keys.cleared_on_success())
         .await?;
+    super::account::after_password(&state, &user).await
+}
+
+/// Signs `user` in: a new session, its cookie, and the way to the dashboard (`to`).
+/// `clear` names cookies of the steps before, to remove.
+pub(super) async fn start_session(
+    state: &AppState,
+    user: &StaffUser,
+    clear: &[&str],
+    mut response: Response,
+) -> Result<Response, AppError> {
+    let now = Utc::now();
     let session = tokens::generate_api_token();
     state
         .store
@@ -208,17 +240,15 @@ async fn login(
         )
         .await?;
     tracing::info!(user = %user.id, "Signed in");
-    let mut response = Redirect::to("/admin").into_response();
     let headers = response.headers_mut();
-    for cookie in [
-        set_cookie(
-            &state,
-            SESSION_COOKIE,
-            &session,
-            sessions::SESSION_HOURS * 3600,
-        ),
-        set_cookie(&state, LOGIN_COOKIE, "", 0),
-    ] {
+    let session = set_cookie(
+        state,
+        SESSION_COOKIE,
+        &session,
+        sessions::SESSION_HOURS * 3600,
+    );
+    let cleared = clear.iter().map(|name| set_cookie(state, name, "", 0));
+    for cookie in std::iter::once(session).chain(cleared) {
         headers.append(
             header::SET_COOKIE,
             cookie.parse().expect("a cookie is a valid header"),

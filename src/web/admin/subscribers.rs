@@ -332,7 +332,7 @@ async fn erase(
     let subscriber = subscriber(&state, &id, &list).await?;
     state
         .store
-        .erase_subscriber(subscriber.id, list.id, Uuid::now_v7(), Utc::now())
+        .erase_subscriber(subscriber.id, ConsentMethod::Admin, Utc::now())
         .await?;
     tracing::info!(subscriber = %subscriber.id, by = %staff.user.id, "Subscriber erased");
     Ok(Redirect::to(&format!(

@@ -350,14 +350,14 @@ async fn erasure_leaves_no_personal_data(backend: Backend) {
     let gone = subscriber(&opened, "gone@example.org").await;
     assert_eq!(
         store
-            .erase_subscriber(gone.id, opened.list_id, Uuid::now_v7(), now)
+            .erase_subscriber(gone.id, ConsentMethod::Admin, now)
             .await
             .unwrap(),
         Removal::Removed
     );
     assert_eq!(
         store
-            .erase_subscriber(Uuid::now_v7(), opened.list_id, Uuid::now_v7(), now)
+            .erase_subscriber(Uuid::now_v7(), ConsentMethod::Admin, now)
             .await
             .unwrap(),
         Removal::NotFound
