@@ -361,7 +361,12 @@ async fn export_subscribers(
 ) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     let list = store.default_list().await?;
-    let total = store.subscribers(list.id, "", 0, 0).await?.total;
+    let total = store
+        .subscribers(&newsletter::store::SubscriberQuery::search(
+            list.id, "", 0, 0,
+        ))
+        .await?
+        .total;
     let mut out: Box<dyn Write> = match &output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)

@@ -7,7 +7,9 @@ use uuid::Uuid;
 use crate::audience::budgets::BudgetScope;
 
 /// Where a person stands with a list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionStatus {
     /// Signed up (or invited), not confirmed yet: sent nothing but confirmation mails.

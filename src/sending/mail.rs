@@ -158,16 +158,28 @@ fn file_name(at: chrono::DateTime<chrono::Utc>, to: &str) -> String {
     )
 }
 
-/// Writes a file only its owner can read: mails hold confirmation links.
+/// Writes a file only its owner can read (mails hold confirmation links), whole or not
+/// at all: it is written under a hidden temporary name and renamed, so a person or a
+/// program watching the folder never opens half a mail.
 async fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("mail");
+    let partial = path.with_file_name(format!(".{name}.part"));
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).await?;
-    file.write_all(bytes).await?;
-    file.sync_all().await
+    let mut file = options.open(&partial).await?;
+    let written = async {
+        file.write_all(bytes).await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&partial, path).await
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    written
 }
 
 /// Builds a multipart/alternative message (plain text first, HTML preferred).

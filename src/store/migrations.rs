@@ -103,7 +103,7 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         20,
-        "staff self-service",
+        "staff_self_service",
         include_str!("../../migrations/sqlite/0020_staff_self_service.sql"),
     ),
 ];
@@ -207,7 +207,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         20,
-        "staff self-service",
+        "staff_self_service",
         include_str!("../../migrations/postgres/0020_staff_self_service.sql"),
     ),
 ];

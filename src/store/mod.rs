@@ -58,7 +58,7 @@ pub use staff::{
 };
 pub use subscriptions::{
     ConsentContext, ConsentMethod, ConsentRecord, DayCounts, SubscriberCounts, SubscriberPage,
-    SubscriberSummary, SubscriptionStore, UnsubscribeRequest,
+    SubscriberQuery, SubscriberSummary, SubscriptionStore, UnsubscribeRequest,
 };
 pub use suppressions::{
     NewSuppression, SuppressionChange, SuppressionEntry, SuppressionPage, SuppressionStore,

@@ -11,7 +11,7 @@ use crate::audience::preferences::ListChanges;
 use crate::audience::subscriber::{Locality, Organisation, SubscriberName};
 
 /// A subscriber, as they are whatever their lists.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: Uuid,
     pub email: String,
@@ -81,6 +81,8 @@ pub enum LinkOutcome {
 #[async_trait]
 pub trait PreferenceStore: Send + Sync {
     async fn person(&self, id: Uuid) -> anyhow::Result<Option<Person>>;
+    /// The id of the subscriber with this address (by mailbox key), if there is one.
+    async fn subscriber_id(&self, email: &str) -> anyhow::Result<Option<Uuid>>;
     /// Applies the change in one transaction; a list already as asked is left alone
     /// (and no event is recorded for it).
     async fn change_preferences(&self, change: &PreferenceChange) -> anyhow::Result<()>;

@@ -56,7 +56,7 @@ impl ConsentMethod {
 }
 
 /// A subscriber of a list, as staff see them.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SubscriberSummary {
     pub id: Uuid,
     pub email: String,
@@ -68,7 +68,7 @@ pub struct SubscriberSummary {
 }
 
 /// One entry of a subscriber's consent ledger.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ConsentRecord {
     /// The list it was about.
     pub list_name: String,
@@ -94,6 +94,59 @@ pub struct UnsubscribeRequest {
     pub everything: bool,
     pub consent: ConsentContext,
     pub now: DateTime<Utc>,
+}
+
+/// Which of a list's subscribers to show, a page at a time: those whose address, name
+/// or organisation contains `search`, in `status` (any, if none), in `segment`.
+#[derive(Clone, Debug)]
+pub struct SubscriberQuery<'a> {
+    pub list_id: Uuid,
+    pub search: &'a str,
+    pub status: Option<SubscriptionStatus>,
+    pub segment: Option<&'a Segment>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+impl<'a> SubscriberQuery<'a> {
+    /// Everyone on the list matching `search`, in any status.
+    pub fn search(list_id: Uuid, search: &'a str, offset: u32, limit: u32) -> Self {
+        Self {
+            list_id,
+            search,
+            status: None,
+            segment: None,
+            offset,
+            limit,
+        }
+    }
+
+    /// The `FROM … WHERE …` both stores run (`like` is `LIKE` or `ILIKE`): `$1` the
+    /// list, `$2` the search pattern, `$3` the status or null, the segment's values
+    /// after them. Only our own text is in it; every value is bound.
+    pub(super) fn matching(&self, like: &str) -> crate::audience::segment::Filter {
+        let segment = self.segment.cloned().unwrap_or_default().filter(4);
+        crate::audience::segment::Filter {
+            condition: format!(
+                "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
+                 WHERE sub.list_id = $1
+                   AND (s.email {like} $2 ESCAPE '\\' OR s.name {like} $2 ESCAPE '\\'
+                        OR coalesce(s.organisation, '') {like} $2 ESCAPE '\\')
+                   AND (CAST($3 AS TEXT) IS NULL OR sub.status = $3)
+                   AND {}",
+                segment.condition
+            ),
+            params: segment.params,
+        }
+    }
+
+    pub(super) fn pattern(&self) -> String {
+        contains_pattern(self.search)
+    }
+
+    pub(super) fn status(&self) -> Option<&'static str> {
+        self.status.map(SubscriptionStatus::as_str)
+    }
 }
 
 /// A page of a list's subscribers, and how many match in all.
@@ -127,7 +180,7 @@ impl DayCounts {
 }
 
 /// How many of a list's subscribers are in each status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SubscriberCounts {
     pub pending: i64,
     pub confirmed: i64,
@@ -190,15 +243,9 @@ pub trait SubscriptionStore: Send + Sync {
     async fn subscriber_counts(&self, list_id: Uuid) -> anyhow::Result<SubscriberCounts>;
     /// How many people an issue to the list and segment would reach now.
     async fn reach(&self, list_id: Uuid, segment: Option<&Segment>) -> anyhow::Result<i64>;
-    /// A page of the list's subscribers, by address, whose address, name or
-    /// organisation contains `search`; and how many match in all.
-    async fn subscribers(
-        &self,
-        list_id: Uuid,
-        search: &str,
-        offset: u32,
-        limit: u32,
-    ) -> anyhow::Result<SubscriberPage>;
+    /// A page of the list's subscribers that the query matches, by address; and how
+    /// many match in all.
+    async fn subscribers(&self, query: &SubscriberQuery<'_>) -> anyhow::Result<SubscriberPage>;
     /// Every list the person has a subscription to (in any status), by list id.
     async fn subscriptions_of(
         &self,

@@ -40,6 +40,7 @@ mod slow_clients;
 mod staff_accounts;
 mod staff_api;
 mod store;
+mod subscribers_api;
 mod templates;
 mod unsubscribe;
 mod webhooks;

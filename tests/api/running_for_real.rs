@@ -64,6 +64,7 @@ async fn outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied(b
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".eml"))
             .collect();
         names.sort();
         names

@@ -13,7 +13,7 @@ pub const REPORT_DAYS: i64 = 30;
 pub const BATCH: u32 = 2000;
 
 /// What becomes of the people imported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Subscribed at once, on the lawful basis in the source note.
@@ -40,7 +40,7 @@ impl Mode {
 }
 
 /// A row's verdict: before the import (`Ready`, `Refused`, `Unchanged`) and after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RowStatus {
     Ready,
@@ -78,7 +78,7 @@ impl RowStatus {
 }
 
 /// One row of the file: its values (as read, or as they will be stored) and verdict.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportRow {
     /// Its line in the file (the header is line 1).
     pub line: i64,

@@ -11,10 +11,10 @@ use crate::store::{
     mapping,
 };
 
-/// One ledger event of the page's.
+/// One ledger event of a change to a person (from their page, or by staff).
 const EVENT: &str = "INSERT INTO consent_events
        (id, subscriber_id, list_id, kind, method, occurred_at, ip, user_agent, wording_version, wording_hash)
-     VALUES ($1, $2, $3, $4, 'preferences', $5, $6, $7, $8, $9)";
+     VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9)";
 
 /// The link mail, queued only for a subscriber we know (one person per mailbox), and
 /// at most a cap a day: one statement, so the count and the insert cannot be split.
@@ -38,6 +38,14 @@ impl PreferenceStore for SqliteStore {
         row.as_ref().map(mapping::person).transpose()
     }
 
+    async fn subscriber_id(&self, email: &str) -> anyhow::Result<Option<Uuid>> {
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
+            .bind(crate::audience::subscriber::mailbox_key(email))
+            .fetch_optional(&self.reader)
+            .await
+            .context("Failed to find a subscriber by address")
+    }
+
     #[tracing::instrument(skip_all)]
     async fn change_preferences(&self, change: &PreferenceChange) -> anyhow::Result<()> {
         let mut tx = self
@@ -56,6 +64,7 @@ impl PreferenceStore for SqliteStore {
                 .bind(change.consent.user_agent.clone())
                 .bind(wording.then(|| change.wording_version.clone()))
                 .bind(wording.then(|| change.wording_hash.clone()))
+                .bind(change.consent.method.as_str())
         };
         if let Some(details) = &change.details {
             sqlx::query(
@@ -154,6 +163,7 @@ impl PreferenceStore for SqliteStore {
             .bind(consent.user_agent.as_deref())
             .bind(None::<String>)
             .bind(None::<String>)
+            .bind(consent.method.as_str())
             .execute(&self.writer)
             .await
             .context("Failed to record the download")?;

@@ -15,7 +15,7 @@ use crate::audience::segment::{self, Segment};
 use crate::store::mapping;
 use crate::store::{
     ConsentMethod, ConsentRecord, DayCounts, Removal, SubscriberCounts, SubscriberPage,
-    SubscriberSummary, SubscriptionStore, UnsubscribeRequest, subscriptions::contains_pattern,
+    SubscriberQuery, SubscriberSummary, SubscriptionStore, UnsubscribeRequest,
 };
 use sqlx::Row;
 
@@ -122,37 +122,37 @@ impl SubscriptionStore for SqliteStore {
         SubscriberCounts::from_rows(rows)
     }
 
-    async fn subscribers(
-        &self,
-        list_id: Uuid,
-        search: &str,
-        offset: u32,
-        limit: u32,
-    ) -> anyhow::Result<SubscriberPage> {
-        let pattern = contains_pattern(search);
-        let matching = "FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
-             WHERE sub.list_id = $1
-               AND (s.email LIKE $2 ESCAPE '\\' OR s.name LIKE $2 ESCAPE '\\'
-                    OR coalesce(s.organisation, '') LIKE $2 ESCAPE '\\')";
-        // Only our own constant text is joined here; the search is bound.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    async fn subscribers(&self, query: &SubscriberQuery<'_>) -> anyhow::Result<SubscriberPage> {
+        let (pattern, matching) = (query.pattern(), query.matching("LIKE"));
+        let next = 4 + matching.params.len();
+        // The condition is our own text; every value in it is bound.
+        let page = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
-             {matching} ORDER BY s.email LIMIT $3 OFFSET $4"
+             {} ORDER BY s.email LIMIT ${next} OFFSET ${}",
+            matching.condition,
+            next + 1
         )))
-        .bind(list_id)
+        .bind(query.list_id)
         .bind(&pattern)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.reader)
-        .await
-        .context("Failed to list the subscribers")?;
-        let total: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {matching}")))
-                .bind(list_id)
-                .bind(&pattern)
-                .fetch_one(&self.reader)
-                .await
-                .context("Failed to count the subscribers")?;
+        .bind(query.status());
+        let rows = bind_filter(page, &matching)
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.reader)
+            .await
+            .context("Failed to list the subscribers")?;
+        let count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) AS people {}",
+            matching.condition
+        )))
+        .bind(query.list_id)
+        .bind(&pattern)
+        .bind(query.status());
+        let total: i64 = bind_filter(count, &matching)
+            .fetch_one(&self.reader)
+            .await
+            .context("Failed to count the subscribers")?
+            .try_get("people")?;
         Ok(SubscriberPage {
             subscribers: rows
                 .iter()

@@ -11,17 +11,16 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{MethodRouter, get},
 };
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{AdminFrame, Staff};
 use crate::{
     audience::lists::ListDetails,
     fields::FieldError,
-    store::{Creation, DEFAULT_LIST, MailingList, Removal, SubscriberCounts},
+    store::{DEFAULT_LIST, MailingList, SubscriberCounts},
     web::{
         AppError, AppState,
+        list_actions::{self, ListRefusal},
         pages::{MessagePage, render},
     },
 };
@@ -157,23 +156,10 @@ async fn create(
         Ok(details) => details,
         Err(errors) => return lists_page(&state, &staff, form, errors, None).await,
     };
-    let slug = details.slug();
-    match state
-        .store
-        .create_list(Uuid::now_v7(), &slug, &details, Utc::now())
-        .await?
-    {
-        Creation::Created => {
-            tracing::info!(list = %slug, "List added");
-            Ok(Redirect::to(&format!("/admin/lists?done={slug}")).into_response())
-        }
-        Creation::Taken => {
-            let errors = vec![FieldError::new(
-                "name",
-                format!("There is a list at /{slug} already: give this one another name."),
-            )];
-            lists_page(&state, &staff, form, errors, None).await
-        }
+    match list_actions::create(&state, &details).await? {
+        Ok(list) => Ok(Redirect::to(&format!("/admin/lists?done={}", list.slug)).into_response()),
+        Err(ListRefusal::Invalid(errors)) => lists_page(&state, &staff, form, errors, None).await,
+        Err(ListRefusal::NotFound) => Err(no_such_list()),
     }
 }
 
@@ -255,22 +241,15 @@ async fn save(
 ) -> Result<Response, AppError> {
     let list = list_of(&state, &slug).await?;
     let details = match form.details() {
-        Ok(details) if list.slug == DEFAULT_LIST && !details.public => {
-            let errors = vec![FieldError::new(
-                "public",
-                "Sign-ups that choose no list join this one, so it stays public.",
-            )];
-            return list_page(&state, &staff, list, form, errors, None).await;
-        }
         Ok(details) => details,
         Err(errors) => return list_page(&state, &staff, list, form, errors, None).await,
     };
-    match state.store.update_list(list.id, &details).await? {
-        Removal::Removed => {
-            tracing::info!(list = %slug, "List changed");
-            Ok(Redirect::to(&format!("/admin/lists/{slug}?done=saved")).into_response())
+    match list_actions::update(&state, &list, &details).await? {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/lists/{slug}?done=saved")).into_response()),
+        Err(ListRefusal::Invalid(errors)) => {
+            list_page(&state, &staff, list, form, errors, None).await
         }
-        Removal::NotFound => Err(no_such_list()),
+        Err(ListRefusal::NotFound) => Err(no_such_list()),
     }
 }
 

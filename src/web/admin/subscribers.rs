@@ -5,7 +5,7 @@
 use axum::{
     Extension,
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{MethodRouter, get, post},
 };
@@ -15,16 +15,16 @@ use uuid::Uuid;
 
 use super::{AdminFrame, Staff, lists::ChosenList};
 use crate::{
-    audience::csv,
     audience::subscriber::Locality,
     audience::subscription::is_erased_address,
     store::{ConsentContext, ConsentMethod, ConsentRecord, SubscriberSummary, UnsubscribeRequest},
-    store::{MailingList, SubscriberPage},
+    store::{MailingList, SubscriberPage, SubscriberQuery},
     time::uk_date_time,
     tokens::UnsubscribeToken,
     web::{
         AppError, AppState,
         pages::{MessagePage, render},
+        subscriber_actions,
     },
 };
 
@@ -122,7 +122,12 @@ async fn list(
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
     let SubscriberPage { subscribers, total } = state
         .store
-        .subscribers(list.id, &q, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        .subscribers(&SubscriberQuery::search(
+            list.id,
+            &q,
+            (page - 1) * PAGE_SIZE,
+            PAGE_SIZE,
+        ))
         .await?;
     let pages = u32::try_from(total.max(1) as u64)
         .unwrap_or(u32::MAX)
@@ -248,46 +253,7 @@ async fn export(
     ChosenList { list, .. }: ChosenList,
 ) -> Result<Response, AppError> {
     tracing::info!(by = %staff.user.id, "Subscribers exported");
-    let header = csv::header()?;
-    let (store, list_id) = (state.store.clone(), list.id);
-    let pages = futures_util::stream::unfold(Some(String::new()), move |after| {
-        let store = store.clone();
-        async move {
-            let after = after?;
-            let page = store
-                .subscribers_after(list_id, &after, csv::PAGE)
-                .await
-                .and_then(|page| Ok((csv::rows(&page)?, page.last().map(|s| s.email.clone()))));
-            match page {
-                Ok((_, None)) => None,
-                Ok((bytes, next)) => Some((Ok(bytes), next)),
-                Err(err) => {
-                    tracing::error!(error = format!("{err:#}"), "The export stopped");
-                    Some((Err(std::io::Error::other("the export stopped")), None))
-                }
-            }
-        }
-    });
-    let body = futures_util::stream::StreamExt::chain(
-        futures_util::stream::once(async move { Ok(header) }),
-        pages,
-    );
-    let filename = format!(
-        "{}-subscribers-{}.csv",
-        list.slug,
-        Utc::now().format("%Y-%m-%d")
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        axum::body::Body::from_stream(body),
-    )
-        .into_response())
+    Ok(subscriber_actions::export(&state, &list)?)
 }
 
 #[tracing::instrument(skip_all)]

@@ -6,7 +6,9 @@
 //! and every error, axum's own included, is an `ErrorBody`.
 
 mod issues;
+mod lists;
 mod returns;
+mod subscribers;
 
 use axum::{
     Extension, Json, Router,
@@ -34,7 +36,7 @@ use crate::{issues::TEMPLATES, tokens::sha256};
 #[openapi(
     info(
         title = "newsletter staff API",
-        description = "Write, preview, schedule and follow newsletter issues; read what comes back (bounces, complaints) and keep the suppression list. Every route needs a bearer token from `newsletter admin create-token NAME`."
+        description = "Write, preview, schedule and follow newsletter issues; find, add, change, export, import and erase subscribers; keep the lists; read what comes back (bounces, complaints) and keep the suppression list. Every route needs a bearer token from `newsletter admin create-token NAME`."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -80,6 +82,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         ))
         .routes(routes!(returns::lift_suppression))
         .routes(routes!(returns::import_suppressions))
+        .routes(routes!(
+            subscribers::list_subscribers,
+            subscribers::add_subscriber
+        ))
+        .routes(routes!(
+            subscribers::get_subscriber,
+            subscribers::update_subscriber,
+            subscribers::erase_subscriber
+        ))
+        .routes(routes!(lists::export_subscribers))
+        .routes(routes!(lists::import_subscribers))
+        .routes(routes!(lists::list_lists, lists::create_list))
+        .routes(routes!(lists::update_list))
         .split_for_parts();
     // The providers' webhooks are in the spec, but not behind the token: each checks
     // its provider's own signature.
@@ -123,26 +138,36 @@ fn finished(spec: utoipa::openapi::OpenApi) -> Value {
     let mut spec = serde_json::to_value(spec).expect("the OpenAPI document is JSON");
     issues::rules(&mut spec);
     returns::rules(&mut spec);
+    subscribers::rules(&mut spec);
+    lists::rules(&mut spec);
     for schema in ["NewIssueBody", "IssueChangesBody"] {
         spec["components"]["schemas"][schema]["properties"]["template"]["enum"] =
             or_null(TEMPLATES);
     }
-    let mut links = serde_json::Map::new();
+    // Links from a new issue or subscriber to what can be done with it.
+    let mut links = [
+        ("/api/issues", serde_json::Map::new()),
+        ("/api/subscribers", serde_json::Map::new()),
+    ];
     let paths = spec["paths"].as_object_mut().expect("the spec has paths");
     for (path, item) in paths.iter_mut() {
         let item = item.as_object_mut().expect("a path item is an object");
         for (method, operation) in item.iter_mut() {
             common_answers(path, operation);
-            if path.contains("{id}") {
-                let id = operation["operationId"].clone();
-                links.insert(
-                    format!("{method}_{}", id.as_str().unwrap_or(method)),
-                    json!({"operationId": id, "parameters": {"id": "$response.body#/id"}}),
-                );
+            for (resource, links) in links.iter_mut() {
+                if path.starts_with(&format!("{resource}/{{id}}")) {
+                    let id = operation["operationId"].clone();
+                    links.insert(
+                        format!("{method}_{}", id.as_str().unwrap_or(method)),
+                        json!({"operationId": id, "parameters": {"id": "$response.body#/id"}}),
+                    );
+                }
             }
         }
     }
-    spec["paths"]["/api/issues"]["post"]["responses"]["201"]["links"] = Value::Object(links);
+    for (resource, links) in links {
+        spec["paths"][resource]["post"]["responses"]["201"]["links"] = Value::Object(links);
+    }
     spec
 }
 
@@ -160,7 +185,7 @@ fn common_answers(path: &str, operation: &mut Value) {
         (
             path.contains("{id}"),
             "404",
-            "No such issue (an id that is not a UUID names none).",
+            "No such issue or subscriber (an id that is not a UUID names none).",
         ),
         (takes_body, "400", "The body is not JSON."),
         (

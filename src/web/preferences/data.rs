@@ -11,7 +11,7 @@ use axum::{
 use chrono::Utc;
 use serde_json::json;
 
-use super::{Access, Standing, TokenParams, access, fields_of, show, standing, value};
+use super::{Access, TokenParams, access, fields_of, show, standing, value};
 use crate::{
     audience::{budgets::BudgetKeys, subscription::RESEND_CAP},
     store::{ConsentMethod, LinkFor, LinkOutcome, LinkRequest},
@@ -19,6 +19,7 @@ use crate::{
         AppState, ClientInfo,
         error::AppError,
         pages::{MessagePage, private, render_page},
+        subscriber_actions,
         unsubscribe::masked,
     },
 };
@@ -109,18 +110,10 @@ pub(super) async fn download(
 ) -> Result<Response, AppError> {
     let access = access(&state, params)?;
     needs_fresh_link(&access)?;
-    let Standing {
-        person, current, ..
-    } = standing(&state, &access).await?;
-    let lists = state.store.lists().await?;
-    let subscriptions: Vec<_> = current
-        .iter()
-        .filter_map(|(id, status)| {
-            let list = lists.iter().find(|l| l.id == *id)?;
-            Some(json!({"list": list.name, "status": status.as_str()}))
-        })
-        .collect();
-    let ledger = state.store.consent_ledger(person.id).await?;
+    let person = standing(&state, &access).await?.person;
+    let held = subscriber_actions::held(&state, person.id)
+        .await?
+        .ok_or_else(super::nothing_held)?;
     let now = Utc::now();
     state
         .store
@@ -134,9 +127,9 @@ pub(super) async fn download(
     tracing::info!(subscriber = %person.id, "Data downloaded by its subject");
     let body = json!({
         "downloaded_at": now,
-        "person": person,
-        "subscriptions": subscriptions,
-        "ledger": ledger,
+        "person": held.person,
+        "subscriptions": held.subscriptions,
+        "ledger": held.ledger,
     });
     Ok(private((
         [(

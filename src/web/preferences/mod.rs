@@ -124,22 +124,25 @@ struct Standing {
     offered: Vec<MailingList>,
 }
 
+/// The answer for a person whose details are gone.
+fn nothing_held() -> AppError {
+    AppError::page(
+        StatusCode::NOT_FOUND,
+        MessagePage::new(
+            "We hold nothing about this address",
+            &["Its details may have been erased. You can sign up again at any time."],
+        )
+        .offering_signup(),
+    )
+}
+
 async fn standing(state: &AppState, access: &Access) -> Result<Standing, AppError> {
     let person = state
         .store
         .person(access.subscriber_id)
         .await?
         .filter(|p| !crate::audience::subscription::is_erased_address(&p.email))
-        .ok_or_else(|| {
-            AppError::page(
-                StatusCode::NOT_FOUND,
-                MessagePage::new(
-                    "We hold nothing about this address",
-                    &["Its details may have been erased. You can sign up again at any time."],
-                )
-                .offering_signup(),
-            )
-        })?;
+        .ok_or_else(nothing_held)?;
     let current = state.store.subscriptions_of(person.id).await?;
     let on = |list: &MailingList| {
         current

@@ -8,7 +8,10 @@ use newsletter::{
         ConfirmOutcome, RESEND_CAP, SignupOutcome, SubscriptionStatus, UnsubscribeOutcome,
         is_erased_address,
     },
-    store::{ConfirmRequest, ConsentMethod, Removal, SubscriberCounts, UnsubscribeRequest},
+    store::{
+        ConfirmRequest, ConsentMethod, Removal, SubscriberCounts, SubscriberQuery,
+        UnsubscribeRequest,
+    },
     tokens::UnsubscribeToken,
 };
 use uuid::Uuid;
@@ -398,20 +401,23 @@ async fn staff_search_and_read_the_list(backend: Backend) {
             .unwrap();
     }
     let page = store
-        .subscribers(opened.list_id, "a_b", 0, 10)
+        .subscribers(&SubscriberQuery::search(opened.list_id, "a_b", 0, 10))
         .await
         .unwrap();
     assert_eq!(page.total, 1, "_ matches itself only");
     assert_eq!(page.subscribers[0].email, "a_b@example.org");
     assert_eq!(
         store
-            .subscribers(opened.list_id, "%", 0, 10)
+            .subscribers(&SubscriberQuery::search(opened.list_id, "%", 0, 10))
             .await
             .unwrap()
             .total,
         1
     );
-    let all = store.subscribers(opened.list_id, " ", 0, 2).await.unwrap();
+    let all = store
+        .subscribers(&SubscriberQuery::search(opened.list_id, " ", 0, 2))
+        .await
+        .unwrap();
     assert_eq!(
         (all.subscribers.len(), all.total),
         (2, 3),
