@@ -13,8 +13,8 @@ use crate::{
 
 /// Why a list could not be added or changed.
 pub enum ListRefusal {
-    /// Each field's problem.
-    Invalid(Vec<FieldError>),
+    /// What the details would clash with: a list of that slug, the default list's rule.
+    Conflict(FieldError),
     /// It is gone (another person, another instance).
     NotFound,
 }
@@ -41,10 +41,10 @@ pub async fn create(
                 public: details.public,
             }))
         }
-        Creation::Taken => Ok(Err(ListRefusal::Invalid(vec![FieldError::new(
+        Creation::Taken => Ok(Err(ListRefusal::Conflict(FieldError::new(
             "name",
             format!("There is a list at /{slug} already: give this one another name."),
-        )]))),
+        )))),
     }
 }
 
@@ -56,10 +56,10 @@ pub async fn update(
     details: &ListDetails,
 ) -> anyhow::Result<Result<(), ListRefusal>> {
     if list.slug == DEFAULT_LIST && !details.public {
-        return Ok(Err(ListRefusal::Invalid(vec![FieldError::new(
+        return Ok(Err(ListRefusal::Conflict(FieldError::new(
             "public",
             "Sign-ups that choose no list join this one, so it stays public.",
-        )])));
+        ))));
     }
     match state.store.update_list(list.id, details).await? {
         Removal::Removed => {

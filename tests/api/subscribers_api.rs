@@ -270,7 +270,7 @@ async fn lists_exports_and_imports_through_the_api(backend: Backend) {
         Some(json!({"name": "Locality News: Stroud"})),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{taken}");
+    assert_eq!(status, StatusCode::CONFLICT, "{taken}");
     let (status, refused) = send(
         Method::PATCH,
         "/api/lists/in-partnership",
@@ -279,7 +279,7 @@ async fn lists_exports_and_imports_through_the_api(backend: Backend) {
     .await;
     assert_eq!(
         status,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
         "the default list stays public: {refused}"
     );
     let (status, changed) = send(

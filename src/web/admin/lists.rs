@@ -158,7 +158,9 @@ async fn create(
     };
     match list_actions::create(&state, &details).await? {
         Ok(list) => Ok(Redirect::to(&format!("/admin/lists?done={}", list.slug)).into_response()),
-        Err(ListRefusal::Invalid(errors)) => lists_page(&state, &staff, form, errors, None).await,
+        Err(ListRefusal::Conflict(error)) => {
+            lists_page(&state, &staff, form, vec![error], None).await
+        }
         Err(ListRefusal::NotFound) => Err(no_such_list()),
     }
 }
@@ -246,8 +248,8 @@ async fn save(
     };
     match list_actions::update(&state, &list, &details).await? {
         Ok(()) => Ok(Redirect::to(&format!("/admin/lists/{slug}?done=saved")).into_response()),
-        Err(ListRefusal::Invalid(errors)) => {
-            list_page(&state, &staff, list, form, errors, None).await
+        Err(ListRefusal::Conflict(error)) => {
+            list_page(&state, &staff, list, form, vec![error], None).await
         }
         Err(ListRefusal::NotFound) => Err(no_such_list()),
     }

@@ -26,10 +26,10 @@ use crate::{
 /// than white space. (The `\uXXXX` escapes are the regular expression's own.)
 /// A character of one line: no control character at all.
 pub const LINE: &str = r"[^\u0000-\u001F\u007F-\u009F]";
-const LINE_INK: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
+pub const LINE_INK: &str = r"[^\s\u0000-\u001F\u007F-\u009F]";
 /// A character of text: tabs and line breaks, but no other control character.
 pub const TEXT: &str = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
-const TEXT_INK: &str = r"[^\s\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+pub const TEXT_INK: &str = r"[^\s\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
 
 pub fn rules(spec: &mut serde_json::Value) {
     let filled_line = format!("^{LINE}*{LINE_INK}{LINE}*$");

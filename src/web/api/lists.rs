@@ -29,22 +29,33 @@ use crate::{
 /// Report rows an import answers with, at most (the rest are in the web UI's report).
 const REPORT_ROWS: u32 = 1000;
 
-/// What the checks accept that the derived schemas cannot say.
+/// What the checks accept that the derived schemas cannot say: a name is one line with
+/// a letter or digit in it; a description may have line breaks; a source note has 10
+/// characters or more once trimmed.
 pub fn rules(spec: &mut serde_json::Value) {
-    use super::issues::{LINE, TEXT};
-    let line = format!("^{LINE}*$");
+    use super::issues::{LINE, TEXT, TEXT_INK};
+    let name = format!(r"^{LINE}*[A-Za-z0-9]{LINE}*$");
     let text = format!("^{TEXT}*$");
+    let note = format!("^{TEXT}*{TEXT_INK}{TEXT}{{8,}}{TEXT_INK}{TEXT}*$");
+    let line = format!("^{LINE}*$");
     let schemas = &mut spec["components"]["schemas"];
     for (schema, field, pattern) in [
-        ("ListBody", "name", &line),
+        ("ListBody", "name", &name),
         ("ListBody", "description", &text),
-        ("ListChangesBody", "name", &line),
+        ("ListChangesBody", "name", &name),
         ("ListChangesBody", "description", &text),
         ("SubscriberImportBody", "csv", &text),
-        ("SubscriberImportBody", "source_note", &line),
+        ("SubscriberImportBody", "source_note", &note),
         ("SubscriberImportBody", "file_name", &line),
     ] {
         schemas[schema]["properties"][field]["pattern"] = pattern.as_str().into();
+    }
+    let parameters = spec["paths"]["/api/subscribers/export"]["get"]["parameters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten();
+    for parameter in parameters.filter(|p| p["name"] == "list") {
+        parameter["schema"]["pattern"] = line.as_str().into();
     }
 }
 
@@ -75,7 +86,7 @@ async fn view(state: &AppState, list: MailingList) -> Result<ListView, AppError>
 
 fn refused(refusal: ListRefusal) -> AppError {
     match refusal {
-        ListRefusal::Invalid(errors) => AppError::Invalid(errors),
+        ListRefusal::Conflict(error) => AppError::json(StatusCode::CONFLICT, error.message),
         ListRefusal::NotFound => no_such_list(),
     }
 }
@@ -120,7 +131,7 @@ pub struct ListBody {
     request_body = ListBody,
     responses(
         (status = 201, description = "Added", body = ListView),
-        (status = 422, description = "A field's problem (a list with that slug already, too)", body = ErrorBody),
+        (status = 409, description = "There is a list with that slug already", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -156,7 +167,7 @@ pub struct ListChangesBody {
     responses(
         (status = 200, description = "Changed", body = ListView),
         (status = 404, description = "No such list", body = ErrorBody),
-        (status = 422, description = "A field's problem (the default list stays public, too)", body = ErrorBody),
+        (status = 409, description = "The default list stays public", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -226,7 +237,7 @@ pub struct SubscriberImportBody {
     /// The list's slug; "In Partnership" if not given.
     list: Option<String>,
     /// Where these people's details came from and why they may be emailed.
-    #[schema(min_length = 10, max_length = 1000)]
+    #[schema(max_length = 1000)]
     source_note: String,
     /// `confirmed`: subscribed now; `invite`: each sent a confirmation email.
     mode: Mode,

@@ -118,9 +118,18 @@ async fn openapi_json(
 ) -> Result<Json<Value>, AppError> {
     let mut spec = Value::clone(&spec);
     let slugs = or_null(state.store.lists().await?.into_iter().map(|l| l.slug));
-    for schema in ["NewIssueBody", "IssueChangesBody"] {
-        spec["components"]["schemas"][schema]["properties"]["list"]["enum"] = slugs.clone();
+    let schemas = &mut spec["components"]["schemas"];
+    for schema in [
+        "NewIssueBody",
+        "IssueChangesBody",
+        "NewSubscriberBody",
+        "SubscriberImportBody",
+    ] {
+        schemas[schema]["properties"]["list"]["enum"] = slugs.clone();
     }
+    let mut listed = slugs;
+    listed.as_array_mut().map(Vec::pop);
+    schemas["SubscriberChangesBody"]["properties"]["leave"]["items"]["enum"] = listed;
     Ok(Json(spec))
 }
 

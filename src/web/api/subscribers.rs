@@ -37,25 +37,36 @@ use crate::{
 const PER_PAGE: u32 = 50;
 const MAX_PER_PAGE: u32 = 500;
 
-/// What the checks accept that the derived schemas cannot say.
+/// What the checks accept that the derived schemas cannot say: a name is one line with
+/// something in it, and neither it nor an organisation has `<` or `>`; a source note
+/// has 10 characters or more once trimmed; a locality is a slug or empty.
 pub fn rules(spec: &mut serde_json::Value) {
-    use super::issues::LINE;
+    use super::issues::{LINE, LINE_INK, TEXT, TEXT_INK};
+    let plain = r"[^<>\u0000-\u001F\u007F-\u009F]";
+    let plain_ink = r"[^\s<>\u0000-\u001F\u007F-\u009F]";
+    let name = format!("^{plain}*{plain_ink}{plain}*$");
+    let organisation = format!("^{plain}*$");
+    let note = format!("^{TEXT}*{TEXT_INK}{TEXT}{{8,}}{TEXT_INK}{TEXT}*$");
     let line = format!("^{LINE}*$");
+    let filled_line = format!("^{LINE}*{LINE_INK}{LINE}*$");
     let localities: Vec<&str> = std::iter::once("")
         .chain(Locality::ALL.into_iter().map(Locality::slug))
         .collect();
     let schemas = &mut spec["components"]["schemas"];
+    for (schema, field, pattern) in [
+        ("NewSubscriberBody", "email", &filled_line),
+        ("NewSubscriberBody", "name", &name),
+        ("NewSubscriberBody", "organisation", &organisation),
+        ("NewSubscriberBody", "source_note", &note),
+        ("SubscriberChangesBody", "name", &name),
+        ("SubscriberChangesBody", "organisation", &organisation),
+    ] {
+        schemas[schema]["properties"][field]["pattern"] = pattern.as_str().into();
+    }
+    schemas["NewSubscriberBody"]["properties"]["email"]["format"] = "email".into();
     for schema in ["NewSubscriberBody", "SubscriberChangesBody"] {
-        for field in ["email", "name", "organisation", "source_note"] {
-            let property = &mut schemas[schema]["properties"][field];
-            if property.is_object() {
-                property["pattern"] = line.as_str().into();
-            }
-        }
         schemas[schema]["properties"]["locality"]["enum"] = serde_json::json!(localities);
     }
-    schemas["NewSubscriberBody"]["properties"]["source_note"]["minLength"] = 10.into();
-    schemas["NewSubscriberBody"]["properties"]["source_note"]["maxLength"] = 1000.into();
     // The segment is JSON in the query string: the same conditions an issue takes.
     let parameters = spec["paths"]["/api/subscribers"]["get"]["parameters"]
         .as_array_mut()
@@ -69,7 +80,7 @@ pub fn rules(spec: &mut serde_json::Value) {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Segment"}}
                 });
             }
-            Some("search") => parameter["schema"]["pattern"] = line.as_str().into(),
+            Some("search" | "list") => parameter["schema"]["pattern"] = line.as_str().into(),
             _ => {}
         }
     }
@@ -261,10 +272,10 @@ pub async fn get_subscriber(
 pub struct NewSubscriberBody {
     #[schema(max_length = 254)]
     email: String,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 256)]
     name: String,
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 256)]
     organisation: String,
     /// A locality's slug, or empty.
     #[serde(default)]
@@ -272,6 +283,7 @@ pub struct NewSubscriberBody {
     /// The list's slug; "In Partnership" if not given.
     list: Option<String>,
     /// Where their details came from and why they may be emailed.
+    #[schema(max_length = 1000)]
     source_note: String,
     /// `confirmed`: subscribed now, on that basis; `invite`: sent a confirmation email,
     /// subscribed only if they confirm.
@@ -397,10 +409,10 @@ pub async fn add_subscriber(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriberChangesBody {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 256)]
     name: Option<String>,
     /// Empty clears it.
-    #[schema(max_length = 200)]
+    #[schema(max_length = 256)]
     organisation: Option<String>,
     /// A locality's slug; empty clears it.
     locality: Option<String>,
