@@ -69,6 +69,9 @@ pub struct Settings {
     /// `UNCONFIRMED_GRACE_DAYS`: a sign-up never confirmed is deleted this long after
     /// its last link expired.
     pub unconfirmed_grace: Duration,
+    /// `LEFT_RETENTION_DAYS`: someone on no list is reduced to their anonymised ledger
+    /// and a suppression entry this long after they left the last one.
+    pub left_retention: Duration,
     /// `HTTP_HEADER_TIMEOUT_SECONDS`: the longest a client may take to send a
     /// request's headers, or leave a kept-alive connection idle.
     pub http_header_timeout: Duration,
@@ -333,6 +336,7 @@ impl Settings {
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),
             unconfirmed_grace: Duration::from_secs(number("UNCONFIRMED_GRACE_DAYS", 7)? * 86_400),
+            left_retention: Duration::from_secs(number("LEFT_RETENTION_DAYS", 365)? * 86_400),
             scheduler_interval: Duration::from_secs(
                 number("SCHEDULER_INTERVAL_SECONDS", 30)?.clamp(1, 30),
             ),

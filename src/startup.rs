@@ -59,6 +59,8 @@ impl Application {
             wake: Arc::new(Notify::new()),
             mail_wake: outbox_wake.clone(),
             unconfirmed_grace: settings.unconfirmed_grace,
+            left_retention: settings.left_retention,
+            secret: secret.clone(),
         };
         let bounce_mailbox = settings.bounce_imap.clone().map(|imap| {
             (

@@ -12,6 +12,7 @@ pub mod csv;
 pub mod import;
 pub mod lists;
 pub mod preferences;
+pub mod retention;
 pub mod segment;
 pub mod subscriber;
 pub mod subscription;

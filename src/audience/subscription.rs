@@ -226,6 +226,8 @@ pub enum UnsubscribeOutcome {
 
 /// The domain of every erased address (`.invalid` is never delivered: RFC 2606).
 const ERASED_DOMAIN: &str = "@erased.invalid";
+/// A `LIKE` pattern that matches every address `erased_address` makes.
+pub const ERASED_PATTERN: &str = "%@erased.invalid";
 
 /// The address an erased subscriber's row keeps: unique, and deliverable nowhere.
 pub fn erased_address(id: Uuid) -> String {
@@ -241,6 +243,11 @@ pub fn is_erased_address(email: &str) -> bool {
 mod tests {
     use super::*;
     use SubscriptionStatus::*;
+
+    #[test]
+    fn the_erased_pattern_matches_erased_addresses() {
+        assert_eq!(ERASED_PATTERN, format!("%{ERASED_DOMAIN}"));
+    }
 
     #[test]
     fn statuses_round_trip() {

@@ -6,7 +6,8 @@
 //!
 //! The rules, in plain Rust for both stores: a sign-up from a suppressed address gets a
 //! confirmation mail at most once a month; confirming lifts a bounce (they fixed their
-//! mailbox), never a complaint, which only staff lift.
+//! mailbox) or their having left (they came back), never a complaint, which only staff
+//! lift.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -22,14 +23,18 @@ pub enum SuppressionReason {
     Manual,
     /// From a previous provider's suppression list.
     Import,
+    /// They left every list long enough ago that only this and their anonymised ledger
+    /// are kept (`audience::retention`).
+    Left,
 }
 
 impl SuppressionReason {
-    pub const ALL: [SuppressionReason; 4] = [
+    pub const ALL: [SuppressionReason; 5] = [
         SuppressionReason::Bounce,
         SuppressionReason::Complaint,
         SuppressionReason::Manual,
         SuppressionReason::Import,
+        SuppressionReason::Left,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +43,7 @@ impl SuppressionReason {
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::Manual => "manual",
             SuppressionReason::Import => "import",
+            SuppressionReason::Left => "left",
         }
     }
 
@@ -48,10 +54,20 @@ impl SuppressionReason {
             .ok_or_else(|| anyhow::anyhow!("Unknown suppression reason {text:?}"))
     }
 
-    /// Whether the person confirming a subscription lifts it: only a bounce, since a
-    /// mailbox that works again is what a confirmation shows.
+    /// Whether the person confirming a subscription lifts it: a bounce, since a
+    /// mailbox that works again is what a confirmation shows; and their having left,
+    /// since they came back themselves.
     pub fn lifted_by_confirming(self) -> bool {
-        self == SuppressionReason::Bounce
+        matches!(self, SuppressionReason::Bounce | SuppressionReason::Left)
+    }
+
+    /// The reasons confirming lifts, as stored.
+    pub fn lifted_by_confirming_names() -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|r| r.lifted_by_confirming())
+            .map(Self::as_str)
+            .collect()
     }
 }
 

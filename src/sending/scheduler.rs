@@ -24,6 +24,11 @@ pub struct Scheduler {
     pub mail_wake: Arc<Notify>,
     /// How long after its link expired a sign-up never confirmed is kept.
     pub unconfirmed_grace: Duration,
+    /// How long someone who left every list is kept, before only their anonymised
+    /// ledger and a suppression entry stay.
+    pub left_retention: Duration,
+    /// Keys the suppression entries of those reduced.
+    pub secret: crate::keys::KeyRing,
 }
 
 /// Starts every issue that is due and wakes the mail worker; returns how many started.
@@ -48,14 +53,29 @@ impl Scheduler {
 
     /// Deletes what is kept only for a while: the rows of old imports, sign-up budgets
     /// and used form tokens once no budget or token can need them (two days: the
-    /// dashboard shows the last 24 hours, a form token lives one day), and sign-ups
-    /// never confirmed, `unconfirmed_grace` after their link expired.
+    /// dashboard shows the last 24 hours, a form token lives one day), sign-ups never
+    /// confirmed, `unconfirmed_grace` after their link expired, and the people who left
+    /// every list more than `left_retention` ago (`audience::retention`).
     pub async fn housekeeping(&self) -> anyhow::Result<()> {
         let now = Utc::now();
         let grace = chrono::TimeDelta::from_std(self.unconfirmed_grace).unwrap_or_default();
         let deleted = self.store.delete_expired_signups(now - grace).await?;
         if deleted > 0 {
             tracing::info!(deleted, "Sign-ups never confirmed are deleted");
+        }
+        let kept = chrono::TimeDelta::from_std(self.left_retention).unwrap_or_default();
+        let reduced = crate::audience::retention::reduce_departed(
+            self.store.as_ref(),
+            &self.secret,
+            now - kept,
+            now,
+        )
+        .await?;
+        if reduced > 0 {
+            tracing::info!(
+                reduced,
+                "People who left long ago are reduced to their ledger"
+            );
         }
         self.store
             .delete_import_rows_before(crate::audience::import::report_cutoff(now))

@@ -106,6 +106,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "staff_self_service",
         include_str!("../../migrations/sqlite/0020_staff_self_service.sql"),
     ),
+    (
+        21,
+        "retention",
+        include_str!("../../migrations/sqlite/0021_retention.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -209,6 +214,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "staff_self_service",
         include_str!("../../migrations/postgres/0020_staff_self_service.sql"),
+    ),
+    (
+        21,
+        "retention",
+        include_str!("../../migrations/postgres/0021_retention.sql"),
     ),
 ];
 

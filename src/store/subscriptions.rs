@@ -37,6 +37,8 @@ pub enum ConsentMethod {
     Admin,
     /// The person, on their preference page.
     Preferences,
+    /// The retention rule: they left every list long ago (`audience::retention`).
+    Retention,
 }
 
 impl ConsentMethod {
@@ -51,6 +53,7 @@ impl ConsentMethod {
             ConsentMethod::Mailto => "mailto",
             ConsentMethod::Admin => "admin",
             ConsentMethod::Preferences => "preferences",
+            ConsentMethod::Retention => "retention",
         }
     }
 }
@@ -276,6 +279,14 @@ pub trait SubscriptionStore: Send + Sync {
         method: ConsentMethod,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal>;
+    /// Up to `limit` people, with their addresses, who are on no list now (every
+    /// subscription ended) and whose last subscription ended before `left_before`; the
+    /// erased are not among them.
+    async fn departed_before(
+        &self,
+        left_before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Uuid, String)>>;
     /// The status on the list of each of these addresses that has a subscription, by
     /// mailbox key (`audience::subscriber::mailbox_key`).
     async fn subscription_statuses(

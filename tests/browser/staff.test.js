@@ -336,6 +336,35 @@ test("a reader changes their details and newsletters from the link in their mail
   await staff.close();
 });
 
+/// The link to `path` in the newest mail to `to` whose subject has `subject`.
+function linkIn(to, subject, path) {
+  const mail = smtp.messages.filter((m) => m.to.includes(to) && m.data.includes(subject)).pop();
+  const text = mail.data.replace(/=\r\n/g, "").replace(/=3D/g, "=");
+  return text.match(new RegExp(`(${path}\\?token=[A-Za-z0-9_-]+)`))[1];
+}
+
+test("an admin invites an editor, who chooses a password and signs in", async () => {
+  const admin = await browser.newPage();
+  await signIn(admin);
+  await admin.goto(`${url}/admin/users`);
+  await admin.getByLabel("Their email address").fill("new.editor@example.org");
+  await admin.getByLabel("Editor: writes, previews and sends issues").check();
+  await admin.getByRole("button", { name: "Send the invitation" }).click();
+  assert.match(await admin.locator(".notice").innerText(), /new.editor@example.org/);
+  await until("the invitation", () => smtp.messages.some((m) => m.to.includes("new.editor@example.org")));
+  await admin.close();
+
+  const page = await browser.newPage();
+  await page.goto(`${url}${linkIn("new.editor@example.org", "Subject: You are invited", "/admin/invitation")}`);
+  await page.getByLabel("Password", { exact: true }).fill("a long pass phrase for the editor");
+  await page.getByLabel("The password again").fill("a long pass phrase for the editor");
+  await page.getByRole("button", { name: "Make my account" }).click();
+  await page.waitForURL(`${url}/admin`);
+  await page.goto(`${url}/admin/account`);
+  assert.match(await page.locator("main").innerText(), /new.editor@example.org/);
+  await page.close();
+});
+
 test("a form with errors puts the focus on its error summary", async () => {
   const page = await browser.newPage();
   await page.goto(`${url}/`);
@@ -354,7 +383,8 @@ test("the public and staff pages have no serious accessibility problems", async 
   // Our pages forbid scripts they do not serve; the checker is let in for the test only.
   const context = await browser.newContext({ bypassCSP: true });
   const page = await context.newPage();
-  for (const address of [`${url}/`, `${url}/admin/login`, `${url}/preferences/request`]) {
+  for (const address of [`${url}/`, `${url}/admin/login`, `${url}/preferences/request`,
+    `${url}/admin/forgot`]) {
     assert.deepEqual(await seriousProblems(page, address), [], address);
   }
   await signIn(page);
@@ -374,9 +404,24 @@ test("the public and staff pages have no serious accessibility problems", async 
     "/admin/subscribers", subscriber, "/admin/imports", anImport, "/admin/users",
     "/admin/tokens", "/admin/brand", "/admin/templates", "/admin/templates/standard",
     "/admin/templates/announcement", "/admin/lists", "/admin/lists/in-partnership",
-    preferencesLink(0)]) {
+    "/admin/account", "/admin/account/two-factor", preferencesLink(0)]) {
     assert.deepEqual(await seriousProblems(page, `${url}${address}`), [], address);
   }
+  // The page from the link mailed on request: downloading and erasing too.
+  await page.goto(`${url}${preferencesLink(2)}`);
+  await page.getByRole("button", { name: "Email me that link" }).click();
+  await until("the link mail", () => smtp.messages.some((m) =>
+    m.to.includes("reader2@example.org") && m.data.includes("Subject: Manage your subscription")));
+  const full = linkIn("reader2@example.org", "Subject: Manage your subscription", "/preferences");
+  assert.deepEqual(await seriousProblems(page, `${url}${full}`), [], "the full preference page");
+  assert.ok(await page.getByRole("button", { name: "Erase everything" }).isVisible());
+  // An invitation's page, before it is used.
+  await page.goto(`${url}/admin/users`);
+  await page.getByLabel("Their email address").fill("axe.check@example.org");
+  await page.getByRole("button", { name: "Send the invitation" }).click();
+  await until("the invitation", () => smtp.messages.some((m) => m.to.includes("axe.check@example.org")));
+  const invitation = linkIn("axe.check@example.org", "Subject: You are invited", "/admin/invitation");
+  assert.deepEqual(await seriousProblems(page, `${url}${invitation}`), [], "the invitation page");
   await context.close();
 });
 

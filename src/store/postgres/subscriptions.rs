@@ -314,6 +314,28 @@ impl SubscriptionStore for PostgresStore {
         Ok(Removal::Removed)
     }
 
+    async fn departed_before(
+        &self,
+        left_before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Uuid, String)>> {
+        sqlx::query_as(
+            "SELECT s.id, s.email FROM subscribers s
+             JOIN subscriptions sub ON sub.subscriber_id = s.id
+             WHERE s.email NOT LIKE $3
+             GROUP BY s.id, s.email
+             HAVING sum(CASE WHEN sub.status IN ('pending', 'confirmed') THEN 1 ELSE 0 END) = 0
+                AND max(sub.updated_at) < $1
+             ORDER BY s.id LIMIT $2",
+        )
+        .bind(left_before)
+        .bind(i64::from(limit))
+        .bind(crate::audience::subscription::ERASED_PATTERN)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to find the people who left every list")
+    }
+
     async fn subscription_statuses(
         &self,
         list_id: Uuid,

@@ -158,22 +158,22 @@ pub(super) async fn admitted(
     Ok(())
 }
 
-/// Lifts the subscriber's suppressions that confirming lifts (a bounce), recording
-/// each: they showed that their mailbox works.
+/// Lifts the subscriber's suppressions that confirming lifts (a bounce, their having
+/// left), recording each: they showed that their mailbox works, and that they want it.
 pub(super) async fn lift_on_confirming(
     conn: &mut PgConnection,
     subscriber_id: Uuid,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let lifted: Vec<(Vec<u8>, String)> = sqlx::query_as(
-        "DELETE FROM suppressions WHERE subscriber_id = $1 AND reason = $2
+        "DELETE FROM suppressions WHERE subscriber_id = $1 AND reason = ANY($2)
          RETURNING address_key, reason",
     )
     .bind(subscriber_id)
-    .bind(SuppressionReason::Bounce.as_str())
+    .bind(SuppressionReason::lifted_by_confirming_names())
     .fetch_all(&mut *conn)
     .await
-    .context("Failed to lift a bounce suppression")?;
+    .context("Failed to lift the suppressions confirming lifts")?;
     for (key, reason) in lifted {
         record_change(conn, &key, "lifted", &reason, "confirmation", None, now).await?;
     }

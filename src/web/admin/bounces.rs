@@ -103,6 +103,7 @@ impl From<SuppressionEntry> for EntryLine {
                 "bounce" => "Bounced",
                 "complaint" => "Reported as spam",
                 "manual" => "Added by staff",
+                "left" => "Left, details erased",
                 _ => "Imported",
             },
             added_by: e.added_by,

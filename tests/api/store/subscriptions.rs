@@ -4,6 +4,7 @@
 use chrono::{Duration, Utc};
 use newsletter::{
     audience::budgets::{BudgetScope, Budgets, Refusals},
+    audience::retention,
     audience::subscription::{
         ConfirmOutcome, RESEND_CAP, SignupOutcome, SubscriptionStatus, UnsubscribeOutcome,
         is_erased_address,
@@ -29,6 +30,7 @@ on_both_backends!(
     erasure_leaves_no_personal_data,
     staff_search_and_read_the_list,
     sign_ups_never_confirmed_are_deleted_after_their_grace,
+    people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression,
 );
 
 fn confirm(token_hash: [u8; 32], now: chrono::DateTime<Utc>) -> ConfirmRequest {
@@ -490,5 +492,68 @@ async fn sign_ups_never_confirmed_are_deleted_after_their_grace(backend: Backend
         .await,
         1,
         "the sign-up stays in the ledger, anonymised"
+    );
+}
+
+async fn people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression(backend: Backend) {
+    let opened = open(backend).await;
+    let store = &opened.store;
+    let keys = newsletter::keys::KeyRing::new(crate::support::SECRET_KEY, &[]);
+    let left_at = |days| UnsubscribeRequest {
+        now: now() - Duration::days(days),
+        ..leave(UnsubscribeToken {
+            subscriber_id: Uuid::nil(),
+            list_id: opened.list_id,
+            issue_id: None,
+        })
+    };
+    for (email, days) in [("long.gone@example.org", 400), ("lately@example.org", 10)] {
+        let person = super::confirmed(&opened, email).await;
+        let mut request = left_at(days);
+        request.token.subscriber_id = person.id;
+        store.unsubscribe(&request).await.unwrap();
+    }
+    super::confirmed(&opened, "stays@example.org").await;
+
+    let cutoff = now() - Duration::days(365);
+    let reduce = || retention::reduce_departed(store.as_ref(), &keys, cutoff, now());
+    assert_eq!(reduce().await.unwrap(), 1);
+    assert_eq!(
+        reduce().await.unwrap(),
+        0,
+        "the reduced are not found again"
+    );
+    let dump = opened.db.inspect().await.dump().await;
+    assert!(
+        !dump.contains("long.gone@example.org"),
+        "their details are gone"
+    );
+    assert!(dump.contains("lately@example.org") && dump.contains("stays@example.org"));
+    let db = opened.db.inspect().await;
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM consent_events WHERE kind = 'erase' AND method = 'retention'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM consent_events WHERE kind = 'unsubscribe'")
+            .await,
+        2,
+        "the ledger keeps when they left"
+    );
+    let suppressed = store
+        .suppressed(&keys.address_keys("long.gone@example.org"))
+        .await
+        .unwrap();
+    assert_eq!(suppressed.len(), 1, "no import or slip mails them again");
+
+    // Coming back by themselves lifts it.
+    super::confirmed(&opened, "long.gone@example.org").await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM suppressions WHERE reason = 'left'")
+            .await,
+        0
     );
 }
