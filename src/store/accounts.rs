@@ -55,6 +55,19 @@ pub enum LinkQueued {
     NotSent,
 }
 
+impl LinkQueued {
+    /// Whether a link is sent, given whether the address has an account and how many
+    /// links of this purpose it was sent in the last hour. Both stores decide by it.
+    pub(super) fn decide(link: &NewStaffLink, has_account: bool, sent_this_hour: i64) -> Self {
+        match (link.purpose, has_account) {
+            (LinkPurpose::Invite, true) => LinkQueued::HasAccount,
+            (LinkPurpose::Reset, false) => LinkQueued::NotSent,
+            _ if sent_this_hour >= link.hourly_cap => LinkQueued::NotSent,
+            _ => LinkQueued::Queued,
+        }
+    }
+}
+
 /// A live (unused, unexpired) link.
 #[derive(Clone, Debug)]
 pub struct StaffLink {
@@ -62,6 +75,23 @@ pub struct StaffLink {
     pub email: String,
     pub role: Option<Role>,
     pub user_id: Option<Uuid>,
+}
+
+impl StaffLink {
+    /// From (purpose, email, role, user id), as both stores read it.
+    pub(super) fn from_row(
+        (purpose, email, role, user_id): (String, String, Option<String>, Option<Uuid>),
+    ) -> anyhow::Result<Self> {
+        Ok(StaffLink {
+            purpose: match purpose.as_str() {
+                "invite" => LinkPurpose::Invite,
+                _ => LinkPurpose::Reset,
+            },
+            email,
+            role: role.as_deref().map(Role::parse).transpose()?,
+            user_id,
+        })
+    }
 }
 
 /// An invitation not yet taken up, as the staff page lists it.

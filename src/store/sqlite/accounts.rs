@@ -11,8 +11,8 @@ use super::{
 };
 use crate::staff::{Role, StaffUser};
 use crate::store::{
-    AccountStore, Creation, LinkPurpose, LinkQueued, NewStaffLink, PendingInvitation, Removal,
-    StaffLink, TwoFactor,
+    AccountStore, Creation, LinkQueued, NewStaffLink, PendingInvitation, Removal, StaffLink,
+    TwoFactor,
 };
 
 /// Times as SQLite keeps them: milliseconds since the epoch.
@@ -50,12 +50,7 @@ impl AccountStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .context("Failed to count a staff address's links")?;
-        let outcome = match (link.purpose, account) {
-            (LinkPurpose::Invite, Some(_)) => LinkQueued::HasAccount,
-            (LinkPurpose::Reset, None) => LinkQueued::NotSent,
-            _ if recent >= link.hourly_cap => LinkQueued::NotSent,
-            _ => LinkQueued::Queued,
-        };
+        let outcome = LinkQueued::decide(link, account.is_some(), recent);
         if outcome != LinkQueued::Queued {
             return Ok(outcome);
         }
@@ -105,18 +100,7 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .context("Failed to look up a staff link")?;
-        row.map(|(purpose, email, role, user_id)| {
-            Ok(StaffLink {
-                purpose: match purpose.as_str() {
-                    "invite" => LinkPurpose::Invite,
-                    _ => LinkPurpose::Reset,
-                },
-                email,
-                role: role.as_deref().map(Role::parse).transpose()?,
-                user_id,
-            })
-        })
-        .transpose()
+        row.map(StaffLink::from_row).transpose()
     }
 
     #[tracing::instrument(skip_all)]

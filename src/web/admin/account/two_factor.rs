@@ -256,15 +256,38 @@ struct Setup<'a> {
     csrf: String,
 }
 
-/// The setup page for a new secret (or the one the form carried, when a code was
-/// wrong).
-fn setup_form(
+impl<'a> Setup<'a> {
+    /// Mid sign-in, with the pending cookie's value.
+    fn pending(state: &AppState, user: &'a StaffUser, cookie: &str) -> Self {
+        Setup {
+            user,
+            frame: None,
+            action: "/admin/login/two-factor/setup",
+            csrf: state.secret.csrf_token(cookie),
+        }
+    }
+
+    /// From their account page.
+    fn account(staff: &'a Staff) -> Self {
+        Setup {
+            user: &staff.user,
+            frame: Some(AdminFrame::of(staff)),
+            action: "/admin/account/two-factor",
+            csrf: staff.csrf.clone(),
+        }
+    }
+}
+
+/// The setup page for a new secret, or for the one the form carried when its code was
+/// wrong (with the errors).
+async fn setup_form(
     state: &AppState,
     setup: Setup<'_>,
-    secret: &[u8],
-    required: bool,
-    errors: Vec<FieldError>,
-) -> Response {
+    retry: Option<(Vec<u8>, Vec<FieldError>)>,
+) -> Result<Response, AppError> {
+    let required = state.store.two_factor_required().await?;
+    let (secret, errors) = retry.unwrap_or_else(|| (two_factor::new_secret().to_vec(), Vec::new()));
+    let secret = secret.as_slice();
     let issuer = super::super::super::branding::brand()
         .brand
         .newsletter
@@ -320,10 +343,10 @@ fn setup_form(
         errors: by_field(&errors),
         error_list: errors,
     };
-    private((
+    Ok(private((
         status,
         render("pages/admin_two_factor_setup.html", title, &view),
-    ))
+    )))
 }
 
 /// Checks the code typed against the sealed secret and, if it is right, turns
@@ -401,20 +424,7 @@ pub(super) async fn pending_setup_page(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (user, value) = pending(&state, &headers).await?;
-    let setup = Setup {
-        user: &user,
-        frame: None,
-        action: "/admin/login/two-factor/setup",
-        csrf: state.secret.csrf_token(&value),
-    };
-    let required = state.store.two_factor_required().await?;
-    Ok(setup_form(
-        &state,
-        setup,
-        &two_factor::new_secret(),
-        required,
-        Vec::new(),
-    ))
+    setup_form(&state, Setup::pending(&state, &user, &value), None).await
 }
 
 /// Setting up mid sign-in (an admin requires it): once a code is right, the session
@@ -446,16 +456,7 @@ pub(super) async fn pending_setup(
             let page = codes_page(None, codes, "/admin");
             start_session(&state, &user, &[PENDING_COOKIE], page).await
         }
-        Err((secret, errors)) => {
-            let setup = Setup {
-                user: &user,
-                frame: None,
-                action: "/admin/login/two-factor/setup",
-                csrf: state.secret.csrf_token(&value),
-            };
-            let required = state.store.two_factor_required().await?;
-            Ok(setup_form(&state, setup, &secret, required, errors))
-        }
+        Err(retry) => setup_form(&state, Setup::pending(&state, &user, &value), Some(retry)).await,
     }
 }
 
@@ -463,20 +464,7 @@ pub(super) async fn setup_page(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
 ) -> Result<Response, AppError> {
-    let setup = Setup {
-        user: &staff.user,
-        frame: Some(AdminFrame::of(&staff)),
-        action: "/admin/account/two-factor",
-        csrf: staff.csrf.clone(),
-    };
-    let required = state.store.two_factor_required().await?;
-    Ok(setup_form(
-        &state,
-        setup,
-        &two_factor::new_secret(),
-        required,
-        Vec::new(),
-    ))
+    setup_form(&state, Setup::account(&staff), None).await
 }
 
 /// Setting up (or replacing) from the account page.
@@ -492,16 +480,7 @@ pub(super) async fn setup(
             codes,
             "/admin/account",
         )),
-        Err((secret, errors)) => {
-            let setup = Setup {
-                user: &staff.user,
-                frame: Some(AdminFrame::of(&staff)),
-                action: "/admin/account/two-factor",
-                csrf: staff.csrf.clone(),
-            };
-            let required = state.store.two_factor_required().await?;
-            Ok(setup_form(&state, setup, &secret, required, errors))
-        }
+        Err(retry) => setup_form(&state, Setup::account(&staff), Some(retry)).await,
     }
 }
 
