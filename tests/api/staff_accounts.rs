@@ -198,7 +198,16 @@ async fn an_invited_editor_sets_a_password_and_signs_in_with_two_factor(backend:
             &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
         )
         .await;
-    assert_eq!(made.status(), StatusCode::OK);
+    assert_eq!(
+        made.status(),
+        StatusCode::SEE_OTHER,
+        "choosing it signs them in"
+    );
+    assert_eq!(location(&made), "/admin");
+    assert!(
+        set_cookie(&made, "nl_session").is_some(),
+        "a session starts"
+    );
     // The link works once.
     assert_eq!(app.get(&link).await.status(), StatusCode::NOT_FOUND);
     let twice = app

@@ -255,15 +255,11 @@ pub(super) async fn accept_invitation(
         .accept_invitation(&hash, &user, &password_hash, Utc::now())
         .await?
     {
+        // Choosing the password was signing in (with the second step, when everyone
+        // must use one).
         Creation::Created => {
             tracing::info!(user = %user.id, "Invitation accepted");
-            Ok(private(render_page(&MessagePage::new(
-                "Your account is ready",
-                &[&format!(
-                    "Sign in as {} with the password you chose, at /admin/login.",
-                    user.email
-                )],
-            ))))
+            super::two_factor::after_password(&state, &user).await
         }
         Creation::Taken => Err(AppError::page(
             StatusCode::CONFLICT,
