@@ -178,14 +178,20 @@ mod tests {
     }
 
     #[test]
-    fn only_a_bounce_is_lifted_by_confirming() {
+    fn confirming_lifts_a_bounce_and_having_left_only() {
+        use SuppressionReason::*;
         for reason in SuppressionReason::ALL {
             assert_eq!(SuppressionReason::parse(reason.as_str()).unwrap(), reason);
             assert_eq!(
                 reason.lifted_by_confirming(),
-                reason == SuppressionReason::Bounce
+                matches!(reason, Bounce | Left),
+                "{reason:?}"
             );
         }
+        assert_eq!(
+            SuppressionReason::lifted_by_confirming_names(),
+            ["bounce", "left"]
+        );
     }
 
     #[test]
