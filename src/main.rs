@@ -434,7 +434,8 @@ async fn import_subscribers(
         created_at: Utc::now(),
         applied_at: None,
     };
-    import::create(store, &record, parsed.rows).await?;
+    let secret = newsletter::secrets::load(settings, store).await?;
+    import::create(store, &secret, &record, parsed.rows).await?;
     let counts = store.import_counts(record.id).await?;
     let count = |status| counts.of(status);
     let ready = count(import::RowStatus::Ready);
@@ -452,7 +453,6 @@ async fn import_subscribers(
         store.start_import(record.id, Utc::now()).await? == ImportStart::Started,
         "The import was started twice"
     );
-    let secret = newsletter::secrets::load(settings, store).await?;
     let inviter = import::Inviter {
         secret: &secret,
         list: &list,

@@ -9,10 +9,10 @@
 
 pub mod budgets;
 pub mod csv;
+pub mod erasure;
 pub mod import;
 pub mod lists;
 pub mod preferences;
-pub mod retention;
 pub mod segment;
 pub mod subscriber;
 pub mod subscription;

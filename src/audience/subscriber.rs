@@ -28,6 +28,11 @@ impl SubscriberEmail {
         {
             return Err("Enter an email address in the form name@example.org.".into());
         }
+        // `.invalid` is reserved never to exist (RFC 2606): erased people's places are
+        // there, and no mail to it arrives.
+        if domain.to_ascii_lowercase().ends_with(".invalid") {
+            return Err("Enter an email address that can receive mail: this domain cannot.".into());
+        }
         // `jo@[127.0.0.1]` is legal, and no person's newsletter address.
         if domain.starts_with('[') || domain.parse::<std::net::IpAddr>().is_ok() {
             return Err(

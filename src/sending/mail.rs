@@ -61,7 +61,12 @@ impl Mailer {
             )?),
             None => {
                 let dir = settings.outbox_dir.clone();
-                tokio::fs::create_dir_all(&dir).await.with_context(|| {
+                // Only its owner may list it: the mails hold people's links.
+                let mut folder = tokio::fs::DirBuilder::new();
+                folder.recursive(true);
+                #[cfg(unix)]
+                folder.mode(0o700);
+                folder.create(&dir).await.with_context(|| {
                     format!("Failed to create the outbox folder {}", dir.display())
                 })?;
                 Transport::Files(dir)

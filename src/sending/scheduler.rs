@@ -64,7 +64,7 @@ impl Scheduler {
             tracing::info!(deleted, "Sign-ups never confirmed are deleted");
         }
         let kept = chrono::TimeDelta::from_std(self.left_retention).unwrap_or_default();
-        let reduced = crate::audience::retention::reduce_departed(
+        let reduced = crate::audience::erasure::reduce_departed(
             self.store.as_ref(),
             &self.secret,
             now - kept,

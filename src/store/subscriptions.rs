@@ -260,7 +260,8 @@ pub trait SubscriptionStore: Send + Sync {
         list_id: Uuid,
     ) -> anyhow::Result<Option<SubscriberSummary>>;
     /// The next `limit` subscribers of the list after the address `after`, by address:
-    /// a whole list can be read a page at a time, however long it is.
+    /// a whole list can be read a page at a time, however long it is. The places
+    /// erased people leave are not among them.
     async fn subscribers_after(
         &self,
         list_id: Uuid,

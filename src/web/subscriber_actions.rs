@@ -92,7 +92,7 @@ pub async fn import_now(state: &AppState, request: ImportNow<'_>) -> anyhow::Res
         applied_at: None,
     };
     let store = state.store.as_ref();
-    import::create(store, &record, request.rows).await?;
+    import::create(store, &state.secret, &record, request.rows).await?;
     anyhow::ensure!(
         store.start_import(record.id, Utc::now()).await? == ImportStart::Started,
         "A new import was started twice"

@@ -247,7 +247,7 @@ async fn a_person_downloads_what_we_hold_about_them_and_asks_for_erasure(backend
     assert_eq!(data["person"]["locality"], "forest-of-dean");
     assert_eq!(
         data["subscriptions"],
-        json!([{"list": "In Partnership", "status": "confirmed"}])
+        json!([{"list": "in-partnership", "name": "In Partnership", "status": "confirmed"}])
     );
     let kinds: Vec<&str> = data["ledger"]
         .as_array()

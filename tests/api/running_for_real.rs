@@ -50,7 +50,7 @@ async fn mail_through_a_relay_with_a_local_public_url_does_not_start(backend: Ba
 
 async fn outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied(backend: Backend) {
     let outbox = tempfile::tempdir().unwrap();
-    let dir = outbox.path().to_owned();
+    let dir = outbox.path().join("outbox");
     let app = TestApp::spawn_with(
         backend,
         |s| {
@@ -83,12 +83,22 @@ async fn outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied(b
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(
-            mode & 0o777,
+            mode(&path),
             0o600,
             "a mail holds a link only its reader may use"
         );
+        assert_eq!(mode(&dir), 0o700, "nor may others list the mails");
+        if let Some(file) = app.db.url.strip_prefix("sqlite://") {
+            let file = std::path::Path::new(file.split('?').next().unwrap());
+            assert_eq!(
+                mode(file),
+                0o600,
+                "the database is everyone's personal data"
+            );
+        }
     }
     // The link is one line of the file as it is: copied, it confirms.
     let text = std::fs::read_to_string(&path).unwrap();

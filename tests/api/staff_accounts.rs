@@ -245,6 +245,11 @@ async fn an_invited_editor_sets_a_password_and_signs_in_with_two_factor(backend:
     session_of(&app, &signed_in).await;
     let replayed = second_step(&app, &first, &code).await;
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    let said = replayed.text().await.unwrap();
+    assert!(
+        said.contains("has been used already"),
+        "why it is refused: {said}"
+    );
 
     // A recovery code works once, in place of a code.
     let first = app.sign_in("new.editor@example.org", NEW_PASSWORD).await;

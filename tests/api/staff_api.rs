@@ -104,7 +104,10 @@ async fn the_spec_describes_routes_that_exist(backend: Backend) {
         let body = response.text().await.unwrap();
         if status == StatusCode::NOT_FOUND {
             assert!(
-                body.contains("no issue") || body.contains("not set up"),
+                body.contains("no issue")
+                    || body.contains("not set up")
+                    || body.contains("no such subscriber")
+                    || body.contains("no list with that slug"),
                 "{method} {path}: {body}"
             );
         }

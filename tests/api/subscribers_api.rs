@@ -233,6 +233,34 @@ async fn staff_find_add_change_and_erase_people_through_the_api(backend: Backend
             .await,
         1
     );
+    // Their address is kept only as a keyed hash on the suppression list: no import
+    // brings them back (only they can, by signing up), and no export lists the place.
+    let (status, refused) = post(json!({
+        "email": "stroud@example.org", "name": "Sam Stroud", "source_note": note, "mode": "confirmed"
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("suppression list"),
+        "{refused}"
+    );
+    let export = app
+        .api(Method::GET, "/api/subscribers/export", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        export.lines().count(),
+        4,
+        "the header and three people: {export}"
+    );
+    assert!(!export.contains("erased"), "{export}");
     let (_, everyone) = get("/api/subscribers".into()).await;
     let emails: Vec<&str> = everyone["subscribers"]
         .as_array()
@@ -301,7 +329,7 @@ async fn lists_exports_and_imports_through_the_api(backend: Backend) {
         StatusCode::NOT_FOUND
     );
 
-    let csv = "email,name,locality\njo@example.org,Jo,stroud\nnot-an-address,Someone,\nJO@example.org,Jo again,\nal@example.org,Al,\n";
+    let csv = "email,name,locality\njo@example.org,Jo,stroud\nnot-an-address,Someone,\nJO@example.org,Jo again,\nal@example.org,Al,Bristol\n";
     let import = |body: Value| send(Method::POST, "/api/subscribers/import", Some(body));
     let (status, report) = import(json!({"csv": csv, "list": "locality-news-stroud", "source_note": "short", "mode": "confirmed"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
@@ -322,13 +350,21 @@ async fn lists_exports_and_imports_through_the_api(backend: Backend) {
         (&json!(2), &json!(2)),
         "{report}"
     );
-    let lines: Vec<&Value> = report["not_imported"]
+    let lines: Vec<&Value> = report["report"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| &r["line"])
         .collect();
-    assert_eq!(lines, [&json!(3), &json!(4)], "{report}");
+    assert_eq!(lines, [&json!(3), &json!(4), &json!(5)], "{report}");
+    assert_eq!(report["report"][2]["status"], "added", "{report}");
+    assert!(
+        report["report"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the localities"),
+        "a locality left out is said: {report}"
+    );
 
     let (_, lists) = send(Method::GET, "/api/lists", None).await;
     assert_eq!(lists[1]["slug"], "locality-news-stroud", "{lists}");

@@ -24,6 +24,8 @@ use crate::{
     store::{ImportBatch, ImportedPerson, Invitation, Store},
 };
 
+const SUPPRESSED: &str = "On the suppression list (mail to them bounced, they reported spam, they were erased, or staff added them): only they can subscribe again, by signing up themselves.";
+
 /// The longest source note.
 const NOTE_MAX: usize = 1000;
 
@@ -103,6 +105,7 @@ pub fn check(row: &ImportRow) -> Result<NewSubscriber, String> {
 /// preview. Its rows are checked against the subscribers already on the list.
 pub async fn create(
     store: &dyn Store,
+    keys: &KeyRing,
     import: &ImportRecord,
     mut rows: Vec<ImportRow>,
 ) -> anyhow::Result<()> {
@@ -113,15 +116,29 @@ pub async fn create(
             .map(|r| r.email.clone())
             .collect();
         let statuses = store.subscription_statuses(import.list_id, &emails).await?;
+        // Someone on the suppression list (bounced, complained, erased, or added by
+        // staff) is not imported: only they can come back, by signing up.
+        let row_keys: Vec<Vec<[u8; 32]>> = emails.iter().map(|e| keys.address_keys(e)).collect();
+        let suppressed = store.suppressed(&row_keys.concat()).await?;
+        let mut ready_keys = row_keys.iter();
         for row in chunk.iter_mut().filter(|r| r.status == RowStatus::Ready) {
-            let Some((status, reason)) = statuses
+            let on_the_list = ready_keys
+                .next()
+                .is_some_and(|keys| keys.iter().any(|k| suppressed.contains(k)));
+            let settled = statuses
                 .get(&mailbox_key(&row.email))
-                .and_then(|status| settled(*status))
-            else {
-                continue;
-            };
-            row.status = status;
-            row.reason = reason.map(str::to_owned);
+                .and_then(|status| settled(*status));
+            match (settled, on_the_list) {
+                (Some((status, reason)), _) => {
+                    row.status = status;
+                    row.reason = reason.map(str::to_owned);
+                }
+                (None, true) => {
+                    row.status = RowStatus::Refused;
+                    row.reason = Some(SUPPRESSED.to_owned());
+                }
+                (None, false) => {}
+            }
         }
     }
     store

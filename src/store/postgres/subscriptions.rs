@@ -187,12 +187,13 @@ impl SubscriptionStore for PostgresStore {
         let rows = sqlx::query(
             "SELECT s.id, s.email, s.name, s.organisation, s.locality, sub.status, s.created_at
              FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id
-             WHERE sub.list_id = $1 AND s.email > $2
+             WHERE sub.list_id = $1 AND s.email > $2 AND s.email NOT LIKE $4
              ORDER BY s.email LIMIT $3",
         )
         .bind(list_id)
         .bind(after)
         .bind(i64::from(limit))
+        .bind(crate::audience::subscription::ERASED_PATTERN)
         .fetch_all(&self.pool)
         .await
         .context("Failed to read a page of subscribers")?;

@@ -54,6 +54,23 @@ type QueuedSignup = (
 /// The most sign-ups one transaction takes.
 const SIGNUP_BATCH: usize = 128;
 
+/// Makes a new database file that only its owner may read (SQLite gives its WAL and
+/// shared-memory files the same permissions): it holds everyone's personal data.
+fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("Failed to create {}", path.display())),
+    }
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -65,6 +82,7 @@ impl SqliteStore {
             // Deleted rows are overwritten with zeros, not left in free pages.
             .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
+        create_private(options.get_filename())?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -231,7 +231,7 @@ async fn upload(
         created_at: Utc::now(),
         applied_at: None,
     };
-    import::create(state.store.as_ref(), &record, parsed.rows).await?;
+    import::create(state.store.as_ref(), &state.secret, &record, parsed.rows).await?;
     tracing::info!(import = %record.id, by = %staff.user.id, "Import checked");
     let ignored = if parsed.ignored_columns.is_empty() {
         String::new()

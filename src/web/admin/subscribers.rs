@@ -296,10 +296,14 @@ async fn erase(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let subscriber = subscriber(&state, &id, &list).await?;
-    state
-        .store
-        .erase_subscriber(subscriber.id, ConsentMethod::Admin, Utc::now())
-        .await?;
+    crate::audience::erasure::erase(
+        state.store.as_ref(),
+        &state.secret,
+        (subscriber.id, &subscriber.email),
+        ConsentMethod::Admin,
+        Utc::now(),
+    )
+    .await?;
     tracing::info!(subscriber = %subscriber.id, by = %staff.user.id, "Subscriber erased");
     Ok(Redirect::to(&format!(
         "/admin/subscribers/{}?done=erased&list={}",

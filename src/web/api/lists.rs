@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// Report rows an import answers with, at most (the rest are in the web UI's report).
-const REPORT_ROWS: u32 = 1000;
+const REPORT_ROWS: usize = 1000;
 
 /// What the checks accept that the derived schemas cannot say: a name is one line with
 /// a letter or digit in it; a description may have line breaks; a source note has 10
@@ -227,6 +227,34 @@ pub async fn export_subscribers(
     Ok(subscriber_actions::export(&state, &list)?)
 }
 
+/// The rows of an import that say something: every one not imported, and those
+/// imported with a note.
+async fn report_rows(state: &AppState, id: Uuid) -> anyhow::Result<Vec<ImportRow>> {
+    let mut rows = Vec::new();
+    for status in [
+        RowStatus::Refused,
+        RowStatus::Unchanged,
+        RowStatus::Added,
+        RowStatus::Invited,
+    ] {
+        let mut after_line = 0;
+        while rows.len() < REPORT_ROWS {
+            let page = state
+                .store
+                .import_rows(id, Some(status), after_line, 0, import::BATCH)
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after_line = last.line;
+            rows.extend(page.into_iter().filter(|row| row.reason.is_some()));
+        }
+    }
+    rows.sort_by_key(|row| row.line);
+    rows.truncate(REPORT_ROWS);
+    Ok(rows)
+}
+
 /// A CSV of people to add to a list, on the lawful basis in `source_note`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -259,8 +287,10 @@ pub struct ImportReport {
     refused: i64,
     /// Columns the file has that are not imported.
     ignored_columns: Vec<String>,
-    /// The rows not imported (refused or unchanged), each with why: the first 1000.
-    not_imported: Vec<ImportRow>,
+    /// The rows not imported (refused or unchanged) and those imported with a note (a
+    /// locality that is not one of ours, left out), each with why, in the file's
+    /// order: 1000 at most.
+    report: Vec<ImportRow>,
 }
 
 #[utoipa::path(
@@ -311,18 +341,7 @@ pub async fn import_subscribers(
     )
     .await?;
     let counts = state.store.import_counts(record.id).await?;
-    let mut not_imported = state
-        .store
-        .import_rows(record.id, Some(RowStatus::Refused), 0, 0, REPORT_ROWS)
-        .await?;
-    let room = REPORT_ROWS.saturating_sub(not_imported.len() as u32);
-    not_imported.extend(
-        state
-            .store
-            .import_rows(record.id, Some(RowStatus::Unchanged), 0, 0, room)
-            .await?,
-    );
-    not_imported.sort_by_key(|row| row.line);
+    let report = report_rows(&state, record.id).await?;
     Ok(Json(ImportReport {
         id: record.id,
         list: list.slug,
@@ -332,6 +351,6 @@ pub async fn import_subscribers(
         unchanged: counts.of(RowStatus::Unchanged),
         refused: counts.of(RowStatus::Refused),
         ignored_columns: parsed.ignored_columns,
-        not_imported,
+        report,
     }))
 }

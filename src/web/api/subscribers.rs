@@ -189,7 +189,11 @@ pub async fn list_subscribers(
     let segment = match params.segment.as_deref().filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(text) => serde_json::from_str::<Segment>(text)
-            .map_err(|err| format!("segment is not a segment: {err}"))
+            .map_err(|err| {
+                format!(
+                    "segment must be the JSON an issue's segment takes, such as [{{\"field\": \"locality\", \"operator\": \"in\", \"value\": [\"stroud\"]}}]: {err}"
+                )
+            })
             .and_then(|segment| segment.check())
             .map_err(|problem| AppError::Invalid(vec![FieldError::new("segment", problem)]))?,
     };
@@ -527,11 +531,15 @@ pub async fn erase_subscriber(
     Extension(caller): Extension<ApiCaller>,
     SubscriberId(id): SubscriberId,
 ) -> Result<StatusCode, AppError> {
-    held(&state, id).await?;
-    state
-        .store
-        .erase_subscriber(id, ConsentMethod::Api, Utc::now())
-        .await?;
+    let person = held(&state, id).await?.person;
+    crate::audience::erasure::erase(
+        state.store.as_ref(),
+        &state.secret,
+        (id, &person.email),
+        ConsentMethod::Api,
+        Utc::now(),
+    )
+    .await?;
     tracing::info!(subscriber = %id, token = %caller.0, "Subscriber erased by the API");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -163,10 +163,14 @@ pub(super) async fn erase(
             None,
         ));
     }
-    state
-        .store
-        .erase_subscriber(standing.person.id, ConsentMethod::Preferences, Utc::now())
-        .await?;
+    crate::audience::erasure::erase(
+        state.store.as_ref(),
+        &state.secret,
+        (standing.person.id, &standing.person.email),
+        ConsentMethod::Preferences,
+        Utc::now(),
+    )
+    .await?;
     tracing::info!(subscriber = %standing.person.id, "Erased at its subject's request");
     Ok(private(render_page(
         &MessagePage::new(

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use newsletter::{
     audience::budgets::{BudgetScope, Budgets, Refusals},
-    audience::retention,
+    audience::erasure,
     audience::subscription::{
         ConfirmOutcome, RESEND_CAP, SignupOutcome, SubscriptionStatus, UnsubscribeOutcome,
         is_erased_address,
@@ -516,7 +516,7 @@ async fn people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression(
     super::confirmed(&opened, "stays@example.org").await;
 
     let cutoff = now() - Duration::days(365);
-    let reduce = || retention::reduce_departed(store.as_ref(), &keys, cutoff, now());
+    let reduce = || erasure::reduce_departed(store.as_ref(), &keys, cutoff, now());
     assert_eq!(reduce().await.unwrap(), 1);
     assert_eq!(
         reduce().await.unwrap(),

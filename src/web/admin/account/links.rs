@@ -375,7 +375,7 @@ fn reset_form(token: &str, link: &crate::store::StaffLink, errors: &[FieldError]
     password_page(
         "Choose a new password",
         format!(
-            "For {}: at least {} characters. Signing in with it ends every other session of yours.",
+            "For {}: at least {} characters. Saving it signs you out everywhere you are signed in.",
             link.email,
             crate::staff::MIN_PASSWORD_CHARS
         ),

@@ -211,14 +211,20 @@ pub(super) async fn second_step(
         }
     };
     if !accepted {
-        tracing::info!(user = %user.id, "Two-factor sign-in refused: wrong code");
+        // A code of now that was used before (a second sign-in within 30 seconds) is
+        // refused as a replay would be; the person is told why.
+        let used = two_factor::accepted_step(&key, &form.code, now_step, None).is_some();
+        tracing::info!(user = %user.id, used, "Two-factor sign-in refused");
+        let problem = if used {
+            "That code has been used already: each works once. Wait for the next one your app shows (they change every 30 seconds), or use one of your recovery codes."
+        } else {
+            "That code is not right. Type the six digits your app shows now, or one of your recovery codes."
+        };
         return Ok(code_form(
             &state,
             &value,
             StatusCode::UNAUTHORIZED,
-            Some(
-                "That code is not right. Type the six digits your app shows now, or one of your recovery codes.",
-            ),
+            Some(problem),
         ));
     }
     let clear: Vec<String> = limits.iter().map(|(key, _)| key.clone()).collect();
