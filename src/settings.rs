@@ -20,6 +20,13 @@ use crate::{
     web::client::Cidr,
 };
 
+/// The longest a day count may say: a hundred years.
+const MAX_DAYS: u64 = 36_500;
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 86_400)
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: String,
@@ -70,7 +77,8 @@ pub struct Settings {
     /// its last link expired.
     pub unconfirmed_grace: Duration,
     /// `LEFT_RETENTION_DAYS`: someone on no list is reduced to their anonymised ledger
-    /// and a suppression entry this long after they left the last one.
+    /// and a suppression entry this long after they left the last one (1 day to
+    /// `MAX_DAYS`).
     pub left_retention: Duration,
     /// `HTTP_HEADER_TIMEOUT_SECONDS`: the longest a client may take to send a
     /// request's headers, or leave a kept-alive connection idle.
@@ -335,8 +343,11 @@ impl Settings {
             confirmation_ttl: Duration::from_secs(
                 number("CONFIRMATION_TTL_HOURS", 7 * 24)?.max(1) * 3600,
             ),
-            unconfirmed_grace: Duration::from_secs(number("UNCONFIRMED_GRACE_DAYS", 7)? * 86_400),
-            left_retention: Duration::from_secs(number("LEFT_RETENTION_DAYS", 365)? * 86_400),
+            unconfirmed_grace: days(number("UNCONFIRMED_GRACE_DAYS", 7)?.min(MAX_DAYS)),
+            left_retention: match number("LEFT_RETENTION_DAYS", 365)? {
+                n @ 1..=MAX_DAYS => days(n),
+                n => bail!("LEFT_RETENTION_DAYS must be from 1 to {MAX_DAYS} (days), not {n}"),
+            },
             scheduler_interval: Duration::from_secs(
                 number("SCHEDULER_INTERVAL_SECONDS", 30)?.clamp(1, 30),
             ),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,6 +15,8 @@ use crate::audience::subscriber::Locality;
 
 /// Conditions in one segment, at most.
 pub const MAX_CONDITIONS: usize = 8;
+/// The years a sign-up day may be in: every database can store those days.
+pub const SIGNED_UP_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
 
 /// Every condition must hold. No conditions is the whole list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -100,6 +102,13 @@ impl Segment {
                         operator,
                         value: value.into_iter().collect(),
                     }
+                }
+                Condition::SignedUp { value, .. } if !SIGNED_UP_YEARS.contains(&value.year()) => {
+                    return Err(format!(
+                        "Choose a day from the year {} to {}.",
+                        SIGNED_UP_YEARS.start(),
+                        SIGNED_UP_YEARS.end()
+                    ));
                 }
                 other => other,
             });

@@ -55,27 +55,35 @@ impl Scheduler {
     /// and used form tokens once no budget or token can need them (two days: the
     /// dashboard shows the last 24 hours, a form token lives one day), sign-ups never
     /// confirmed, `unconfirmed_grace` after their link expired, and the people who left
-    /// every list more than `left_retention` ago (`audience::retention`).
+    /// every list more than `left_retention` ago (`audience::erasure`).
     pub async fn housekeeping(&self) -> anyhow::Result<()> {
         let now = Utc::now();
-        let grace = chrono::TimeDelta::from_std(self.unconfirmed_grace).unwrap_or_default();
-        let deleted = self.store.delete_expired_signups(now - grace).await?;
-        if deleted > 0 {
-            tracing::info!(deleted, "Sign-ups never confirmed are deleted");
+        // A time further back than a date can be keeps everything, never nothing.
+        let before = |kept: Duration| {
+            chrono::TimeDelta::from_std(kept)
+                .ok()
+                .and_then(|kept| now.checked_sub_signed(kept))
+        };
+        if let Some(expired_before) = before(self.unconfirmed_grace) {
+            let deleted = self.store.delete_expired_signups(expired_before).await?;
+            if deleted > 0 {
+                tracing::info!(deleted, "Sign-ups never confirmed are deleted");
+            }
         }
-        let kept = chrono::TimeDelta::from_std(self.left_retention).unwrap_or_default();
-        let reduced = crate::audience::erasure::reduce_departed(
-            self.store.as_ref(),
-            &self.secret,
-            now - kept,
-            now,
-        )
-        .await?;
-        if reduced > 0 {
-            tracing::info!(
-                reduced,
-                "People who left long ago are reduced to their ledger"
-            );
+        if let Some(left_before) = before(self.left_retention) {
+            let reduced = crate::audience::erasure::reduce_departed(
+                self.store.as_ref(),
+                &self.secret,
+                left_before,
+                now,
+            )
+            .await?;
+            if reduced > 0 {
+                tracing::info!(
+                    reduced,
+                    "People who left long ago are reduced to their ledger"
+                );
+            }
         }
         self.store
             .delete_import_rows_before(crate::audience::import::report_cutoff(now))

@@ -281,8 +281,9 @@ pub trait SubscriptionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Removal>;
     /// Up to `limit` people, with their addresses, who are on no list now (every
-    /// subscription ended) and whose last subscription ended before `left_before`; the
-    /// erased are not among them.
+    /// subscription ended, or pending with no link that works since `left_before`) and
+    /// whose subscriptions last changed before `left_before`; the erased are not among
+    /// them.
     async fn departed_before(
         &self,
         left_before: DateTime<Utc>,

@@ -128,8 +128,19 @@ pub fn check_body(headers: &HeaderMap, bytes: &[u8], json_answer: bool) -> Resul
 fn checked_after_credentials(path: &str) -> bool {
     path.starts_with("/api/")
         || path.starts_with("/webhooks/")
-        || (path.starts_with("/admin/") && path != ADMIN_LOGIN)
+        || (path.starts_with("/admin/") && !ADMIN_PUBLIC.contains(&path))
 }
+
+/// The staff pages anyone may send a form to, before any session: checked here, with
+/// the public forms' limit.
+const ADMIN_PUBLIC: [&str; 6] = [
+    ADMIN_LOGIN,
+    "/admin/forgot",
+    "/admin/invitation",
+    "/admin/reset",
+    "/admin/login/two-factor",
+    "/admin/login/two-factor/setup",
+];
 
 /// The middleware: every route goes through it. Query strings are checked here for
 /// every route, and bodies for every route but those `checked_after_credentials`.

@@ -32,6 +32,17 @@ async fn nul_control_characters_and_bad_utf8_are_a_422_naming_the_field(backend:
     .unwrap();
     assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(answer.text().await.unwrap().contains("“email”"));
+    // And the other staff forms sent before any session.
+    for path in [
+        "/admin/forgot",
+        "/admin/reset?token=x",
+        "/admin/login/two-factor",
+    ] {
+        let answer = raw_form(path, "email=a%00b%40example.org&code=1&csrf=y")
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+    }
     let answer = raw_form(
         "/subscriptions",
         "email=jo%40example.org&name=J%FF%FEo&consent=yes",

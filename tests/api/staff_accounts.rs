@@ -14,6 +14,8 @@ on_both_backends!(
     a_forgotten_password_is_reset,
     an_admin_requires_two_factor_of_everyone,
     staff_change_their_own_password,
+    links_die_with_the_account_and_with_a_new_password,
+    replacing_two_factor_or_its_codes_needs_the_password,
 );
 
 const NEW_PASSWORD: &str = "three words remembered well";
@@ -455,4 +457,140 @@ async fn staff_change_their_own_password(backend: Backend) {
     );
     let signed_in = app.sign_in("jo@example.org", NEW_PASSWORD).await;
     session_of(&app, &signed_in).await;
+}
+
+/// Every link in the mails with `subject`, in the order they came.
+async fn links_in_mails(app: &TestApp, subject: &str, count: usize, path: &str) -> Vec<String> {
+    app.smtp()
+        .wait_for_subject(subject, count)
+        .await
+        .iter()
+        .map(|mail| {
+            let text = mail.decoded();
+            let start = text.find(path).expect("the mail has the link");
+            text[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
+                .collect()
+        })
+        .collect()
+}
+
+async fn links_die_with_the_account_and_with_a_new_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.staff("admin@example.org", "admin").await;
+    // Invited twice; the first link makes the account.
+    for _ in 0..2 {
+        let invited = app
+            .staff_post(
+                &admin,
+                "/admin/users/invite",
+                &[("email", "temp@example.org"), ("role", "editor")],
+            )
+            .await;
+        assert_eq!(invited.status(), StatusCode::OK);
+    }
+    let subject = "You are invited to help send In Partnership";
+    let invitations = links_in_mails(&app, subject, 2, "/admin/invitation?token=").await;
+    let password = [("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)];
+    let made = app.post_form(&invitations[0], &password).await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    // Removed, they cannot make it again with the other invitation.
+    let id = user_id(&app, "temp@example.org").await;
+    let removed = app
+        .staff_post(&admin, &format!("/admin/users/{id}/remove"), &[])
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.post_form(&invitations[1], &password).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.db
+            .inspect()
+            .await
+            .count("SELECT count(*) FROM staff_users WHERE email = 'temp@example.org'")
+            .await,
+        0
+    );
+
+    // Two reset links: once one sets a new password, the other works no more.
+    app.staff("forgetful@example.org", "editor").await;
+    for _ in 0..2 {
+        let asked = app
+            .post_form("/admin/forgot", &[("email", "forgetful@example.org")])
+            .await;
+        assert_eq!(asked.status(), StatusCode::OK);
+    }
+    let resets = links_in_mails(
+        &app,
+        "Reset your password for In Partnership",
+        2,
+        "/admin/reset?token=",
+    )
+    .await;
+    assert_eq!(
+        app.post_form(&resets[1], &password).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.post_form(&resets[0], &password).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn replacing_two_factor_or_its_codes_needs_the_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let staff = app.staff("careful@example.org", "editor").await;
+    set_up_two_factor(&app, &staff, "careful@example.org").await;
+    // A session left open cannot make new codes, or move sign-in to another phone.
+    let codes = app
+        .staff_post(
+            &staff,
+            "/admin/account/recovery-codes",
+            &[("current", "guess")],
+        )
+        .await;
+    assert_eq!(codes.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = app.staff_get(&staff, "/admin/account/two-factor").await;
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"name="current""#),
+        "the password is asked for"
+    );
+    let secret = secret_of(&page, user_id(&app, "careful@example.org").await);
+    let sealed = hidden(&page, "sealed");
+    let code = code_now(&secret, 1);
+    let moved = app
+        .staff_post(
+            &staff,
+            "/admin/account/two-factor",
+            &[("sealed", &sealed), ("code", &code), ("current", "guess")],
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        moved
+            .text()
+            .await
+            .unwrap()
+            .contains("not your current password")
+    );
+    let moved = app
+        .staff_post(
+            &staff,
+            "/admin/account/two-factor",
+            &[("sealed", &sealed), ("code", &code), ("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let codes = app
+        .staff_post(
+            &staff,
+            "/admin/account/recovery-codes",
+            &[("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(codes.status(), StatusCode::OK);
+    assert!(codes.text().await.unwrap().contains("Your recovery codes"));
 }

@@ -51,6 +51,20 @@ fn what_is_not_a_condition_is_refused() {
     ]);
     assert!(many.check().is_err());
     assert_eq!(Segment(vec![]).check().unwrap(), None);
+    // Days no database can store (PostgreSQL's times start in 4713 BC) are refused.
+    for (day, ok) in [
+        ("-5000-01-01", false),
+        ("1899-12-31", false),
+        ("1900-01-01", true),
+        ("2200-12-31", true),
+        ("2201-01-01", false),
+    ] {
+        let segment = parse(&format!(
+            r#"[{{"field": "signed_up", "operator": "before", "value": "{day}"}}]"#
+        ))
+        .unwrap();
+        assert_eq!(segment.check().is_ok(), ok, "{day}");
+    }
 }
 
 #[test]

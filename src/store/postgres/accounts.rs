@@ -31,6 +31,13 @@ impl AccountStore for PostgresStore {
             .begin()
             .await
             .context("Failed to begin making a staff link")?;
+        // One request for an address at a time, so parallel ones cannot all find the
+        // hour's count under its cap.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(&link.email)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to wait for the address's other link requests")?;
         let account: Option<Uuid> =
             sqlx::query_scalar("SELECT id FROM staff_users WHERE email = $1")
                 .bind(&link.email)
@@ -140,6 +147,14 @@ impl AccountStore for PostgresStore {
         {
             return Ok(Creation::Taken);
         }
+        // The address's other links die with this one: a second invitation must not
+        // make the account again once it is removed.
+        sqlx::query("UPDATE staff_links SET used_at = $2 WHERE email = $1 AND used_at IS NULL")
+            .bind(&user.email)
+            .bind(db_time(now))
+            .execute(&mut *tx)
+            .await
+            .context("Failed to close the address's other links")?;
         tx.commit()
             .await
             .context("Failed to commit accepting an invitation")?;
@@ -389,6 +404,15 @@ async fn set_password(
         .execute(&mut *conn)
         .await
         .context("Failed to end the other sessions")?;
+    // A reset link mailed before works no more: the password it would replace is gone.
+    sqlx::query(
+        "UPDATE staff_links SET used_at = $2 WHERE user_id = $1 AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(db_time(now))
+    .execute(&mut *conn)
+    .await
+    .context("Failed to close the reset links")?;
     Ok(())
 }
 

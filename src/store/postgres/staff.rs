@@ -136,11 +136,29 @@ impl StaffStore for PostgresStore {
     }
 
     async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<Removal> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin removing a staff user")?;
+        // Their links go with them, and the invitations they sent: none may make an
+        // account again.
+        sqlx::query(
+            "DELETE FROM staff_links
+             WHERE created_by = $1 OR email = (SELECT email FROM staff_users WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to remove the staff user's links")?;
         let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("Failed to remove the staff user")?;
+        tx.commit()
+            .await
+            .context("Failed to commit removing a staff user")?;
         Ok(Removal::of(deleted.rows_affected()))
     }
 

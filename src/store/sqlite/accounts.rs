@@ -144,6 +144,14 @@ impl AccountStore for SqliteStore {
         {
             return Ok(Creation::Taken);
         }
+        // The address's other links die with this one: a second invitation must not
+        // make the account again once it is removed.
+        sqlx::query("UPDATE staff_links SET used_at = $2 WHERE email = $1 AND used_at IS NULL")
+            .bind(&user.email)
+            .bind(db_time(now))
+            .execute(&mut *tx)
+            .await
+            .context("Failed to close the address's other links")?;
         tx.commit()
             .await
             .context("Failed to commit accepting an invitation")?;
@@ -393,6 +401,15 @@ async fn set_password(
         .execute(&mut *conn)
         .await
         .context("Failed to end the other sessions")?;
+    // A reset link mailed before works no more: the password it would replace is gone.
+    sqlx::query(
+        "UPDATE staff_links SET used_at = $2 WHERE user_id = $1 AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(db_time(now))
+    .execute(&mut *conn)
+    .await
+    .context("Failed to close the reset links")?;
     Ok(())
 }
 

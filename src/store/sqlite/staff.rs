@@ -139,11 +139,29 @@ impl StaffStore for SqliteStore {
     }
 
     async fn delete_staff_user(&self, id: Uuid) -> anyhow::Result<Removal> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin removing a staff user")?;
+        // Their links go with them, and the invitations they sent: none may make an
+        // account again.
+        sqlx::query(
+            "DELETE FROM staff_links
+             WHERE created_by = $1 OR email = (SELECT email FROM staff_users WHERE id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to remove the staff user's links")?;
         let deleted = sqlx::query("DELETE FROM staff_users WHERE id = $1")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .context("Failed to remove the staff user")?;
+        tx.commit()
+            .await
+            .context("Failed to commit removing a staff user")?;
         Ok(Removal::of(deleted.rows_affected()))
     }
 

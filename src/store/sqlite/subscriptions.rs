@@ -326,8 +326,12 @@ impl SubscriptionStore for SqliteStore {
             "SELECT s.id, s.email FROM subscribers s
              JOIN subscriptions sub ON sub.subscriber_id = s.id
              WHERE s.email NOT LIKE $3
+               -- A sign-up whose link still works may yet be confirmed.
+               AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t
+                               WHERE t.subscriber_id = s.id AND t.used_at IS NULL
+                                 AND t.expires_at >= $1)
              GROUP BY s.id, s.email
-             HAVING sum(CASE WHEN sub.status IN ('pending', 'confirmed') THEN 1 ELSE 0 END) = 0
+             HAVING sum(CASE WHEN sub.status = 'confirmed' THEN 1 ELSE 0 END) = 0
                 AND max(sub.updated_at) < $1
              ORDER BY s.id LIMIT $2",
         )

@@ -58,6 +58,14 @@ pub fn rules(spec: &mut serde_json::Value) {
             {
                 variant["properties"]["value"]["minItems"] = 1.into();
             }
+            // A sign-up day is in the years `Segment::check` takes (1900 to 2200).
+            if variant["properties"]
+                .get("value")
+                .is_some_and(|v| v["format"] == "date")
+            {
+                variant["properties"]["value"]["pattern"] =
+                    r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-".into();
+            }
         }
     }
     schemas["Segment"]["maxItems"] = crate::audience::segment::MAX_CONDITIONS.into();

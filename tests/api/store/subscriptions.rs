@@ -514,10 +514,23 @@ async fn people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression(
         store.unsubscribe(&request).await.unwrap();
     }
     super::confirmed(&opened, "stays@example.org").await;
+    // Left, then signed up again and never confirmed: the link died long ago.
+    let person = super::confirmed(&opened, "half.back@example.org").await;
+    let mut request = left_at(420);
+    request.token.subscriber_id = person.id;
+    store.unsubscribe(&request).await.unwrap();
+    store
+        .record_signup(&signup(
+            opened.list_id,
+            "half.back@example.org",
+            now() - Duration::days(400),
+        ))
+        .await
+        .unwrap();
 
     let cutoff = now() - Duration::days(365);
     let reduce = || erasure::reduce_departed(store.as_ref(), &keys, cutoff, now());
-    assert_eq!(reduce().await.unwrap(), 1);
+    assert_eq!(reduce().await.unwrap(), 2);
     assert_eq!(
         reduce().await.unwrap(),
         0,
@@ -535,12 +548,12 @@ async fn people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression(
             "SELECT count(*) FROM consent_events WHERE kind = 'erase' AND method = 'retention'"
         )
         .await,
-        1
+        2
     );
     assert_eq!(
         db.count("SELECT count(*) FROM consent_events WHERE kind = 'unsubscribe'")
             .await,
-        2,
+        3,
         "the ledger keeps when they left"
     );
     let suppressed = store
@@ -551,9 +564,15 @@ async fn people_who_left_long_ago_are_reduced_to_their_ledger_and_a_suppression(
 
     // Coming back by themselves lifts it.
     super::confirmed(&opened, "long.gone@example.org").await;
+    let suppressed = store
+        .suppressed(&keys.address_keys("long.gone@example.org"))
+        .await
+        .unwrap();
+    assert!(suppressed.is_empty(), "lifted once they confirmed");
     assert_eq!(
         db.count("SELECT count(*) FROM suppressions WHERE reason = 'left'")
             .await,
-        0
+        1,
+        "the other stays"
     );
 }

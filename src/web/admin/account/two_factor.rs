@@ -143,6 +143,8 @@ pub(super) struct CodeForm {
     csrf: String,
     /// Setting up: the new secret, sealed to the person.
     sealed: String,
+    /// Replacing one already on: their password.
+    current: String,
 }
 
 /// Counts a code attempt; `false` once too many were wrong.
@@ -250,6 +252,8 @@ struct SetupView {
     secret: String,
     qr_svg: String,
     required: bool,
+    /// It is on already: moving it to a new phone needs their password.
+    replacing: bool,
     errors: std::collections::BTreeMap<String, String>,
     error_list: Vec<FieldError>,
 }
@@ -292,6 +296,7 @@ async fn setup_form(
     retry: Option<(Vec<u8>, Vec<FieldError>)>,
 ) -> Result<Response, AppError> {
     let required = state.store.two_factor_required().await?;
+    let replacing = setup.frame.is_some() && state.store.two_factor(setup.user.id).await?.is_some();
     let (secret, errors) = retry.unwrap_or_else(|| (two_factor::new_secret().to_vec(), Vec::new()));
     let secret = secret.as_slice();
     let issuer = super::super::super::branding::brand()
@@ -346,6 +351,7 @@ async fn setup_form(
         secret: grouped.join(" "),
         qr_svg,
         required,
+        replacing,
         errors: by_field(&errors),
         error_list: errors,
     };
@@ -480,6 +486,24 @@ pub(super) async fn setup(
     Extension(staff): Extension<Staff>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
+    // Moving it to a new phone is turning the old one off: it needs the password, so
+    // that a session left open cannot lock its owner out.
+    if state.store.two_factor(staff.user.id).await?.is_some()
+        && !right_password(&state, &staff, form.current.clone()).await?
+    {
+        let sealed = URL_SAFE_NO_PAD
+            .decode(form.sealed.trim())
+            .unwrap_or_default();
+        let secret = state
+            .secret
+            .open_two_factor(&sealed, staff.user.id.as_bytes())
+            .unwrap_or_else(|_| two_factor::new_secret().to_vec());
+        let errors = vec![FieldError::new(
+            "current",
+            "That is not your current password.",
+        )];
+        return setup_form(&state, Setup::account(&staff), Some((secret, errors))).await;
+    }
     match finish_setup(&state, &staff.user, &form).await? {
         Ok(codes) => Ok(codes_page(
             Some(AdminFrame::of(&staff)),
@@ -496,6 +520,16 @@ pub(super) struct PasswordCheck {
     current: String,
 }
 
+/// Whether `typed` is the signed-in person's password (a 503 when every check is busy).
+async fn right_password(state: &AppState, staff: &Staff, typed: String) -> Result<bool, AppError> {
+    let hash = state.store.password_hash(staff.user.id).await?;
+    state
+        .password_checks
+        .matches(typed, hash)
+        .await?
+        .map_err(|_| busy())
+}
+
 /// Turns two-factor sign-in off, with their password, unless an admin requires it.
 #[tracing::instrument(skip_all)]
 pub(super) async fn turn_off(
@@ -510,11 +544,7 @@ pub(super) async fn turn_off(
         )];
         return super::account_page(&state, &staff, errors, None).await;
     }
-    let hash = state.store.password_hash(staff.user.id).await?;
-    let Ok(matches) = state.password_checks.matches(form.current, hash).await? else {
-        return Err(busy());
-    };
-    if !matches {
+    if !right_password(&state, &staff, form.current).await? {
         let errors = vec![FieldError::new(
             "off-current",
             "That is not your current password.",
@@ -531,9 +561,17 @@ pub(super) async fn turn_off(
 pub(super) async fn new_recovery_codes(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
+    Form(form): Form<PasswordCheck>,
 ) -> Result<Response, AppError> {
     if state.store.two_factor(staff.user.id).await?.is_none() {
         return Ok(Redirect::to("/admin/account").into_response());
+    }
+    if !right_password(&state, &staff, form.current).await? {
+        let errors = vec![FieldError::new(
+            "codes-current",
+            "That is not your current password.",
+        )];
+        return super::account_page(&state, &staff, errors, None).await;
     }
     let codes = two_factor::new_recovery_codes();
     let hashes: Vec<[u8; 32]> = codes
