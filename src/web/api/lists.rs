@@ -222,6 +222,7 @@ pub async fn export_subscribers(
 ) -> Result<Response, AppError> {
     let Query(params) = params
         .map_err(|_| AppError::json(StatusCode::UNPROCESSABLE_ENTITY, "list is a list's slug."))?;
+    super::one_line("list", params.list.as_deref())?;
     let list = list_named(&state, params.list.as_deref()).await?;
     tracing::info!(list = %list.slug, token = %caller.0, "Subscribers exported by the API");
     Ok(subscriber_actions::export(&state, &list)?)

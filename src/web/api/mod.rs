@@ -340,6 +340,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A query parameter that is one line has no control character at all (the text
+/// check lets line breaks and tabs through everywhere, for text).
+pub fn one_line(name: &str, value: Option<&str>) -> Result<(), AppError> {
+    match value {
+        Some(value) if value.chars().any(char::is_control) => Err(AppError::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{name} must be one line, without control characters."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// 201 with the new resource and where it lives.
 pub fn created(location: String, body: impl serde::Serialize) -> Response {
     (

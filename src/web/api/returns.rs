@@ -162,6 +162,7 @@ pub async fn list_suppressions(
             "search is an address: 254 characters at most.",
         ));
     }
+    super::one_line("search", params.search.as_deref())?;
     let page = actions::page(&state, params.search.as_deref(), offset, limit).await?;
     Ok(Json(SuppressionListBody {
         entries: page.entries,

@@ -36,6 +36,8 @@ use crate::{
 /// Subscribers per page when the caller does not say; and the most.
 const PER_PAGE: u32 = 50;
 const MAX_PER_PAGE: u32 = 500;
+/// Lists one change may leave, at most.
+const MAX_LEAVE: usize = 100;
 
 /// What the checks accept that the derived schemas cannot say: a name is one line with
 /// something in it, and neither it nor an organisation has `<` or `>`; a source note
@@ -179,6 +181,8 @@ pub async fn list_subscribers(
             "per_page must be from 1 to 500, and page from 1 to 1000000.",
         ));
     }
+    super::one_line("search", params.search.as_deref())?;
+    super::one_line("list", params.list.as_deref())?;
     let search = params.search.unwrap_or_default();
     if search.chars().count() > 200 {
         return Err(AppError::json(
@@ -454,7 +458,13 @@ pub async fn update_subscriber(
     let lists = state.store.lists().await?;
     let mut errors = details.as_ref().err().cloned().unwrap_or_default();
     let mut leave = Vec::new();
-    for slug in body.leave.iter().flatten() {
+    if body.leave.as_ref().is_some_and(|l| l.len() > MAX_LEAVE) {
+        errors.push(FieldError::new(
+            "leave",
+            format!("Name {MAX_LEAVE} lists at most."),
+        ));
+    }
+    for slug in body.leave.iter().flatten().take(MAX_LEAVE) {
         match lists.iter().find(|l| &l.slug == slug) {
             Some(list) => leave.push(list.id),
             None => errors.push(FieldError::new(
