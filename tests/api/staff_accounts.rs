@@ -22,7 +22,11 @@ const NEW_PASSWORD: &str = "three words remembered well";
 
 /// The link (as a path) in the mail to `to` with this subject.
 async fn link_in_mail(app: &TestApp, to: &str, subject: &str, path: &str) -> String {
-    let mail = app.smtp().wait_for_mail_to(to, subject).await;
+    link_in(&app.smtp().wait_for_mail_to(to, subject).await, path)
+}
+
+/// The link to `path` in a mail.
+fn link_in(mail: &crate::support::smtp::ReceivedMail, path: &str) -> String {
     let text = mail.decoded();
     let start = text.find(path).expect("the mail has the link");
     text[start..]
@@ -465,14 +469,7 @@ async fn links_in_mails(app: &TestApp, subject: &str, count: usize, path: &str) 
         .wait_for_subject(subject, count)
         .await
         .iter()
-        .map(|mail| {
-            let text = mail.decoded();
-            let start = text.find(path).expect("the mail has the link");
-            text[start..]
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
-                .collect()
-        })
+        .map(|mail| link_in(mail, path))
         .collect()
 }
 

@@ -387,15 +387,7 @@ async fn finish_setup(
         )];
         return Ok(Err((secret, errors)));
     };
-    let codes = two_factor::new_recovery_codes();
-    let hashes: Vec<[u8; 32]> = codes
-        .iter()
-        .map(|c| {
-            state
-                .secret
-                .recovery_code_hashes(&two_factor::normalised_recovery_code(c))[0]
-        })
-        .collect();
+    let (codes, hashes) = recovery_codes(state);
     state
         .store
         .enable_two_factor(user.id, &sealed, step, &hashes)
@@ -520,6 +512,20 @@ pub(super) struct PasswordCheck {
     current: String,
 }
 
+/// Ten new recovery codes to show once, and the keyed hashes to keep of them.
+fn recovery_codes(state: &AppState) -> (Vec<String>, Vec<[u8; 32]>) {
+    let codes = two_factor::new_recovery_codes();
+    let hashes = codes
+        .iter()
+        .map(|c| {
+            state
+                .secret
+                .recovery_code_hashes(&two_factor::normalised_recovery_code(c))[0]
+        })
+        .collect();
+    (codes, hashes)
+}
+
 /// Whether `typed` is the signed-in person's password (a 503 when every check is busy).
 async fn right_password(state: &AppState, staff: &Staff, typed: String) -> Result<bool, AppError> {
     let hash = state.store.password_hash(staff.user.id).await?;
@@ -573,15 +579,7 @@ pub(super) async fn new_recovery_codes(
         )];
         return super::account_page(&state, &staff, errors, None).await;
     }
-    let codes = two_factor::new_recovery_codes();
-    let hashes: Vec<[u8; 32]> = codes
-        .iter()
-        .map(|c| {
-            state
-                .secret
-                .recovery_code_hashes(&two_factor::normalised_recovery_code(c))[0]
-        })
-        .collect();
+    let (codes, hashes) = recovery_codes(&state);
     state
         .store
         .replace_recovery_codes(staff.user.id, &hashes)
