@@ -12,6 +12,7 @@ pub mod fields;
 pub mod inbound;
 pub mod issues;
 pub mod keys;
+pub mod metrics;
 pub mod secrets;
 pub mod sending;
 pub mod settings;

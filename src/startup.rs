@@ -11,6 +11,7 @@ use tokio::{
 
 use crate::{
     inbound::{imap::ImapSettings, intake::Intake},
+    metrics::Metrics,
     secrets,
     sending::mail::Mailer,
     sending::outbox::OutboxWorker,
@@ -30,6 +31,8 @@ pub struct Application {
     scheduler: Scheduler,
     /// Reads the bounce mailbox, when `BOUNCE_IMAP_URL` names one.
     bounce_mailbox: Option<(ImapSettings, Intake)>,
+    /// Serves `/metrics` alone, when `METRICS_ADDRESS` names an address.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -40,10 +43,19 @@ impl Application {
         let store = open_store(&settings).await?;
         let secret = secrets::load(&settings, store.as_ref()).await?;
         let list = Arc::new(store.default_list().await?);
-        let mailer = Arc::new(Mailer::from_settings(&settings).await?);
+        let metrics = Arc::new(Metrics::new());
+        let mailer = Arc::new(Mailer::from_settings(&settings, metrics.clone()).await?);
         let listener = TcpListener::bind(&settings.bind_address)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.bind_address))?;
+        let metrics_listener = match &settings.metrics_address {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("Failed to listen on METRICS_ADDRESS {address}"))?,
+            ),
+            None => None,
+        };
         let settings = Arc::new(settings);
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
@@ -52,6 +64,7 @@ impl Application {
             secret.clone(),
             settings.clone(),
             outbox_wake.clone(),
+            metrics.clone(),
         )?;
         let scheduler = Scheduler {
             store: store.clone(),
@@ -78,6 +91,8 @@ impl Application {
             password_checks: crate::staff::PasswordChecks::for_this_machine(),
             sns_certificates: Arc::default(),
             brand: Arc::default(),
+            metrics,
+            metrics_scrape: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -85,6 +100,7 @@ impl Application {
             worker,
             scheduler,
             bounce_mailbox,
+            metrics_listener,
         })
     }
 
@@ -92,6 +108,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served on its own (`METRICS_ADDRESS`), if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// Serves until `shutdown` completes; then the worker finishes its batch and
@@ -128,6 +151,17 @@ impl Application {
             header_read_timeout: self.state.settings.http_header_timeout,
             max_connections: self.state.settings.http_max_connections,
         };
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let mut asked = asked.clone();
+            tokio::spawn(server::serve(
+                listener,
+                crate::web::metrics::private_router(self.state.clone()),
+                limits,
+                async move {
+                    let _ = asked.wait_for(|asked| *asked).await;
+                },
+            ))
+        });
         let app = router(self.state);
         let work = async {
             server::serve(self.listener, app, limits, shutdown).await;
@@ -140,6 +174,11 @@ impl Application {
                 mailbox
                     .await
                     .context("The bounce mailbox reader panicked")?;
+            }
+            if let Some(metrics_server) = metrics_server {
+                metrics_server
+                    .await
+                    .context("The metrics server panicked")?;
             }
             store.close().await;
             Ok(())

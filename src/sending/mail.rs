@@ -16,13 +16,17 @@ use lettre::{
 };
 
 use crate::{
-    inbound::return_path::ReturnAddresses, sending::dkim::DkimSigner, sending::relay::Relay,
+    inbound::return_path::ReturnAddresses,
+    metrics::{Metrics, RelayResult},
+    sending::dkim::DkimSigner,
+    sending::relay::Relay,
     settings::Settings,
 };
 
 pub struct Mailer {
     transport: Transport,
     dkim: Option<DkimSigner>,
+    metrics: Arc<Metrics>,
 }
 
 enum Transport {
@@ -52,7 +56,7 @@ pub struct OutgoingMail {
 }
 
 impl Mailer {
-    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn from_settings(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(Relay::new(
                 url,
@@ -80,7 +84,11 @@ impl Mailer {
             )?),
             None => None,
         };
-        Ok(Mailer { transport, dkim })
+        Ok(Mailer {
+            transport,
+            dkim,
+            metrics,
+        })
     }
 
     pub fn writes_files(&self) -> bool {
@@ -95,15 +103,31 @@ impl Mailer {
             bytes = dkim.sign(&bytes);
         }
         match &self.transport {
-            Transport::Smtp(relay) => match relay.send(envelope, &bytes).await {
-                Ok(response) => Ok(format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )),
-                Err(err) if err.is_permanent() => Err(SendError::Permanent(error_chain(&err))),
-                Err(err) => Err(SendError::Transient(error_chain(&err))),
-            },
+            Transport::Smtp(relay) => {
+                let started = std::time::Instant::now();
+                let sent = relay.send(envelope, &bytes).await;
+                let (result, answer) = match sent {
+                    Ok(response) => (
+                        RelayResult::Accepted,
+                        Ok(format!(
+                            "{} {}",
+                            response.code(),
+                            response.message().collect::<Vec<_>>().join(" ")
+                        )),
+                    ),
+                    Err(err) if err.is_permanent() => (
+                        RelayResult::Refused,
+                        Err(SendError::Permanent(error_chain(&err))),
+                    ),
+                    Err(err) => (
+                        RelayResult::Deferred,
+                        Err(SendError::Transient(error_chain(&err))),
+                    ),
+                };
+                self.metrics
+                    .relay_answer(result, started.elapsed().as_secs_f64());
+                answer
+            }
             Transport::Files(dir) => {
                 // What the final mail server would add: where bounces of it would go.
                 if let Some(from) = envelope.from() {

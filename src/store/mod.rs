@@ -18,6 +18,7 @@ mod layers;
 mod lists;
 mod mapping;
 mod media;
+pub mod metrics;
 mod migrations;
 mod outbox;
 mod postgres;
@@ -85,6 +86,7 @@ pub trait Store:
     + TemplateStore
     + PreferenceStore
     + AccountStore
+    + metrics::MetricsStore
     + Send
     + Sync
     + 'static

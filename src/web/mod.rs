@@ -12,6 +12,7 @@ mod input;
 pub mod issue_actions;
 pub mod list_actions;
 mod media;
+pub mod metrics;
 mod pages;
 mod preferences;
 pub mod server;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub sns_certificates: Arc<crate::inbound::webhooks::ses::CertificateCache>,
     /// The current brand, read at most every few seconds.
     pub brand: Arc<branding::BrandCache>,
+    /// This process's counters, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Taken by a scrape while it reads the database.
+    pub metrics_scrape: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Public form bodies are small; anything bigger is not a sign-up.
@@ -81,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(admin::router(state.clone()))
         .merge(health::router())
+        .merge(metrics::router(&state))
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
         .route("/focus-errors.js", get(focus_errors))
@@ -96,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
         ))
         .layer(
             // The span names the route, never the query string: links carry tokens.

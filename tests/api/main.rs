@@ -25,6 +25,7 @@ mod keys;
 mod lists;
 mod mailbox;
 mod media;
+mod metrics;
 mod migrations;
 mod preferences;
 mod preflight;

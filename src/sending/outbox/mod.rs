@@ -36,6 +36,7 @@ use crate::{
     inbound::return_path::{CopyRef, ReturnAddresses},
     issues::compose::{self, ComposedIssue},
     keys::KeyRing,
+    metrics::Metrics,
     sending::mail::{Mailer, OutgoingMail, SendError, build_message},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
@@ -96,6 +97,7 @@ pub struct OutboxWorker {
     pace: Arc<Pace>,
     /// The last batch of deliveries, still being recorded while the next one sends.
     recording: Arc<Mutex<Option<JoinHandle<anyhow::Result<()>>>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl OutboxWorker {
@@ -105,6 +107,7 @@ impl OutboxWorker {
         secret: KeyRing,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let from = settings
             .mail_from
@@ -124,6 +127,7 @@ impl OutboxWorker {
             issues: Arc::default(),
             pace,
             recording: Arc::default(),
+            metrics,
         })
     }
 
@@ -222,6 +226,8 @@ impl OutboxWorker {
         }));
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
+        self.metrics
+            .copies("outbox", results.iter().map(|r| &r.outcome));
         self.store.record_outbox_results(&results).await?;
         Ok(outcome)
     }
@@ -263,6 +269,8 @@ impl OutboxWorker {
         }));
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
+        self.metrics
+            .copies("deliveries", results.iter().map(|r| &r.outcome));
         self.finish_recording().await?;
         let store = self.store.clone();
         let recording = tokio::spawn(async move {

@@ -21,6 +21,7 @@ mod keys;
 mod lists;
 mod logins;
 mod media;
+mod metrics;
 mod outbox;
 mod preferences;
 mod rows;

@@ -259,22 +259,25 @@ async fn errors_as_json(req: Request, next: Next) -> Response {
 #[derive(Clone, Debug)]
 pub struct ApiCaller(pub String);
 
-/// Lets a request through only with a live API token, and says whose it is.
-async fn require_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let token = req
-        .headers()
+/// The token of `Authorization: Bearer <token>`, if the request has one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         // The scheme's name is case-insensitive (RFC 9110): `bearer` works too.
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+        .filter(|t| !t.is_empty())
+}
+
+/// Lets a request through only with a live API token, and says whose it is.
+async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let Some(token) = bearer_token(req.headers()) else {
         return Err(AppError::Unauthorized(
             "Send an API token as: Authorization: Bearer <token>.",
         ));

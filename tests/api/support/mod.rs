@@ -270,6 +270,8 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A running application, its database and the SMTP server it sends to.
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of `METRICS_ADDRESS`, when the test set one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub smtp: Option<SmtpServer>,
     pub db: TestDatabase,
@@ -337,12 +339,14 @@ impl TestApp {
             .await
             .expect("the application failed to start");
         let address = format!("http://{}", app.local_addr());
+        let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
