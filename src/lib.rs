@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod issues;
 pub mod keys;
 pub mod metrics;
+pub mod ops;
 pub mod secrets;
 pub mod sending;
 pub mod settings;

@@ -29,6 +29,14 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the database to FILE while the service runs: SQLite
+    /// with VACUUM INTO (then opened and checked), PostgreSQL with pg_dump's custom
+    /// format. FILE must not exist; it is made readable by its owner only. The
+    /// database is never migrated first. Keep the key file with it (see README.md).
+    Backup {
+        /// The file to write, such as /var/backups/newsletter-2026-12-04.db.
+        file: std::path::PathBuf,
+    },
     /// Manage access for staff.
     Admin {
         #[command(subcommand)]
@@ -169,6 +177,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&settings).await?;
             store.close().await;
             tracing::info!("Migrations applied");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let done = newsletter::ops::backup::backup(&settings.database_url, &file).await?;
+            println!("{done}");
+            if let Some(key_file) = settings
+                .key_file()
+                .filter(|_| settings.secret_key.is_none())
+            {
+                println!(
+                    "Keep the key file {} with it: the links already sent need it.",
+                    key_file.display()
+                );
+            }
             Ok(())
         }
         Command::Admin { command } => {

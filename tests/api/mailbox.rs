@@ -233,5 +233,12 @@ async fn case_duplicates_stored_before_merge_into_one_person(backend: Backend) {
         app.sign_up("CaSe@example.org").await.status(),
         StatusCode::OK
     );
-    assert_eq!(inspect.count("SELECT count(*) FROM subscribers").await, 2);
+    assert_eq!(
+        inspect.count("SELECT count(*) FROM subscribers").await,
+        2,
+        "{:?}",
+        inspect
+            .texts("SELECT email || ' ' || created_at FROM subscribers ORDER BY email")
+            .await
+    );
 }

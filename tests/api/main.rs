@@ -11,6 +11,7 @@ mod admin_issues;
 mod admin_subscribers;
 mod api_spec;
 mod archive;
+mod backup;
 mod bad_input;
 mod bounces;
 mod brand;

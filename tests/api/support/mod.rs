@@ -107,6 +107,38 @@ impl TestDatabase {
         }
     }
 
+    /// A database of the test's own holding what `newsletter backup` wrote to `file`,
+    /// restored as docs/running-it.md says: SQLite's copy put in place, PostgreSQL's
+    /// dump given to `pg_restore` with an empty database.
+    pub async fn restore(backend: &Backend, file: &std::path::Path) -> Self {
+        let db = Self::create(backend).await;
+        match &db._dir {
+            Some(dir) => {
+                std::fs::copy(file, dir.path().join("test.db")).unwrap();
+            }
+            None => {
+                // libpq's URL: the server's, with the new database, without sqlx's
+                // own parameters.
+                let (admin_url, name) = db.postgres.clone().unwrap();
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&name);
+                url.set_query(None);
+                let out = std::process::Command::new("pg_restore")
+                    .args(["--no-owner", "--exit-on-error", "--dbname"])
+                    .arg(url.as_str())
+                    .arg(file)
+                    .output()
+                    .expect("pg_restore did not run");
+                assert!(
+                    out.status.success(),
+                    "pg_restore failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        db
+    }
+
     /// Opens a connection of the test's own, to look at what the app stored.
     pub async fn inspect(&self) -> Inspector {
         if self.postgres.is_some() {
