@@ -35,8 +35,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now_ms() { date +%s%3N; }
+. scripts/lib.sh
 
 if [ -n "${DKIM:-}" ]; then
   case "$DKIM" in
@@ -51,42 +50,10 @@ SINK_PORT=$(free_port)
 smtp-sink -u "$(id -un)" 127.0.0.1:"$SINK_PORT" 1000 &
 PIDS+=($!)
 
-seed() {
-  local backend=$1 url=$2
-  DATABASE_URL=$url "$BIN" migrate 2>/dev/null
-  case "$backend" in
-    sqlite)
-      sqlite3 "${url#sqlite://}" <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $RECIPIENTS)
-INSERT INTO subscribers (id, email, name, created_at, updated_at)
-SELECT randomblob(16), 'reader' || i || '@example.org', 'Reader', 0, 0 FROM n;
-INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-SELECT id, X'019ab0c0000070008000000000000001', 'confirmed', 0, 0 FROM subscribers;
-SQL
-      ;;
-    postgres)
-      psql -q "$url" <<SQL
-INSERT INTO subscribers (id, email, name, created_at, updated_at)
-SELECT gen_random_uuid(), 'reader' || i || '@example.org', 'Reader', now(), now()
-FROM generate_series(1, $RECIPIENTS) AS i;
-INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at)
-SELECT id, '019ab0c0-0000-7000-8000-000000000001', 'confirmed', now(), now() FROM subscribers;
-SQL
-      ;;
-  esac
-}
-
 run() {
   local backend=$1 url
-  case "$backend" in
-    sqlite) url="sqlite://$WORK/send.db" ;;
-    postgres)
-      psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS newsletter_send_bench WITH (FORCE)" -c "CREATE DATABASE newsletter_send_bench"
-      url=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/newsletter_send_bench")))' "$ADMIN_URL")
-      ;;
-    *) echo "unknown backend $backend" >&2; exit 1 ;;
-  esac
-  seed "$backend" "$url"
+  url=$(database_url "$backend" newsletter_send_bench "$WORK")
+  seed_readers "$backend" "$url" "$RECIPIENTS"
   local port; port=$(free_port)
   local log="$WORK/$backend.log"
   export DATABASE_URL=$url SMTP_URL="smtp://127.0.0.1:$SINK_PORT" ALLOW_INSECURE_PUBLIC_URL=true BIND_ADDRESS="127.0.0.1:$port" \
@@ -94,12 +61,10 @@ run() {
   "$BIN" serve > "$log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  wait_healthy "$port"
   local token; token=$("$BIN" admin create-token bench 2>/dev/null | tail -1)
   api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
-  local id; id=$(api -d '{"subject": "Benchmark issue", "preheader": "Numbers",
-    "body_markdown": "## This quarter\n\nNews from the [partnership](https://example.org/), with a list:\n\n- Know Your Patch\n- ILP representatives\n- Memorandum of Understanding\n\nAnd a closing paragraph of ordinary length, as an issue would have."}' \
-    "http://127.0.0.1:$port/api/issues" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  local id; id=$(new_issue "$port" "$token")
   local size; size=$(( $(api "http://127.0.0.1:$port/api/issues/$id/preview" | wc -c) \
     + $(api "http://127.0.0.1:$port/api/issues/$id/preview?format=text" | wc -c) + 1200 ))
   local start; start=$(now_ms)
@@ -123,9 +88,7 @@ run() {
     ours = n / (ms / 1000); theirs = n / (sms / 1000);
     printf "%-8s recipients=%d message_bytes=%d newsletter_per_s=%.0f smtp_source_per_s=%.0f ratio=%.2f queued_in_ms=%s total_s=%.1f cpu_s=%s peak_rss_mb=%.1f stats=%s\n",
       b, n, size, ours, theirs, ours / theirs, queued, ms / 1000, cpu, peak / 1024, stats }'
-  if [ "$backend" = postgres ]; then
-    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS newsletter_send_bench WITH (FORCE)"
-  fi
+  drop_database "$backend" newsletter_send_bench
 }
 
 echo "newsletter sending benchmark: $RECIPIENTS recipients, concurrency $CONCURRENCY, DKIM ${DKIM:-off}, $(nproc) cores, $(date -u +%FT%TZ)"

@@ -123,7 +123,9 @@ pub struct MailSettings {
     /// First retry delay; it doubles with every attempt, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// How long a claimed row stays claimed before another worker may take it.
+    /// `MAIL_LEASE_SECONDS`: how long a claimed row stays claimed unless its worker
+    /// renews the lease (it does, four times a lease, while it lives). A dead worker's
+    /// rows are taken by another this long after its last renewal.
     pub lease: Duration,
     /// The longest the worker sleeps with nothing due (it is also woken on new mail).
     pub poll_interval: Duration,
@@ -142,7 +144,7 @@ impl Default for MailSettings {
             max_attempts: 10,
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(10),
             poll_interval: Duration::from_secs(10),
             smtp_timeout: Duration::from_secs(30),
             rate_per_second: 0,
@@ -234,6 +236,10 @@ impl Settings {
                 "SMTP_TIMEOUT_SECONDS",
                 defaults.smtp_timeout.as_secs(),
             )?),
+            lease: match number("MAIL_LEASE_SECONDS", defaults.lease.as_secs())? {
+                n @ 2..=3600 => Duration::from_secs(n),
+                n => bail!("MAIL_LEASE_SECONDS must be from 2 to 3600 (seconds), not {n}"),
+            },
             rate_per_second: number("MAIL_RATE_PER_SECOND", 0)?.min(u32::MAX.into()) as u32,
             rate_per_hour: number("MAIL_RATE_PER_HOUR", 0)?.min(u32::MAX.into()) as u32,
             ..defaults

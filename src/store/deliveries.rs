@@ -62,13 +62,20 @@ pub trait DeliveryStore: Send + Sync {
     /// `sending` (so one instance wins), and in the same transaction one delivery per
     /// confirmed subscriber is inserted. Returns how many issues started.
     async fn start_due_issues(&self, now: DateTime<Utc>) -> anyhow::Result<usize>;
-    /// Leases up to `limit` due deliveries of issues that are sending.
+    /// Leases up to `limit` due deliveries of issues that are sending to `worker`.
     async fn claim_deliveries(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<DeliveryJob>>;
+    /// Extends the lease of every delivery `worker` holds to `lease_until`.
+    async fn renew_delivery_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
     /// Records a batch's outcomes in one statement.
     async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()>;
     /// Marks as sent every sending issue with nothing left to send.

@@ -111,6 +111,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "retention",
         include_str!("../../migrations/sqlite/0021_retention.sql"),
     ),
+    (
+        22,
+        "worker_leases",
+        include_str!("../../migrations/sqlite/0022_worker_leases.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -219,6 +224,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         21,
         "retention",
         include_str!("../../migrations/postgres/0021_retention.sql"),
+    ),
+    (
+        22,
+        "worker_leases",
+        include_str!("../../migrations/postgres/0022_worker_leases.sql"),
     ),
 ];
 

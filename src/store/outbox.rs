@@ -130,9 +130,10 @@ pub trait OutboxStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> anyhow::Result<TestCopy>;
     /// Takes up to `limit` rows that are due (or whose lease has run out) and leases
-    /// them until `lease_until`.
+    /// them to `worker` until `lease_until`.
     async fn claim_outbox(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -140,6 +141,12 @@ pub trait OutboxStore: Send + Sync {
     /// Records a batch's outcomes in one statement. The sealed token goes with every
     /// outcome but a retry.
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()>;
+    /// Extends the lease of every row `worker` holds to `lease_until`: its heartbeat.
+    async fn renew_outbox_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
     /// When the next mail is due (outbox or delivery), or a lease runs out.
     async fn next_mail_due(&self) -> anyhow::Result<Option<DateTime<Utc>>>;
 }

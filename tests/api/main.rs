@@ -23,6 +23,7 @@ mod inbound;
 mod inbound_imap;
 mod inbound_postfix;
 mod keys;
+mod leases;
 mod lists;
 mod mailbox;
 mod media;

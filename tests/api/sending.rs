@@ -234,7 +234,12 @@ async fn a_worker_that_dies_mid_send_is_taken_over(backend: Backend) {
     // A worker claims two copies with a one-second lease, then dies without sending.
     let now = Utc::now();
     let claimed = store
-        .claim_deliveries(now, now + chrono::Duration::seconds(1), 2)
+        .claim_deliveries(
+            uuid::Uuid::nil(),
+            now,
+            now + chrono::Duration::seconds(1),
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -318,7 +323,12 @@ async fn pause_stops_resume_carries_on_cancel_ends(backend: Backend) {
     let now = Utc::now();
     assert!(
         store
-            .claim_deliveries(now, now + chrono::Duration::minutes(5), 100)
+            .claim_deliveries(
+                uuid::Uuid::nil(),
+                now,
+                now + chrono::Duration::minutes(5),
+                100
+            )
             .await
             .unwrap()
             .is_empty()
@@ -352,7 +362,12 @@ async fn pause_stops_resume_carries_on_cancel_ends(backend: Backend) {
     let now = Utc::now();
     assert!(
         store
-            .claim_deliveries(now, now + chrono::Duration::minutes(5), 100)
+            .claim_deliveries(
+                uuid::Uuid::nil(),
+                now,
+                now + chrono::Duration::minutes(5),
+                100
+            )
             .await
             .unwrap()
             .is_empty()

@@ -2,14 +2,17 @@
 //! - the **outbox**: single mails caused by something a person did (a confirmation);
 //! - **deliveries**: one row per recipient of an issue that is sending.
 //!
-//! It claims due rows under a lease, renders and sends them `concurrency` at a time,
-//! and records every outcome of a batch in one statement; an issue's batch is recorded
-//! while the next one sends, so the relay is not kept waiting on the database.
-//! Transient failures (4xx
-//! replies, network faults) come back with exponential backoff until `max_attempts`;
-//! permanent ones (5xx) are failed with the relay's words. A row whose lease runs out
-//! (its worker died) is claimed again. A recipient who left after the issue started
-//! is skipped. Pausing or cancelling an issue stops its claims at once.
+//! It claims due rows under a short lease, in its own name, and renders and sends them
+//! `concurrency` at a time. While it lives, a heartbeat renews its leases; when it dies,
+//! they run out within `MAIL_LEASE_SECONDS` and another worker (or the same one,
+//! restarted) claims the rows again. Each outcome goes to the `recorder` as the relay
+//! answers, which writes everything waiting in one statement a queue: a crash sends
+//! again only the copies that were in flight.
+//!
+//! Transient failures (4xx replies, network faults) come back with exponential backoff
+//! until `max_attempts`; permanent ones (5xx) are failed with the relay's words. A
+//! recipient who left after the issue started is skipped. Pausing or cancelling an
+//! issue stops its claims at once.
 //!
 //! The worker is woken when mail is queued, and otherwise sleeps until the next row is
 //! due, at most `poll_interval` (rows may come from other instances).
@@ -21,12 +24,11 @@ use std::{
     time::Duration,
 };
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, header::HeaderValue};
 use tokio::{
     sync::{Notify, Semaphore, watch},
-    task::{JoinHandle, JoinSet},
+    task::JoinSet,
     time::Instant,
 };
 use uuid::Uuid;
@@ -45,10 +47,12 @@ use crate::{
 
 mod kinds;
 mod pace;
+mod recorder;
 mod render;
 
 pub use kinds::*;
 use pace::Pace;
+use recorder::Recorder;
 
 /// What one batch did, so a caller (or a test) can tell an idle worker from a busy one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -95,8 +99,9 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     issues: Arc<Mutex<HashMap<Uuid, Arc<IssueMail>>>>,
     pace: Arc<Pace>,
-    /// The last batch of deliveries, still being recorded while the next one sends.
-    recording: Arc<Mutex<Option<JoinHandle<anyhow::Result<()>>>>>,
+    /// The name this worker claims rows in: one for each process.
+    id: Uuid,
+    recorder: Recorder,
     metrics: Arc<Metrics>,
 }
 
@@ -113,6 +118,7 @@ impl OutboxWorker {
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM is not a valid address: {e}"))?;
+        let store_for_recorder = store.clone();
         let pace = Arc::new(Pace::new(
             settings.mail.rate_per_second,
             settings.mail.rate_per_hour,
@@ -126,7 +132,8 @@ impl OutboxWorker {
             wake,
             issues: Arc::default(),
             pace,
-            recording: Arc::default(),
+            id: Uuid::now_v7(),
+            recorder: Recorder::start(store_for_recorder).0,
             metrics,
         })
     }
@@ -134,6 +141,7 @@ impl OutboxWorker {
     /// Works until `shutdown` turns true, finishing the batch in hand.
     pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
         let poll = self.settings.mail.poll_interval;
+        let heartbeat = tokio::spawn(self.clone().heartbeat());
         while !*shutdown.borrow() {
             let idle_for = match self.run_batch().await {
                 Ok(outcome) if !outcome.is_empty() => continue,
@@ -156,11 +164,30 @@ impl OutboxWorker {
                 _ = shutdown.changed() => {}
             }
         }
-        if let Err(err) = self.finish_recording().await {
-            tracing::error!(
-                error = format!("{err:#}"),
-                "Failed to record the last batch"
-            );
+        self.recorder.flush().await;
+        heartbeat.abort();
+    }
+
+    /// Renews this worker's leases, a few times each lease, for as long as it runs.
+    async fn heartbeat(self) {
+        let lease = self.settings.mail.lease;
+        let mut beats = tokio::time::interval(lease / 4);
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beats.tick().await;
+            let Ok((_, until)) = self.lease() else {
+                return;
+            };
+            let renewed = async {
+                self.store.renew_outbox_leases(self.id, until).await?;
+                self.store.renew_delivery_leases(self.id, until).await
+            };
+            if let Err(err) = renewed.await {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "Failed to renew the mail leases: another worker may take this one's mail"
+                );
+            }
         }
     }
 
@@ -179,7 +206,7 @@ impl OutboxWorker {
     }
 
     /// One batch from each queue.
-    pub async fn run_batch(&self) -> anyhow::Result<BatchOutcome> {
+    async fn run_batch(&self) -> anyhow::Result<BatchOutcome> {
         let mut outcome = self.run_outbox_batch().await?;
         let deliveries = self.run_delivery_batch().await?;
         outcome.sent += deliveries.sent;
@@ -203,7 +230,7 @@ impl OutboxWorker {
         let (now, lease_until) = self.lease()?;
         let claimed = self
             .store
-            .claim_outbox(now, lease_until, self.settings.mail.batch_size)
+            .claim_outbox(self.id, now, lease_until, self.settings.mail.batch_size)
             .await?;
         let suppressed = self
             .suppressed(claimed.iter().map(|row| row.recipient.as_str()))
@@ -217,18 +244,25 @@ impl OutboxWorker {
         let mut results = self
             .concurrently(claimed, move |worker, (row, _)| {
                 let brand = brand.clone();
-                async move { worker.send_outbox(row, &brand).await }
+                async move {
+                    let result = worker.send_outbox(row, &brand).await;
+                    worker.recorder.outbox(result.clone()).await;
+                    result
+                }
             })
             .await?;
-        results.extend(not_sent.into_iter().map(|(row, _)| OutboxResult {
-            id: row.id,
-            outcome: SendOutcome::Suppressed,
-        }));
+        for (row, _) in not_sent {
+            let result = OutboxResult {
+                id: row.id,
+                outcome: SendOutcome::Suppressed,
+            };
+            self.recorder.outbox(result.clone()).await;
+            results.push(result);
+        }
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
         self.metrics
             .copies("outbox", results.iter().map(|r| &r.outcome));
-        self.store.record_outbox_results(&results).await?;
         Ok(outcome)
     }
 
@@ -237,7 +271,7 @@ impl OutboxWorker {
         let limit = match self.pace.allowance(self.settings.mail.batch_size) {
             Ok(limit) => limit,
             Err(until) => {
-                self.finish_recording().await?;
+                self.recorder.flush().await;
                 return Ok(BatchOutcome {
                     paced_until: Some(until),
                     ..BatchOutcome::default()
@@ -245,9 +279,13 @@ impl OutboxWorker {
             }
         };
         let (now, lease_until) = self.lease()?;
-        let claimed = self.store.claim_deliveries(now, lease_until, limit).await?;
+        let claimed = self
+            .store
+            .claim_deliveries(self.id, now, lease_until, limit)
+            .await?;
         if claimed.is_empty() {
-            self.finish_recording().await?;
+            // Nothing more to claim: what was sent is written, and issues are finished.
+            self.recorder.flush().await;
             return Ok(BatchOutcome::default());
         }
         let suppressed = self
@@ -257,27 +295,28 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(_, suppressed)| !suppressed);
+        let mut suppressed = Vec::with_capacity(not_sent.len());
+        for (job, _) in not_sent {
+            let result = DeliveryResult {
+                issue_id: job.issue_id,
+                subscriber_id: job.subscriber_id,
+                outcome: SendOutcome::Suppressed,
+            };
+            self.recorder.delivery(result.clone()).await;
+            suppressed.push(result);
+        }
         let mut results = self
             .concurrently(claimed, |worker, (job, _)| async move {
-                worker.send_delivery(job).await
+                let result = worker.send_delivery(job).await;
+                worker.recorder.delivery(result.clone()).await;
+                result
             })
             .await?;
-        results.extend(not_sent.into_iter().map(|(job, _)| DeliveryResult {
-            issue_id: job.issue_id,
-            subscriber_id: job.subscriber_id,
-            outcome: SendOutcome::Suppressed,
-        }));
+        results.extend(suppressed);
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
         self.metrics
             .copies("deliveries", results.iter().map(|r| &r.outcome));
-        self.finish_recording().await?;
-        let store = self.store.clone();
-        let recording = tokio::spawn(async move {
-            store.record_delivery_results(&results).await?;
-            store.finish_sent_issues(Utc::now()).await
-        });
-        *self.recording.lock().unwrap() = Some(recording);
         Ok(outcome)
     }
 
@@ -296,17 +335,6 @@ impl OutboxWorker {
             .iter()
             .map(|keys| keys.iter().any(|key| found.contains(key)))
             .collect())
-    }
-
-    /// Waits for the last batch of deliveries to be recorded.
-    async fn finish_recording(&self) -> anyhow::Result<()> {
-        let recording = self.recording.lock().unwrap().take();
-        match recording {
-            Some(recording) => recording
-                .await
-                .context("Recording a batch of deliveries panicked")?,
-            None => Ok(()),
-        }
     }
 
     /// Runs `send` on every job, `concurrency` at a time.

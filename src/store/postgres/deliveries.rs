@@ -95,6 +95,7 @@ impl DeliveryStore for PostgresStore {
 
     async fn claim_deliveries(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -102,7 +103,8 @@ impl DeliveryStore for PostgresStore {
         // Issue by issue, each through its own queue index: one scan with the two
         // conditions OR-ed walked the table past every row already sent.
         let rows = sqlx::query(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2,
+               claimed_by = $4
              WHERE (issue_id, subscriber_id) IN (
                SELECT d.issue_id, d.subscriber_id FROM issues i CROSS JOIN LATERAL (
                  SELECT issue_id, subscriber_id FROM deliveries
@@ -127,10 +129,27 @@ impl DeliveryStore for PostgresStore {
         .bind(now)
         .bind(lease_until)
         .bind(i64::from(limit))
+        .bind(worker)
         .fetch_all(&self.pool)
         .await
         .context("Failed to claim deliveries")?;
         rows.iter().map(mapping::delivery_job).collect()
+    }
+
+    async fn renew_delivery_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let renewed = sqlx::query(
+            "UPDATE deliveries SET lease_until = $2 WHERE claimed_by = $1 AND status = 'sending'",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await
+        .context("Failed to renew the deliveries leases")?;
+        Ok(renewed.rows_affected())
     }
 
     async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()> {
@@ -144,7 +163,8 @@ impl DeliveryStore for PostgresStore {
                smtp_reply = r.reply,
                last_error = r.error,
                next_attempt_at = coalesce(r.next_attempt_at, t.next_attempt_at),
-               lease_until = NULL
+               lease_until = NULL,
+               claimed_by = NULL
              FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[])
                AS r (issue_id, subscriber_id, status, sent_at, reply, next_attempt_at, error)
              WHERE t.issue_id = r.issue_id AND t.subscriber_id = r.subscriber_id",

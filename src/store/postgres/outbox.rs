@@ -4,6 +4,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{PostgresStore, rows::bind_outcomes};
 use crate::store::mapping;
@@ -44,12 +45,14 @@ impl OutboxStore for PostgresStore {
 
     async fn claim_outbox(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxMail>> {
         let rows = sqlx::query(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2,
+               claimed_by = $4
              WHERE id IN (
                SELECT id FROM outbox
                WHERE (status = 'queued' AND next_attempt_at <= $1)
@@ -62,10 +65,27 @@ impl OutboxStore for PostgresStore {
         .bind(now)
         .bind(lease_until)
         .bind(i64::from(limit))
+        .bind(worker)
         .fetch_all(&self.pool)
         .await
         .context("Failed to claim outbox rows")?;
         rows.iter().map(mapping::outbox_mail).collect()
+    }
+
+    async fn renew_outbox_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let renewed = sqlx::query(
+            "UPDATE outbox SET lease_until = $2 WHERE claimed_by = $1 AND status = 'sending'",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await
+        .context("Failed to renew the outbox leases")?;
+        Ok(renewed.rows_affected())
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {
@@ -80,7 +100,8 @@ impl OutboxStore for PostgresStore {
                last_error = r.error,
                next_attempt_at = coalesce(r.next_attempt_at, t.next_attempt_at),
                sealed_secret = CASE WHEN r.status = 'queued' THEN t.sealed_secret END,
-               lease_until = NULL
+               lease_until = NULL,
+               claimed_by = NULL
              FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[])
                AS r (id, status, sent_at, reply, next_attempt_at, error)
              WHERE t.id = r.id",

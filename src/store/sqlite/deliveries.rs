@@ -95,20 +95,23 @@ impl DeliveryStore for SqliteStore {
 
     async fn claim_deliveries(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<DeliveryJob>> {
+        // A dead worker's rows first (their people have waited longest), then the due.
         // By rowid: SQLite answers `(issue_id, subscriber_id) IN (...)` with a scan of
         // the whole table, which made every claim slower than the last.
         let rows = sqlx::query(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2,
+               claimed_by = $4
              WHERE rowid IN (
                SELECT d.rowid FROM deliveries d JOIN issues i ON i.id = d.issue_id
-               WHERE i.status = 'sending' AND d.status = 'queued' AND d.next_attempt_at <= $1
+               WHERE i.status = 'sending' AND d.status = 'sending' AND d.lease_until <= $1
                UNION ALL
                SELECT d.rowid FROM deliveries d JOIN issues i ON i.id = d.issue_id
-               WHERE i.status = 'sending' AND d.status = 'sending' AND d.lease_until <= $1
+               WHERE i.status = 'sending' AND d.status = 'queued' AND d.next_attempt_at <= $1
                LIMIT $3)
              RETURNING issue_id, subscriber_id, attempts,
                (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
@@ -121,10 +124,27 @@ impl DeliveryStore for SqliteStore {
         .bind(ms(now))
         .bind(ms(lease_until))
         .bind(i64::from(limit))
+        .bind(worker)
         .fetch_all(&self.writer)
         .await
         .context("Failed to claim deliveries")?;
         rows.iter().map(mapping::delivery_job).collect()
+    }
+
+    async fn renew_delivery_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let renewed = sqlx::query(
+            "UPDATE deliveries SET lease_until = $2 WHERE claimed_by = $1 AND status = 'sending'",
+        )
+        .bind(worker)
+        .bind(ms(lease_until))
+        .execute(&self.writer)
+        .await
+        .context("Failed to renew the deliveries leases")?;
+        Ok(renewed.rows_affected())
     }
 
     async fn record_delivery_results(&self, results: &[DeliveryResult]) -> anyhow::Result<()> {
@@ -147,7 +167,8 @@ impl DeliveryStore for SqliteStore {
                smtp_reply = r.value ->> 'reply',
                last_error = r.value ->> 'error',
                next_attempt_at = coalesce(r.value ->> 'next_attempt_at', next_attempt_at),
-               lease_until = NULL
+               lease_until = NULL,
+               claimed_by = NULL
              FROM json_each($1) AS r
              WHERE deliveries.issue_id = unhex(r.value ->> 'issue')
                AND deliveries.subscriber_id = unhex(r.value ->> 'subscriber')",

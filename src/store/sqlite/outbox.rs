@@ -4,6 +4,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{
     SqliteStore,
@@ -47,17 +48,19 @@ impl OutboxStore for SqliteStore {
 
     async fn claim_outbox(
         &self,
+        worker: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxMail>> {
         // One statement, on the one writer: no two claims can overlap.
         let rows = sqlx::query(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2,
+               claimed_by = $4
              WHERE id IN (
-               SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
-               UNION ALL
                SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= $1
+               UNION ALL
+               SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
                LIMIT $3)
              RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
                        past_suppression",
@@ -65,10 +68,27 @@ impl OutboxStore for SqliteStore {
         .bind(ms(now))
         .bind(ms(lease_until))
         .bind(i64::from(limit))
+        .bind(worker)
         .fetch_all(&self.writer)
         .await
         .context("Failed to claim outbox rows")?;
         rows.iter().map(mapping::outbox_mail).collect()
+    }
+
+    async fn renew_outbox_leases(
+        &self,
+        worker: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let renewed = sqlx::query(
+            "UPDATE outbox SET lease_until = $2 WHERE claimed_by = $1 AND status = 'sending'",
+        )
+        .bind(worker)
+        .bind(ms(lease_until))
+        .execute(&self.writer)
+        .await
+        .context("Failed to renew the outbox leases")?;
+        Ok(renewed.rows_affected())
     }
 
     async fn record_outbox_results(&self, results: &[OutboxResult]) -> anyhow::Result<()> {
@@ -89,7 +109,8 @@ impl OutboxStore for SqliteStore {
                last_error = r.value ->> 'error',
                next_attempt_at = coalesce(r.value ->> 'next_attempt_at', next_attempt_at),
                sealed_secret = CASE WHEN r.value ->> 'status' = 'queued' THEN sealed_secret END,
-               lease_until = NULL
+               lease_until = NULL,
+               claimed_by = NULL
              FROM json_each($1) AS r
              WHERE outbox.id = unhex(r.value ->> 'id')",
         )

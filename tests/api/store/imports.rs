@@ -147,7 +147,7 @@ async fn an_invite_import_sends_confirmations_and_never_resubscribes(backend: Ba
         .unwrap();
     // What was queued so far (their own confirmations) is out of the way.
     store
-        .claim_outbox(now(), now() + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now(), now() + Duration::minutes(5), 10)
         .await
         .unwrap();
     let import = record(&opened, Mode::Invite, now());
@@ -188,7 +188,7 @@ async fn an_invite_import_sends_confirmations_and_never_resubscribes(backend: Ba
         SubscriptionStatus::Pending
     );
     let mails = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     let to: Vec<&str> = mails

@@ -22,6 +22,7 @@ on_both_backends!(
     copies_are_claimed_recorded_and_counted_and_the_issue_finishes,
     pausing_holds_copies_and_cancelling_cancels_them,
     only_drafts_are_deleted_and_only_sent_issues_withdrawn,
+    a_renewed_lease_holds_and_a_dead_workers_copies_are_taken_first,
 );
 
 async fn draft(opened: &Opened, subject: &str) -> Issue {
@@ -186,13 +187,13 @@ async fn copies_are_claimed_recorded_and_counted_and_the_issue_finishes(backend:
 
     let now = now();
     let jobs = store
-        .claim_deliveries(now, now + Duration::minutes(5), 10)
+        .claim_deliveries(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(jobs.len(), 3);
     assert!(
         store
-            .claim_deliveries(now, now, 10)
+            .claim_deliveries(uuid::Uuid::nil(), now, now, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -269,7 +270,7 @@ async fn pausing_holds_copies_and_cancelling_cancels_them(backend: Backend) {
     let now = now();
     assert!(
         store
-            .claim_deliveries(now, now + Duration::minutes(5), 10)
+            .claim_deliveries(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
             .await
             .unwrap()
             .is_empty(),
@@ -280,7 +281,7 @@ async fn pausing_holds_copies_and_cancelling_cancels_them(backend: Backend) {
         Ok(IssueStatus::Sending)
     );
     let one = store
-        .claim_deliveries(now, now + Duration::minutes(5), 1)
+        .claim_deliveries(uuid::Uuid::nil(), now, now + Duration::minutes(5), 1)
         .await
         .unwrap();
     assert_eq!(one.len(), 1);
@@ -351,4 +352,76 @@ async fn only_drafts_are_deleted_and_only_sent_issues_withdrawn(backend: Backend
         store.change_archive(&on_draft).await.unwrap(),
         IssueChange::Refused(IssueStatus::Draft)
     ));
+}
+
+async fn a_renewed_lease_holds_and_a_dead_workers_copies_are_taken_first(backend: Backend) {
+    let opened = open(backend).await;
+    let store = opened.store.as_ref();
+    for n in 0..6 {
+        confirmed(&opened, &format!("reader{n}@example.org")).await;
+    }
+    started(&opened, "Leased").await;
+    let (alive, dead, heir) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let t0 = now();
+    let lease = Duration::seconds(10);
+    let held_by_alive = store
+        .claim_deliveries(alive, t0, t0 + lease, 2)
+        .await
+        .unwrap();
+    let held_by_dead = store
+        .claim_deliveries(dead, t0, t0 + lease, 2)
+        .await
+        .unwrap();
+    assert_eq!((held_by_alive.len(), held_by_dead.len()), (2, 2));
+    // The live one renews; the dead one cannot. Renewing touches only its own rows.
+    let t1 = t0 + Duration::seconds(8);
+    assert_eq!(
+        store
+            .renew_delivery_leases(alive, t1 + lease)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.renew_delivery_leases(heir, t1 + lease).await.unwrap(),
+        0
+    );
+
+    // Past the dead one's lease: its copies come first, then the two never claimed,
+    // and never the live one's.
+    let t2 = t0 + lease + Duration::seconds(1);
+    let first = store
+        .claim_deliveries(heir, t2, t2 + lease, 2)
+        .await
+        .unwrap();
+    let ids = |jobs: &[newsletter::store::DeliveryJob]| {
+        let mut ids: Vec<Uuid> = jobs.iter().map(|j| j.subscriber_id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&first),
+        ids(&held_by_dead),
+        "the dead worker's copies first"
+    );
+    assert!(first.iter().all(|job| job.attempts == 2));
+    let rest = store
+        .claim_deliveries(heir, t2, t2 + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.len(),
+        2,
+        "the two never claimed, and not the live worker's"
+    );
+    assert!(rest.iter().all(|job| job.attempts == 1));
+    // The dead worker's rows are the heir's now: its renewals keep them.
+    assert_eq!(
+        store.renew_delivery_leases(dead, t2 + lease).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.renew_delivery_leases(heir, t2 + lease).await.unwrap(),
+        4
+    );
 }

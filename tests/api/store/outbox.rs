@@ -29,13 +29,25 @@ async fn a_claim_leases_each_mail_to_one_worker_until_it_runs_out(backend: Backe
             .unwrap();
     }
     let lease = now + Duration::minutes(5);
-    let first = store.claim_outbox(now, lease, 2).await.unwrap();
+    let first = store
+        .claim_outbox(uuid::Uuid::nil(), now, lease, 2)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2, "no more than the limit");
     assert!(first.iter().all(|m| m.attempts == 1));
-    let second = store.claim_outbox(now, lease, 10).await.unwrap();
+    let second = store
+        .claim_outbox(uuid::Uuid::nil(), now, lease, 10)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1, "the leased ones are not claimed again");
     assert!(first.iter().all(|m| m.id != second[0].id));
-    assert!(store.claim_outbox(now, lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(uuid::Uuid::nil(), now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.next_mail_due().await.unwrap(),
         Some(lease),
@@ -43,7 +55,7 @@ async fn a_claim_leases_each_mail_to_one_worker_until_it_runs_out(backend: Backe
     );
 
     let reclaimed = store
-        .claim_outbox(lease, lease + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), lease, lease + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(reclaimed.len(), 3, "a lease that ran out frees its mail");
@@ -65,7 +77,7 @@ async fn outcomes_are_recorded_and_retries_come_back_when_due(backend: Backend) 
             .unwrap();
     }
     let claimed = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     let retry_at = now + Duration::minutes(1);
@@ -91,9 +103,20 @@ async fn outcomes_are_recorded_and_retries_come_back_when_due(backend: Backend) 
     store.record_outbox_results(&results).await.unwrap();
     store.record_outbox_results(&[]).await.unwrap();
     assert_eq!(store.next_mail_due().await.unwrap(), Some(retry_at));
-    assert!(store.claim_outbox(now, now, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(uuid::Uuid::nil(), now, now, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = store
-        .claim_outbox(retry_at, retry_at + Duration::minutes(5), 10)
+        .claim_outbox(
+            uuid::Uuid::nil(),
+            retry_at,
+            retry_at + Duration::minutes(5),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(again.len(), 1, "only the retry comes back");
@@ -132,7 +155,7 @@ async fn test_copies_are_limited_per_person(backend: Backend) {
         "each person has a limit of their own"
     );
     let queued = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(queued.len(), 3);

@@ -63,7 +63,7 @@ async fn a_sign_up_is_pending_until_its_link_confirms_it(backend: Backend) {
     let sam = subscriber(&opened, "Sam@example.org").await;
     assert_eq!(sam.status, SubscriptionStatus::Pending);
     let queued = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(queued.len(), 1);
@@ -91,7 +91,7 @@ async fn a_sign_up_is_pending_until_its_link_confirms_it(backend: Backend) {
         "a second click"
     );
     let welcome = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(welcome.len(), 1, "one welcome, however many clicks");
@@ -383,7 +383,7 @@ async fn erasure_leaves_no_personal_data(backend: Backend) {
     );
     assert_eq!(ledger.last().unwrap().kind, "erase");
     let queued = store
-        .claim_outbox(now, now + Duration::minutes(5), 10)
+        .claim_outbox(uuid::Uuid::nil(), now, now + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert!(

@@ -31,6 +31,8 @@ pub enum Fault {
     Reply(u16, &'static str),
     /// Close the connection without answering.
     HangUp,
+    /// Say nothing more, and keep the connection open: a relay that hangs.
+    Silence,
 }
 
 #[derive(Default)]
@@ -291,6 +293,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
                 };
                 match fault {
                     Some(Fault::HangUp) => return,
+                    Some(Fault::Silence) => std::future::pending().await,
                     Some(Fault::Reply(code, text)) => format!("{code} {text}"),
                     None => {
                         to.push(recipient);
