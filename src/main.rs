@@ -37,6 +37,10 @@ enum Command {
         /// The file to write, such as /var/backups/newsletter-2026-12-04.db.
         file: std::path::PathBuf,
     },
+    /// Check the settings, the database, the key file, the relay (without sending), the
+    /// DKIM key and its DNS record, the bounce mailbox and that PUBLIC_URL answers: one
+    /// line a check, with what to do when one fails. Exits 1 if any failed.
+    Doctor,
     /// Manage access for staff.
     Admin {
         #[command(subcommand)]
@@ -166,8 +170,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         return parse_bounces(files);
     }
-    let settings = Settings::load()?;
+    let settings = match (Settings::load(), &cli.command) {
+        (Ok(settings), _) => settings,
+        (Err(err), Command::Doctor) => {
+            println!(
+                "FAIL  settings       {err:#} -> fix the setting it names (see README.md, Settings)"
+            );
+            bail!("the settings cannot be read");
+        }
+        (Err(err), _) => return Err(err),
+    };
     match cli.command {
+        Command::Doctor => {
+            let lines = newsletter::ops::doctor::run(&settings, |line| println!("{line}")).await;
+            let failed = lines
+                .iter()
+                .filter(|l| l.verdict == newsletter::ops::doctor::Verdict::Fail)
+                .count();
+            if failed > 0 {
+                bail!("{failed} of the checks failed");
+            }
+            Ok(())
+        }
         Command::Serve => {
             let app = Application::build(settings).await?;
             tracing::info!(address = %app.local_addr(), "Listening");

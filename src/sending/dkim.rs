@@ -78,6 +78,26 @@ impl DkimSigner {
         })
     }
 
+    /// Where the public key goes in DNS (`selector._domainkey.domain`) and the TXT
+    /// record to publish there: for RSA, the key as `openssl pkey -pubout` writes it
+    /// (SubjectPublicKeyInfo); for Ed25519, its 32 bytes (RFC 8463).
+    pub fn dns_record(&self) -> (String, String) {
+        use base64::Engine;
+        let name = format!("{}._domainkey.{}", self.selector, self.domain);
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let value = match &self.key {
+            Key::Rsa(key) => {
+                let spki = rsa_spki(key.public().as_ref());
+                format!("v=DKIM1; k=rsa; p={}", encode(&spki))
+            }
+            Key::Ed25519(key) => format!(
+                "v=DKIM1; k=ed25519; p={}",
+                encode(ring::signature::KeyPair::public_key(key).as_ref())
+            ),
+        };
+        (name, value)
+    }
+
     /// The message with a `DKIM-Signature` header in front of it.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let now = std::time::SystemTime::now()
@@ -195,6 +215,29 @@ fn field_name(field: &[u8]) -> &[u8] {
 
 /// RFC 6376 3.4.2: lower-case name, unfolded value, runs of whitespace as one space,
 /// none at either end of the value, then CRLF.
+/// An RSA public key (PKCS#1 `RSAPublicKey`, DER) inside a SubjectPublicKeyInfo.
+fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match body.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(body);
+        out
+    }
+    // SEQUENCE { OID 1.2.840.113549.1.1.1 (rsaEncryption), NULL }
+    const RSA_ALGORITHM: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(pkcs1);
+    let mut body = RSA_ALGORITHM.to_vec();
+    body.extend(der(0x03, &bits));
+    der(0x30, &body)
+}
+
 pub fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
     let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
     out.extend(field_name(field).iter().map(u8::to_ascii_lowercase));

@@ -5,5 +5,6 @@
 pub mod dkim;
 pub mod mail;
 pub mod outbox;
+pub mod rate;
 pub mod relay;
 pub mod scheduler;

@@ -191,6 +191,31 @@ impl Relay {
         Ok(response)
     }
 
+    /// Connects as a send would (TLS, EHLO, STARTTLS, AUTH, as `SMTP_URL` says), then
+    /// says goodbye without sending anything; returns what happened, for a person.
+    pub async fn check(&self) -> Result<String, RelayError> {
+        let connection = tokio::time::timeout(self.timeout, self.connect())
+            .await
+            .map_err(|_| RelayError::TimedOut(self.timeout))??;
+        let server = &self.server;
+        let mut how = format!(
+            "{}:{} answered as {}",
+            server.host,
+            server.port,
+            connection.server_info().name()
+        );
+        match &server.tls {
+            Tls::Wrapper(_) => how.push_str(", over TLS"),
+            Tls::Starttls { .. } if connection.is_encrypted() => how.push_str(", STARTTLS"),
+            _ => how.push_str(", without TLS"),
+        }
+        if server.credentials.is_some() {
+            how.push_str(", signed in (AUTH)");
+        }
+        quit(connection).await;
+        Ok(how)
+    }
+
     async fn send_on(
         &self,
         connection: &mut AsyncSmtpConnection,

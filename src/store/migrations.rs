@@ -116,6 +116,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "worker_leases",
         include_str!("../../migrations/sqlite/0022_worker_leases.sql"),
     ),
+    (
+        23,
+        "send_budget",
+        include_str!("../../migrations/sqlite/0023_send_budget.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -229,6 +234,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "worker_leases",
         include_str!("../../migrations/postgres/0022_worker_leases.sql"),
+    ),
+    (
+        23,
+        "send_budget",
+        include_str!("../../migrations/postgres/0023_send_budget.sql"),
     ),
 ];
 

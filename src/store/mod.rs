@@ -95,6 +95,8 @@ pub trait Store:
     async fn migrate(&self) -> anyhow::Result<()>;
     /// A round trip to the database, for `/health`.
     async fn ping(&self) -> anyhow::Result<()>;
+    /// The newest migration applied (`None`: none, a new database).
+    async fn schema_version(&self) -> anyhow::Result<Option<i64>>;
     async fn close(&self);
 }
 

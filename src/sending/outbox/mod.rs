@@ -40,6 +40,7 @@ use crate::{
     keys::KeyRing,
     metrics::Metrics,
     sending::mail::{Mailer, OutgoingMail, SendError, build_message},
+    sending::rate::{Grant, RateLimits},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     tokens::UnsubscribeToken,
@@ -61,7 +62,7 @@ pub struct BatchOutcome {
     pub retrying: usize,
     pub failed: usize,
     pub skipped: usize,
-    /// Issue copies may be due, but the hourly limit allows no more until then.
+    /// Issue copies may be due, but the rate budget allows no more until then.
     pub paced_until: Option<Instant>,
 }
 
@@ -119,10 +120,7 @@ impl OutboxWorker {
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM is not a valid address: {e}"))?;
         let store_for_recorder = store.clone();
-        let pace = Arc::new(Pace::new(
-            settings.mail.rate_per_second,
-            settings.mail.rate_per_hour,
-        ));
+        let pace = Arc::new(Pace::new(settings.mail.rate_per_second));
         Ok(Self {
             store,
             mailer,
@@ -268,14 +266,26 @@ impl OutboxWorker {
 
     #[tracing::instrument(skip_all)]
     async fn run_delivery_batch(&self) -> anyhow::Result<BatchOutcome> {
-        let limit = match self.pace.allowance(self.settings.mail.batch_size) {
-            Ok(limit) => limit,
-            Err(until) => {
-                self.recorder.flush().await;
-                return Ok(BatchOutcome {
-                    paced_until: Some(until),
-                    ..BatchOutcome::default()
-                });
+        let wanted = self.settings.mail.batch_size;
+        let limits = RateLimits {
+            per_second: self.settings.mail.rate_per_second,
+            per_hour: self.settings.mail.rate_per_hour,
+        };
+        // With limits, what every instance sends together comes out of one budget.
+        let (limit, taken_at) = if limits.unlimited() {
+            (wanted, None)
+        } else {
+            let now = Utc::now();
+            match self.store.take_send_budget(now, wanted, limits).await? {
+                Grant::Copies(n) => (n, Some(now)),
+                Grant::WaitUntil(at) => {
+                    self.recorder.flush().await;
+                    let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                    return Ok(BatchOutcome {
+                        paced_until: Some(Instant::now() + wait),
+                        ..BatchOutcome::default()
+                    });
+                }
             }
         };
         let (now, lease_until) = self.lease()?;
@@ -283,6 +293,11 @@ impl OutboxWorker {
             .store
             .claim_deliveries(self.id, now, lease_until, limit)
             .await?;
+        if let Some(taken_at) = taken_at.filter(|_| claimed.len() < limit as usize) {
+            self.store
+                .return_send_budget(taken_at, limit - claimed.len() as u32)
+                .await?;
+        }
         if claimed.is_empty() {
             // Nothing more to claim: what was sent is written, and issues are finished.
             self.recorder.flush().await;

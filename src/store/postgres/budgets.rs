@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::PostgresStore;
 use crate::audience::budgets::{BudgetKeys, BudgetScope, Budgets, Refusals};
+use crate::sending::rate::{Grant, RateLimits, Windows};
 use crate::store::BudgetStore;
 
 /// Marks the form token's random part used; false if it was used before.
@@ -139,5 +140,89 @@ impl BudgetStore for PostgresStore {
 
     async fn delete_signup_records_before(&self, cutoff: DateTime<Utc>) -> anyhow::Result<()> {
         delete_before(&self.pool, cutoff).await
+    }
+
+    async fn take_send_budget(
+        &self,
+        now: DateTime<Utc>,
+        wanted: u32,
+        limits: RateLimits,
+    ) -> anyhow::Result<Grant> {
+        let windows = Windows::at(now);
+        // In one transaction: both rows locked, in one order, so instances take from the windows in turn.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to begin taking from the send budget")?;
+        sqlx::query(
+            "INSERT INTO send_budget (period, starts, used) VALUES ('hour', $1, 0), ('second', $2, 0)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(windows.hour)
+        .bind(windows.second)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to open the send budget's windows")?;
+        let used: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT period, used FROM send_budget
+             WHERE (period = 'hour' AND starts = $1) OR (period = 'second' AND starts = $2)
+             ORDER BY period FOR UPDATE",
+        )
+        .bind(windows.hour)
+        .bind(windows.second)
+        .fetch_all(&mut *tx)
+        .await
+        .context("Failed to read the send budget")?;
+        let of = |period: &str| {
+            used.iter()
+                .find(|(p, _)| p == period)
+                .map_or(0, |(_, n)| *n)
+        };
+        let (hour, second) = (of("hour"), of("second"));
+        let granted = limits.grant(wanted, second, hour);
+        if granted > 0 {
+            sqlx::query(
+                "UPDATE send_budget SET used = used + $3
+                 WHERE (period = 'hour' AND starts = $1) OR (period = 'second' AND starts = $2)",
+            )
+            .bind(windows.hour)
+            .bind(windows.second)
+            .bind(i64::from(granted))
+            .execute(&mut *tx)
+            .await
+            .context("Failed to take from the send budget")?;
+        }
+        sqlx::query(
+            "DELETE FROM send_budget
+             WHERE (period = 'second' AND starts < $2 - 60) OR (period = 'hour' AND starts < $1 - 7200)",
+        )
+        .bind(windows.hour)
+        .bind(windows.second)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to forget old send budget windows")?;
+        tx.commit()
+            .await
+            .context("Failed to take from the send budget")?;
+        Ok(match granted {
+            0 => Grant::WaitUntil(limits.next_window(now, hour)),
+            n => Grant::Copies(n),
+        })
+    }
+
+    async fn return_send_budget(&self, taken_at: DateTime<Utc>, unused: u32) -> anyhow::Result<()> {
+        let windows = Windows::at(taken_at);
+        sqlx::query(
+            "UPDATE send_budget SET used = greatest(used - $3, 0)
+             WHERE (period = 'hour' AND starts = $1) OR (period = 'second' AND starts = $2)",
+        )
+        .bind(windows.hour)
+        .bind(windows.second)
+        .bind(i64::from(unused))
+        .execute(&self.pool)
+        .await
+        .context("Failed to give back to the send budget")?;
+        Ok(())
     }
 }

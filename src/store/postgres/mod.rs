@@ -75,6 +75,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn schema_version(&self) -> anyhow::Result<Option<i64>> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to look for the migrations table")?;
+        if !exists {
+            return Ok(None);
+        }
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read which migrations are applied")
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -121,6 +121,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn schema_version(&self) -> anyhow::Result<Option<i64>> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .context("Failed to look for the migrations table")?;
+        if !exists {
+            return Ok(None);
+        }
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.reader)
+            .await
+            .context("Failed to read which migrations are applied")
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;

@@ -22,6 +22,8 @@ pub struct ReceivedMail {
     pub to: Vec<String>,
     /// The message as sent, headers and body, with dot-stuffing undone.
     pub data: String,
+    /// When its final dot came in.
+    pub at: std::time::Instant,
 }
 
 /// What to do instead of accepting a recipient.
@@ -166,6 +168,11 @@ impl SmtpServer {
 
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// Every command that arrived, in order, on any connection.
+    pub fn commands(&self) -> Vec<String> {
+        self.state.lock().unwrap().commands.clone()
     }
 
     /// How many `RCPT TO` commands arrived (accepted or not).
@@ -324,6 +331,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
                     from: from.clone(),
                     to: std::mem::take(&mut to),
                     data,
+                    at: std::time::Instant::now(),
                 };
                 let queued = {
                     let mut state = state.lock().unwrap();
