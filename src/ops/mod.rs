@@ -1,5 +1,7 @@
-//! What an operator runs by hand, beside `serve`: `backup` (and, in time, `doctor`).
+//! What an operator runs by hand, beside `serve`: `backup`, `doctor`, and the
+//! `bounces` commands.
 
 pub mod backup;
+pub mod bounces;
 pub mod dns;
 pub mod doctor;
