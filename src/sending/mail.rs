@@ -20,12 +20,13 @@ use crate::{
     metrics::{Metrics, RelayResult},
     sending::dkim::DkimSigner,
     sending::relay::Relay,
+    sending::signing::SigningPool,
     settings::Settings,
 };
 
 pub struct Mailer {
     transport: Transport,
-    dkim: Option<DkimSigner>,
+    dkim: Option<SigningPool>,
     metrics: Arc<Metrics>,
 }
 
@@ -77,11 +78,11 @@ impl Mailer {
             }
         };
         let dkim = match &settings.dkim {
-            Some(dkim) => Some(DkimSigner::load(
+            Some(dkim) => Some(SigningPool::for_this_machine(DkimSigner::load(
                 &dkim.key_file,
                 &dkim.domain,
                 &dkim.selector,
-            )?),
+            )?)?),
             None => None,
         };
         Ok(Mailer {
@@ -100,7 +101,7 @@ impl Mailer {
         let envelope = message.envelope();
         let mut bytes = message.formatted();
         if let Some(dkim) = &self.dkim {
-            bytes = dkim.sign(&bytes);
+            bytes = dkim.sign(bytes).await;
         }
         match &self.transport {
             Transport::Smtp(relay) => {

@@ -8,3 +8,4 @@ pub mod outbox;
 pub mod rate;
 pub mod relay;
 pub mod scheduler;
+pub mod signing;
