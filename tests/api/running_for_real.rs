@@ -10,6 +10,7 @@ use crate::support::{Backend, SECRET_KEY, SmtpServer, TestApp, TestDatabase, wai
 on_both_backends!(
     mail_through_a_relay_with_a_local_public_url_does_not_start,
     outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied,
+    log_format_json_writes_one_object_a_line,
 );
 
 async fn serve(db: &TestDatabase, extra: &[(&str, &str)]) -> std::process::Output {
@@ -115,4 +116,29 @@ async fn outbox_files_are_named_for_when_and_whom_and_their_link_can_be_copied(b
             .unwrap()
             .contains("Confirm my subscription")
     );
+}
+
+async fn log_format_json_writes_one_object_a_line(backend: Backend) {
+    let db = TestDatabase::create(&backend).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_newsletter"))
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    let applied = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "Migrations applied")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(applied["level"], "INFO");
+    assert!(applied["timestamp"].is_string());
 }
