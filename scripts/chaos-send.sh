@@ -38,6 +38,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# forget PID: it was reaped; its number may soon be another process's.
+forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
 . scripts/lib.sh
 
 failed=0
@@ -55,6 +57,14 @@ run() {
     BIND_ADDRESS="127.0.0.1:$port" SECRET_KEY=chaos-secret-key-that-is-long-enough-to-use \
     MAIL_CONCURRENCY=$CONCURRENCY MAIL_RATE_PER_SECOND=$RATE RUST_LOG=warn
   start() { "$BIN" serve >> "$WORK/$backend.log" 2>&1 & pid=$!; PIDS+=("$pid"); wait_healthy "$port"; }
+  # until_true SECONDS WHAT COMMAND...: polls, and gives up (failing the run) after SECONDS.
+  until_true() {
+    local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
+    until "$@"; do
+      if [ "$(date +%s)" -ge "$deadline" ]; then echo "$backend: gave up waiting until $what" >&2; tail -20 "$WORK/$backend.log" >&2; exit 1; fi
+      sleep 0.1
+    done
+  }
   local pid; start
   local token; token=$("$BIN" admin create-token chaos 2>/dev/null | tail -1)
   local id; id=$(new_issue "$port" "$token")
@@ -66,6 +76,7 @@ run() {
     local left; left=$(sql "$backend" "$url" "SELECT count(*) FROM deliveries WHERE status IN ('queued', 'sending')")
     [ "$left" -gt 0 ] || break
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+    forget "$pid"
     local killed; killed=$(now_ms)
     kills=$((kills + 1))
     # Only the dead process held leases when it died: its worker's name.
@@ -73,13 +84,15 @@ run() {
     local dead; dead=$(sql "$backend" "$url" "SELECT DISTINCT $as_text FROM deliveries WHERE status = 'sending' LIMIT 1")
     start
     if [ -n "$dead" ]; then
-      until [ "$(sql "$backend" "$url" "SELECT count(*) FROM deliveries WHERE status = 'sending' AND $as_text = '$dead'")" = 0 ]; do sleep 0.1; done
+      taken() { [ "$(sql "$backend" "$url" "SELECT count(*) FROM deliveries WHERE status = 'sending' AND $as_text = '$dead'")" = 0 ]; }
+      until_true 60 "the dead worker's copies are taken" taken
     fi
     recoveries+=("$(awk -v ms=$(( $(now_ms) - killed )) 'BEGIN { printf "%.1f", ms / 1000 }')")
   done
-  until [ "$(sql "$backend" "$url" "SELECT status FROM issues WHERE status IN ('sent', 'paused', 'cancelled')")" = sent ]; do sleep 0.2; done
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  kill "$sink"; wait "$sink" 2>/dev/null || true
+  sent() { [ "$(sql "$backend" "$url" "SELECT status FROM issues")" = sent ]; }
+  until_true $(( N / RATE + 120 )) "the issue is sent" sent
+  kill "$pid"; wait "$pid" 2>/dev/null || true; forget "$pid"
+  kill "$sink"; wait "$sink" 2>/dev/null || true; forget "$sink"
   local copies distinct
   copies=$(grep -c '^X-Rcpt-Args: ' "$dump" || true)
   distinct=$(grep '^X-Rcpt-Args: ' "$dump" | sort -u | wc -l)

@@ -50,7 +50,7 @@ SQL
 # sql BACKEND URL QUERY: one value.
 sql() {
   case "$1" in
-    sqlite) sqlite3 "${2#sqlite://}" "$3" ;;
+    sqlite) sqlite3 -cmd '.timeout 5000' "${2#sqlite://}" "$3" ;;
     postgres) psql -Atq "$2" -c "$3" ;;
   esac
 }

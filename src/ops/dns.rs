@@ -41,8 +41,13 @@ pub async fn txt(server: SocketAddr, name: &str) -> anyhow::Result<Vec<String>> 
     })
     .await
     .context("Failed to open a UDP socket")?;
+    // Connected: only the resolver's answers are read.
     socket
-        .send_to(&question, server)
+        .connect(server)
+        .await
+        .with_context(|| format!("Failed to reach {server}"))?;
+    socket
+        .send(&question)
         .await
         .with_context(|| format!("Failed to ask {server}"))?;
     let mut answer = vec![0u8; 4096];
@@ -115,7 +120,7 @@ pub(crate) fn read_txt(answer: &[u8], id: u16) -> anyhow::Result<Vec<String>> {
     if u16_at(0)? != id {
         bail!("The DNS answer is to another question");
     }
-    match answer[3] & 0x0f {
+    match u16_at(2)? & 0x000f {
         0 => {}
         3 => return Ok(Vec::new()), // NXDOMAIN: no such name
         code => bail!("The resolver answered with error code {code}"),
@@ -185,6 +190,10 @@ mod tests {
         missing[3] = 0x83;
         assert!(read_txt(&missing, 0x1234).unwrap().is_empty());
         assert!(read_txt(&answer[..answer.len() - 3], 0x1234).is_err());
+        assert!(
+            read_txt(&answer[..3], 0x1234).is_err(),
+            "three bytes, and no panic"
+        );
         assert!(query(1, "a..b").is_err());
     }
 }

@@ -214,8 +214,6 @@ fn field_name(field: &[u8]) -> &[u8] {
     field[..colon].trim_ascii_end()
 }
 
-/// RFC 6376 3.4.2: lower-case name, unfolded value, runs of whitespace as one space,
-/// none at either end of the value, then CRLF.
 /// An RSA public key (PKCS#1 `RSAPublicKey`, DER) inside a SubjectPublicKeyInfo.
 fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     fn der(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -239,6 +237,8 @@ fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     der(0x30, &body)
 }
 
+/// RFC 6376 3.4.2: lower-case name, unfolded value, runs of whitespace as one space,
+/// none at either end of the value, then CRLF.
 pub fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
     let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
     out.extend(field_name(field).iter().map(u8::to_ascii_lowercase));

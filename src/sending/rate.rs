@@ -35,9 +35,11 @@ impl RateLimits {
         self.per_second == 0 && self.per_hour == 0
     }
 
-    /// How many of `wanted` copies the windows still allow, with `second` and `hour`
-    /// already taken from them.
-    pub fn grant(&self, wanted: u32, second: i64, hour: i64) -> u32 {
+    /// How many of `wanted` copies the windows still allow at `now`, with `second` and
+    /// `hour` already taken from them. Within the second, no more than can go out,
+    /// spaced at the rate, before it ends: copies taken late in one second must not
+    /// reach the relay in the next, beside that second's own.
+    pub fn grant(&self, wanted: u32, second: i64, hour: i64, now: DateTime<Utc>) -> u32 {
         let left = |limit: u32, used: i64| {
             if limit == 0 {
                 u32::MAX
@@ -45,9 +47,17 @@ impl RateLimits {
                 u32::try_from((i64::from(limit) - used).max(0)).unwrap_or(0)
             }
         };
+        let in_time = if self.per_second == 0 {
+            u32::MAX
+        } else {
+            let remaining_ms = 1000 - u64::from(now.timestamp_subsec_millis().min(999));
+            u32::try_from((u64::from(self.per_second) * remaining_ms).div_ceil(1000))
+                .unwrap_or(u32::MAX)
+        };
         wanted
             .min(left(self.per_second, second))
             .min(left(self.per_hour, hour))
+            .min(in_time)
     }
 
     /// With nothing granted at `now`: when to ask again (the next second, or, when the
@@ -82,17 +92,28 @@ mod tests {
             per_second: 10,
             per_hour: 100,
         };
-        assert_eq!(limits.grant(128, 0, 0), 10);
-        assert_eq!(limits.grant(128, 7, 0), 3);
-        assert_eq!(limits.grant(128, 12, 0), 0, "overdrawn by a give-back race");
-        assert_eq!(limits.grant(128, 0, 95), 5);
-        assert_eq!(limits.grant(2, 0, 0), 2);
+        let at = |ms: i64| DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap();
+        assert_eq!(limits.grant(128, 0, 0, at(0)), 10);
+        assert_eq!(limits.grant(128, 7, 0, at(0)), 3);
+        assert_eq!(
+            limits.grant(128, 12, 0, at(0)),
+            0,
+            "overdrawn by a give-back race"
+        );
+        assert_eq!(limits.grant(128, 0, 95, at(0)), 5);
+        assert_eq!(limits.grant(2, 0, 0, at(0)), 2);
+        assert_eq!(
+            limits.grant(128, 0, 0, at(700)),
+            3,
+            "what goes out before the second ends"
+        );
+        assert_eq!(limits.grant(128, 0, 0, at(999)), 1);
         let open = RateLimits {
             per_second: 0,
             per_hour: 0,
         };
         assert!(open.unlimited());
-        assert_eq!(open.grant(128, 1_000_000, 1_000_000), 128);
+        assert_eq!(open.grant(128, 1_000_000, 1_000_000, at(900)), 128);
     }
 
     #[test]

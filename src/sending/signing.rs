@@ -57,10 +57,12 @@ impl SigningPool {
     /// the pool be gone).
     pub async fn sign(&self, message: Vec<u8>) -> Vec<u8> {
         let (done, signed) = oneshot::channel();
-        match self.jobs.send((message, done)).await {
+        let job = (message, done);
+        match self.jobs.send(job).await {
             Ok(()) => match signed.await {
                 Ok(signed) => signed,
-                Err(_) => unreachable!("a signing thread answers every job it takes"),
+                // A thread that took the job and died: it is not tried again there.
+                Err(_) => panic!("a DKIM signing thread died while signing"),
             },
             Err(mpsc::error::SendError((message, _))) => self.signer.sign(&message),
         }

@@ -11,6 +11,9 @@ use super::SendOutcome;
 pub struct DeliveryResult {
     pub issue_id: Uuid,
     pub subscriber_id: Uuid,
+    /// The worker that claimed it: an outcome is written only while that worker still
+    /// holds the row, never over another's claim after its lease ran out.
+    pub claimed_by: Uuid,
     pub outcome: SendOutcome,
 }
 
@@ -25,6 +28,8 @@ pub struct DeliveryJob {
     pub still_subscribed: bool,
     /// Including this one.
     pub attempts: i32,
+    /// The worker it is leased to.
+    pub claimed_by: Uuid,
 }
 
 /// An issue's numbers.

@@ -181,6 +181,7 @@ pub(super) fn outbox_mail(row: &impl Columns) -> anyhow::Result<OutboxMail> {
         sealed_secret: row.maybe_bytes("sealed_secret")?,
         attempts: row.small_number("attempts")?,
         past_suppression: row.flag("past_suppression")?,
+        claimed_by: row.id("claimed_by")?,
     })
 }
 
@@ -192,6 +193,7 @@ pub(super) fn delivery_job(row: &impl Columns) -> anyhow::Result<DeliveryJob> {
         email: row.text("email")?,
         still_subscribed: row.flag("still_subscribed")?,
         attempts: row.small_number("attempts")?,
+        claimed_by: row.id("claimed_by")?,
     })
 }
 

@@ -31,6 +31,8 @@ pub struct OutboxMail {
     /// A sign-up from a suppressed address that was let through (once a month): its
     /// confirmation goes even so.
     pub past_suppression: bool,
+    /// The worker it is leased to.
+    pub claimed_by: Uuid,
 }
 
 /// What became of one attempt to send a mail.
@@ -59,6 +61,8 @@ pub const SUPPRESSED: &str = "Not sent: the address is on the suppression list";
 #[derive(Clone, Debug)]
 pub struct OutboxResult {
     pub id: Uuid,
+    /// The worker that claimed it (see `DeliveryResult::claimed_by`).
+    pub claimed_by: Uuid,
     pub outcome: SendOutcome,
 }
 

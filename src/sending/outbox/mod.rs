@@ -100,8 +100,10 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     issues: Arc<Mutex<HashMap<Uuid, Arc<IssueMail>>>>,
     pace: Arc<Pace>,
-    /// The name this worker claims rows in: one for each process.
-    id: Uuid,
+    /// The name this worker claims rows in, and renews their leases in. A batch that
+    /// fails part-way gives the worker a new name: what it held under the old one then
+    /// runs out, and is claimed again, rather than being renewed for ever.
+    id: Arc<Mutex<Uuid>>,
     recorder: Recorder,
     metrics: Arc<Metrics>,
 }
@@ -130,7 +132,7 @@ impl OutboxWorker {
             wake,
             issues: Arc::default(),
             pace,
-            id: Uuid::now_v7(),
+            id: Arc::new(Mutex::new(Uuid::now_v7())),
             recorder: Recorder::start(store_for_recorder).0,
             metrics,
         })
@@ -151,8 +153,9 @@ impl OutboxWorker {
                 Err(err) => {
                     tracing::error!(
                         error = format!("{err:#}"),
-                        "The mail worker failed; trying again shortly"
+                        "The mail worker failed; trying again shortly (what it had claimed goes out when its lease runs out)"
                     );
+                    *self.id.lock().unwrap() = Uuid::now_v7();
                     poll
                 }
             };
@@ -166,6 +169,10 @@ impl OutboxWorker {
         heartbeat.abort();
     }
 
+    fn id(&self) -> Uuid {
+        *self.id.lock().unwrap()
+    }
+
     /// Renews this worker's leases, a few times each lease, for as long as it runs.
     async fn heartbeat(self) {
         let lease = self.settings.mail.lease;
@@ -177,8 +184,9 @@ impl OutboxWorker {
                 return;
             };
             let renewed = async {
-                self.store.renew_outbox_leases(self.id, until).await?;
-                self.store.renew_delivery_leases(self.id, until).await
+                let id = self.id();
+                self.store.renew_outbox_leases(id, until).await?;
+                self.store.renew_delivery_leases(id, until).await
             };
             if let Err(err) = renewed.await {
                 tracing::warn!(
@@ -228,7 +236,7 @@ impl OutboxWorker {
         let (now, lease_until) = self.lease()?;
         let claimed = self
             .store
-            .claim_outbox(self.id, now, lease_until, self.settings.mail.batch_size)
+            .claim_outbox(self.id(), now, lease_until, self.settings.mail.batch_size)
             .await?;
         let suppressed = self
             .suppressed(claimed.iter().map(|row| row.recipient.as_str()))
@@ -252,6 +260,7 @@ impl OutboxWorker {
         for (row, _) in not_sent {
             let result = OutboxResult {
                 id: row.id,
+                claimed_by: row.claimed_by,
                 outcome: SendOutcome::Suppressed,
             };
             self.recorder.outbox(result.clone()).await;
@@ -291,7 +300,7 @@ impl OutboxWorker {
         let (now, lease_until) = self.lease()?;
         let claimed = self
             .store
-            .claim_deliveries(self.id, now, lease_until, limit)
+            .claim_deliveries(self.id(), now, lease_until, limit)
             .await?;
         if let Some(taken_at) = taken_at.filter(|_| claimed.len() < limit as usize) {
             self.store
@@ -315,6 +324,7 @@ impl OutboxWorker {
             let result = DeliveryResult {
                 issue_id: job.issue_id,
                 subscriber_id: job.subscriber_id,
+                claimed_by: job.claimed_by,
                 outcome: SendOutcome::Suppressed,
             };
             self.recorder.delivery(result.clone()).await;
@@ -369,15 +379,36 @@ impl OutboxWorker {
                 send(worker, job).await
             });
         }
+        // Every send is waited for, even past one that panicked, so none is cut off.
         let mut results = Vec::with_capacity(sends.len());
+        let mut panicked = None;
         while let Some(joined) = sends.join_next().await {
-            results.push(joined?);
+            match joined {
+                Ok(result) => results.push(result),
+                Err(err) => panicked = Some(err),
+            }
         }
-        Ok(results)
+        match panicked {
+            Some(err) => Err(anyhow::Error::new(err).context("A send panicked")),
+            None => Ok(results),
+        }
     }
 
-    /// What a send's result means for its row.
+    /// What a send's result means for its row. The relay's words are kept as text a
+    /// database takes: no control characters (a NUL would fail every write of the
+    /// batch), and not beyond 1,000 characters.
     fn outcome(&self, sent: Result<String, SendError>, attempts: i32) -> SendOutcome {
+        let clean = |text: String| -> String {
+            text.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(1000)
+                .collect()
+        };
+        let sent = match sent {
+            Ok(reply) => Ok(clean(reply)),
+            Err(SendError::Transient(error)) => Err(SendError::Transient(clean(error))),
+            Err(SendError::Permanent(error)) => Err(SendError::Permanent(clean(error))),
+        };
         match sent {
             Ok(reply) => SendOutcome::Sent {
                 reply,
@@ -429,6 +460,7 @@ impl OutboxWorker {
         };
         OutboxResult {
             id: row.id,
+            claimed_by: row.claimed_by,
             outcome: self.outcome(sent, row.attempts),
         }
     }
@@ -453,6 +485,7 @@ impl OutboxWorker {
         DeliveryResult {
             issue_id: job.issue_id,
             subscriber_id: job.subscriber_id,
+            claimed_by: job.claimed_by,
             outcome,
         }
     }

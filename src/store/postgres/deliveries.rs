@@ -118,7 +118,7 @@ impl DeliveryStore for PostgresStore {
                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
                WHERE i.status = 'sending'
                LIMIT $3)
-             RETURNING issue_id, subscriber_id, attempts,
+             RETURNING issue_id, subscriber_id, attempts, claimed_by,
                (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
                coalesce((SELECT email FROM subscribers WHERE id = deliveries.subscriber_id), '') AS email,
                coalesce((SELECT sub.status = 'confirmed'
@@ -165,13 +165,15 @@ impl DeliveryStore for PostgresStore {
                next_attempt_at = coalesce(r.next_attempt_at, t.next_attempt_at),
                lease_until = NULL,
                claimed_by = NULL
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[])
-               AS r (issue_id, subscriber_id, status, sent_at, reply, next_attempt_at, error)
-             WHERE t.issue_id = r.issue_id AND t.subscriber_id = r.subscriber_id",
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::text[], $8::uuid[])
+               AS r (issue_id, subscriber_id, status, sent_at, reply, next_attempt_at, error, worker)
+             WHERE t.issue_id = r.issue_id AND t.subscriber_id = r.subscriber_id
+               AND t.claimed_by = r.worker",
         )
         .bind(results.iter().map(|r| r.issue_id).collect::<Vec<_>>())
         .bind(results.iter().map(|r| r.subscriber_id).collect::<Vec<_>>());
         bind_outcomes(query, results.iter().map(|r| &r.outcome))
+            .bind(results.iter().map(|r| r.claimed_by).collect::<Vec<_>>())
             .execute(&self.pool)
             .await
             .context("Failed to record the deliveries results")?;

@@ -57,10 +57,11 @@ impl OutboxStore for PostgresStore {
                SELECT id FROM outbox
                WHERE (status = 'queued' AND next_attempt_at <= $1)
                   OR (status = 'sending' AND lease_until <= $1)
+               ORDER BY status = 'sending' DESC, next_attempt_at
                LIMIT $3
                FOR UPDATE SKIP LOCKED)
              RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
-                       past_suppression",
+                       past_suppression, claimed_by",
         )
         .bind(now)
         .bind(lease_until)
@@ -102,12 +103,13 @@ impl OutboxStore for PostgresStore {
                sealed_secret = CASE WHEN r.status = 'queued' THEN t.sealed_secret END,
                lease_until = NULL,
                claimed_by = NULL
-             FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[])
-               AS r (id, status, sent_at, reply, next_attempt_at, error)
-             WHERE t.id = r.id",
+             FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[], $7::uuid[])
+               AS r (id, status, sent_at, reply, next_attempt_at, error, worker)
+             WHERE t.id = r.id AND t.claimed_by = r.worker",
         )
         .bind(results.iter().map(|r| r.id).collect::<Vec<_>>());
         bind_outcomes(query, results.iter().map(|r| &r.outcome))
+            .bind(results.iter().map(|r| r.claimed_by).collect::<Vec<_>>())
             .execute(&self.pool)
             .await
             .context("Failed to record the outbox results")?;

@@ -161,7 +161,7 @@ impl BudgetStore for SqliteStore {
                 .map_or(0, |(_, n)| *n)
         };
         let (hour, second) = (of("hour"), of("second"));
-        let granted = limits.grant(wanted, second, hour);
+        let granted = limits.grant(wanted, second, hour, now);
         if granted > 0 {
             sqlx::query(
                 "UPDATE send_budget SET used = used + $3

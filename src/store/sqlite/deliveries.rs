@@ -113,7 +113,7 @@ impl DeliveryStore for SqliteStore {
                SELECT d.rowid FROM deliveries d JOIN issues i ON i.id = d.issue_id
                WHERE i.status = 'sending' AND d.status = 'queued' AND d.next_attempt_at <= $1
                LIMIT $3)
-             RETURNING issue_id, subscriber_id, attempts,
+             RETURNING issue_id, subscriber_id, attempts, claimed_by,
                (SELECT list_id FROM issues WHERE id = deliveries.issue_id) AS list_id,
                coalesce((SELECT email FROM subscribers WHERE id = deliveries.subscriber_id), '') AS email,
                coalesce((SELECT sub.status = 'confirmed'
@@ -156,6 +156,7 @@ impl DeliveryStore for SqliteStore {
                 serde_json::json!({
                     "issue": r.issue_id.simple().to_string(),
                     "subscriber": r.subscriber_id.simple().to_string(),
+                    "worker": r.claimed_by.simple().to_string(),
                 }),
                 &r.outcome,
             )
@@ -171,7 +172,8 @@ impl DeliveryStore for SqliteStore {
                claimed_by = NULL
              FROM json_each($1) AS r
              WHERE deliveries.issue_id = unhex(r.value ->> 'issue')
-               AND deliveries.subscriber_id = unhex(r.value ->> 'subscriber')",
+               AND deliveries.subscriber_id = unhex(r.value ->> 'subscriber')
+               AND deliveries.claimed_by = unhex(r.value ->> 'worker')",
         )
         .bind(rows)
         .execute(&self.writer)

@@ -63,7 +63,7 @@ impl OutboxStore for SqliteStore {
                SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
                LIMIT $3)
              RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
-                       past_suppression",
+                       past_suppression, claimed_by",
         )
         .bind(ms(now))
         .bind(ms(lease_until))
@@ -97,7 +97,10 @@ impl OutboxStore for SqliteStore {
         }
         let rows = outcomes_json(results.iter().map(|r| {
             (
-                serde_json::json!({ "id": r.id.simple().to_string() }),
+                serde_json::json!({
+                    "id": r.id.simple().to_string(),
+                    "worker": r.claimed_by.simple().to_string(),
+                }),
                 &r.outcome,
             )
         }));
@@ -112,7 +115,8 @@ impl OutboxStore for SqliteStore {
                lease_until = NULL,
                claimed_by = NULL
              FROM json_each($1) AS r
-             WHERE outbox.id = unhex(r.value ->> 'id')",
+             WHERE outbox.id = unhex(r.value ->> 'id')
+               AND outbox.claimed_by = unhex(r.value ->> 'worker')",
         )
         .bind(rows)
         .execute(&self.writer)

@@ -208,6 +208,7 @@ async fn copies_are_claimed_recorded_and_counted_and_the_issue_finishes(backend:
             DeliveryResult {
                 issue_id: job.issue_id,
                 subscriber_id: job.subscriber_id,
+                claimed_by: job.claimed_by,
                 outcome: match job.email.as_str() {
                     "ok@example.org" => SendOutcome::Sent {
                         reply: "250 ok".into(),
@@ -423,5 +424,37 @@ async fn a_renewed_lease_holds_and_a_dead_workers_copies_are_taken_first(backend
     assert_eq!(
         store.renew_delivery_leases(heir, t2 + lease).await.unwrap(),
         4
+    );
+    // An outcome the first owner writes late is not written over the heir's claim;
+    // the heir's own is.
+    let outcome = |claimed_by: Uuid, outcome: SendOutcome| DeliveryResult {
+        issue_id: first[0].issue_id,
+        subscriber_id: first[0].subscriber_id,
+        claimed_by,
+        outcome,
+    };
+    let retry = SendOutcome::Retry {
+        error: "451 later".into(),
+        next_attempt_at: t2,
+    };
+    store
+        .record_delivery_results(&[outcome(dead, retry)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.renew_delivery_leases(heir, t2 + lease).await.unwrap(),
+        4
+    );
+    let sent = SendOutcome::Sent {
+        reply: "250 ok".into(),
+        at: t2,
+    };
+    store
+        .record_delivery_results(&[outcome(heir, sent)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.renew_delivery_leases(heir, t2 + lease).await.unwrap(),
+        3
     );
 }

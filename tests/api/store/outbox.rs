@@ -85,6 +85,7 @@ async fn outcomes_are_recorded_and_retries_come_back_when_due(backend: Backend) 
         .iter()
         .map(|m| OutboxResult {
             id: m.id,
+            claimed_by: m.claimed_by,
             outcome: match m.recipient.as_str() {
                 "sent@example.org" => SendOutcome::Sent {
                     reply: "250 ok".into(),
