@@ -16,6 +16,8 @@ use crate::store::{DeliveryResult, OutboxResult, Store};
 
 /// The most outcomes one write takes.
 const MOST_AT_ONCE: usize = 1024;
+/// How long the writer waits for more outcomes once one has come.
+const LINGER: Duration = Duration::from_millis(2);
 /// How often, at most, finished issues are marked sent while copies keep coming.
 const FINISH_EVERY: Duration = Duration::from_secs(1);
 
@@ -63,6 +65,16 @@ async fn write_all(store: Arc<dyn Store>, mut taken: mpsc::Receiver<Entry>) {
     let mut last_finish = Instant::now();
     let mut buffer = Vec::with_capacity(MOST_AT_ONCE);
     while taken.recv_many(&mut buffer, MOST_AT_ONCE).await > 0 {
+        // Linger a moment for more, so a busy worker's outcomes go in tens, not ones.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while buffer.len() < MOST_AT_ONCE && !buffer.iter().any(|e| matches!(e, Entry::Flush(_))) {
+            let room = MOST_AT_ONCE - buffer.len();
+            tokio::select! {
+                () = &mut linger => break,
+                more = taken.recv_many(&mut buffer, room) => if more == 0 { break },
+            }
+        }
         let (mut outbox, mut deliveries, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
         for entry in buffer.drain(..) {
             match entry {
