@@ -29,16 +29,7 @@ async fn a_live_worker_keeps_its_copies_and_a_killed_ones_go_out_from_another(ba
     app.smtp = Some(relay);
     let token = app.api_token("leases").await;
     for email in PEOPLE {
-        let added = app
-            .api(reqwest::Method::POST, "/api/subscribers", &token)
-            .json(&serde_json::json!({
-                "email": email, "name": "Someone", "mode": "confirmed",
-                "source_note": "Asked at the assembly",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(added.status(), 201);
+        app.add_confirmed(&token, email).await;
     }
 
     // A worker of its own process, whose relay takes each copy and never answers.

@@ -33,6 +33,19 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
+/// An app with metrics on an address of their own and no worker: what it queues stays.
+async fn without_worker(backend: Backend) -> TestApp {
+    TestApp::spawn_with(
+        backend,
+        |s| {
+            s.metrics_address = Some("127.0.0.1:0".into());
+            s.mail.worker = false;
+        },
+        "smtp://127.0.0.1:9",
+    )
+    .await
+}
+
 /// The value of the series named exactly so (name and labels), 0 if absent.
 fn value(text: &str, series: &str) -> f64 {
     text.lines()
@@ -178,15 +191,7 @@ async fn the_numbers_move_with_signups_sends_and_bounces(backend: Backend) {
 }
 
 async fn the_queue_says_how_much_waits_and_for_how_long(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        |s| {
-            s.metrics_address = Some("127.0.0.1:0".into());
-            s.mail.worker = false;
-        },
-        "smtp://127.0.0.1:9",
-    )
-    .await;
+    let app = without_worker(backend).await;
     let due = "newsletter_queue_rows{queue=\"outbox\",state=\"due\"}";
     assert_eq!(value(&scrape(&app).await, due), 0.0);
     app.sign_up("one@example.org").await;
@@ -217,29 +222,10 @@ async fn the_queue_says_how_much_waits_and_for_how_long(backend: Backend) {
 async fn the_sample_dashboard_asks_only_for_metrics_there_are(backend: Backend) {
     // Something of everything: a sign-up, a person added by staff, an issue sending (no
     // worker takes its copies), a message that came back.
-    let app = TestApp::spawn_with(
-        backend,
-        |s| {
-            s.metrics_address = Some("127.0.0.1:0".into());
-            s.mail.worker = false;
-        },
-        "smtp://127.0.0.1:9",
-    )
-    .await;
+    let app = without_worker(backend).await;
     app.sign_up("someone@example.org").await;
     let token = app.api_token("metrics").await;
-    let added = app
-        .api(reqwest::Method::POST, "/api/subscribers", &token)
-        .json(&serde_json::json!({
-            "email": "member@example.org",
-            "name": "A Member",
-            "source_note": "A member who asked",
-            "mode": "confirmed",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 201, "{}", added.text().await.unwrap());
+    app.add_confirmed(&token, "member@example.org").await;
     let issue = app
         .create_issue(
             &token,

@@ -14,16 +14,8 @@ on_both_backends!(
 
 async fn confirmed_people(app: &TestApp, token: &str, n: usize) {
     for i in 0..n {
-        let added = app
-            .api(reqwest::Method::POST, "/api/subscribers", token)
-            .json(&serde_json::json!({
-                "email": format!("reader{i}@example.org"), "name": "Reader",
-                "mode": "confirmed", "source_note": "Members who asked",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(added.status(), 201);
+        app.add_confirmed(token, &format!("reader{i}@example.org"))
+            .await;
     }
 }
 

@@ -531,6 +531,21 @@ pub async fn admin_with_input(db_url: &str, args: &[&str], input: &str) -> std::
 }
 
 impl TestApp {
+    /// Adds a confirmed subscriber through the API (an import of one), sending no
+    /// mail: for a test whose worker is off, or that should not wait for confirmations.
+    pub async fn add_confirmed(&self, token: &str, email: &str) {
+        let added = self
+            .api(reqwest::Method::POST, "/api/subscribers", token)
+            .json(&serde_json::json!({
+                "email": email, "name": "Reader", "mode": "confirmed",
+                "source_note": "Members who asked for it",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 201, "{}", added.text().await.unwrap());
+    }
+
     /// A fresh API token made with `newsletter admin create-token`.
     pub async fn api_token(&self, name: &str) -> String {
         let output = admin(&self.db.url, &["create-token", name]).await;
