@@ -22,19 +22,6 @@ for tool in smtp-sink smtp-source sqlite3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix sqlite3 curl)" >&2; exit 1; }
 done
 
-# BIN=path runs that binary instead (an older build, to compare two in one sitting).
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/newsletter
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 . scripts/lib.sh
 
 if [ -n "${DKIM:-}" ]; then

@@ -31,21 +31,7 @@ for tool in wrk smtp-sink; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install wrk postfix" >&2; exit 1; }
 done
 
-# BIN=path runs that binary instead (an older build, to compare two in one sitting).
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/newsletter
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib.sh
 
 SMTP_PORT=$(free_port)
 smtp-sink -u "$(id -un)" 127.0.0.1:"$SMTP_PORT" 1000 &
@@ -56,15 +42,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 run() {
   local backend=$1 url
-  case "$backend" in
-    sqlite) url="sqlite://$WORK/bench.db" ;;
-    postgres)
-      psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS newsletter_bench WITH (FORCE)"
-      psql "$ADMIN_URL" -qc "CREATE DATABASE newsletter_bench"
-      url=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/newsletter_bench")))' "$ADMIN_URL")
-      ;;
-    *) echo "unknown backend $backend" >&2; exit 1 ;;
-  esac
+  url=$(database_url "$backend" newsletter_bench "$WORK")
   local port; port=$(free_port)
   local log="$WORK/$backend.log"
   local budgets=()
@@ -105,12 +83,10 @@ PY
   if [ "$backend" = postgres ]; then
     read -r mails refused < <(psql "$url" -Atc "$count")
   else
-    read -r mails refused < <(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$WORK/bench.db" "$count")
+    read -r mails refused < <(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "${url#sqlite://}" "$count")
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  if [ "$backend" = postgres ]; then
-    psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS newsletter_bench WITH (FORCE)"
-  fi
+  drop_database "$backend" newsletter_bench
   awk -v b="$backend" -v r="${result#RESULT }" -v idle="$idle_rss" -v peak="$peak_rss" \
     -v locked="$locked" -v errors="$errors" -v mails="$mails" -v refused="$refused" 'BEGIN {
       printf "%-8s %s confirmation_mails=%s over_budget=%s idle_rss_mb=%.1f peak_rss_mb=%.1f database_locked=%s logged_errors=%s\n",

@@ -26,20 +26,6 @@ if [ $# -gt 0 ]; then BACKENDS=("$@"); else BACKENDS=(sqlite); fi
 for tool in smtp-sink sqlite3 psql curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix sqlite3 postgresql-client curl)" >&2; exit 1; }
 done
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/newsletter
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# forget PID: it was reaped; its number may soon be another process's.
-forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
 . scripts/lib.sh
 
 failed=0

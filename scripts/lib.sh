@@ -1,5 +1,23 @@
-# Shared by the sending scripts (bench-send.sh, chaos-send.sh): sourced, not run.
-# Expects ADMIN_URL (a PostgreSQL server where databases may be made) and BIN.
+# Shared by the benchmark and chaos scripts: sourced, not run, from the repository's
+# root. Sourcing it builds the release binary unless BIN names one (an older build, to
+# compare two in one sitting), makes WORK, a folder removed at exit, and stops every
+# process in PIDS at exit. The database helpers expect ADMIN_URL (a PostgreSQL server
+# where databases may be made).
+
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/newsletter
+fi
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# forget PID: it was reaped; its number may soon be another process's.
+forget() { local keep=() p; for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }

@@ -188,6 +188,7 @@ fn private_file(path: &Path) -> Result<(), String> {
             ));
         }
     }
+    #[cfg(not(unix))]
     let _ = meta;
     Ok(())
 }
@@ -275,14 +276,12 @@ async fn check_relay(settings: &Settings) -> Line {
                     "see the relay's words; check SMTP_URL's TLS mode and credentials"
                 }
             };
-            let mut said = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                said.push_str(": ");
-                said.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            not_ok(Verdict::Fail, CHECK, said, todo)
+            not_ok(
+                Verdict::Fail,
+                CHECK,
+                crate::sending::mail::error_chain(&err),
+                todo,
+            )
         }
     }
 }

@@ -149,7 +149,7 @@ impl Mailer {
 }
 
 /// An error and its causes on one line: lettre keeps the relay's words in the source.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -121,10 +121,8 @@ impl OutboxWorker {
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM is not a valid address: {e}"))?;
-        let store_for_recorder = store.clone();
         let pace = Arc::new(Pace::new(settings.mail.rate_per_second));
         Ok(Self {
-            store,
             mailer,
             secret,
             settings,
@@ -133,7 +131,8 @@ impl OutboxWorker {
             issues: Arc::default(),
             pace,
             id: Arc::new(Mutex::new(Uuid::now_v7())),
-            recorder: Recorder::start(store_for_recorder).0,
+            recorder: Recorder::start(store.clone()),
+            store,
             metrics,
         })
     }
@@ -319,7 +318,7 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(_, suppressed)| !suppressed);
-        let mut suppressed = Vec::with_capacity(not_sent.len());
+        let mut not_sent_results = Vec::with_capacity(not_sent.len());
         for (job, _) in not_sent {
             let result = DeliveryResult {
                 issue_id: job.issue_id,
@@ -328,7 +327,7 @@ impl OutboxWorker {
                 outcome: SendOutcome::Suppressed,
             };
             self.recorder.delivery(result.clone()).await;
-            suppressed.push(result);
+            not_sent_results.push(result);
         }
         let mut results = self
             .concurrently(claimed, |worker, (job, _)| async move {
@@ -337,7 +336,7 @@ impl OutboxWorker {
                 result
             })
             .await?;
-        results.extend(suppressed);
+        results.extend(not_sent_results);
         let mut outcome = BatchOutcome::default();
         results.iter().for_each(|r| outcome.count(&r.outcome));
         self.metrics

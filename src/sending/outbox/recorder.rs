@@ -8,7 +8,6 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::{
     sync::{mpsc, oneshot},
-    task::JoinHandle,
     time::Instant,
 };
 
@@ -34,9 +33,11 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
-    pub(super) fn start(store: Arc<dyn Store>) -> (Self, JoinHandle<()>) {
+    /// Starts the writer; it ends once every `Recorder` is dropped and all is written.
+    pub(super) fn start(store: Arc<dyn Store>) -> Self {
         let (entries, taken) = mpsc::channel(4 * MOST_AT_ONCE);
-        (Self { entries }, tokio::spawn(write_all(store, taken)))
+        tokio::spawn(write_all(store, taken));
+        Self { entries }
     }
 
     pub(super) async fn outbox(&self, result: OutboxResult) {
