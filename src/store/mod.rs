@@ -23,6 +23,7 @@ mod migrations;
 mod outbox;
 mod postgres;
 mod preferences;
+mod signup_batch;
 mod signups;
 mod sqlite;
 mod staff;

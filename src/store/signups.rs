@@ -2,9 +2,11 @@
 //! confirmation mail, in one transaction) and its confirmation.
 
 use crate::audience::subscription::{ConfirmOutcome, SignupOutcome, SubscriptionStatus};
+use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{ConsentContext, NewOutboxMail};
@@ -117,5 +119,71 @@ impl KnownSubscriber {
 
     pub fn statuses_of(&self, lists: &[Uuid]) -> Vec<(Uuid, Option<SubscriptionStatus>)> {
         lists.iter().map(|l| (*l, self.status(*l))).collect()
+    }
+
+    /// As they are once invited to `lists`: pending where they were not subscribed,
+    /// and one more confirmation mail in the last 24 hours.
+    pub fn invited(&mut self, lists: &[Uuid]) {
+        for list in lists {
+            self.statuses
+                .entry(*list)
+                .or_insert(SubscriptionStatus::Pending);
+        }
+        self.recent += 1;
+    }
+}
+
+/// Writes a batch of sign-ups in one transaction, an outcome for each in order.
+#[async_trait]
+pub(crate) trait SignupWriter: Send + Sync + 'static {
+    async fn write(&self, batch: &[&SignupRequest]) -> anyhow::Result<Vec<SignupOutcome>>;
+}
+
+/// The most sign-ups one transaction takes.
+const SIGNUP_BATCH: usize = 128;
+
+type QueuedSignup = (
+    SignupRequest,
+    oneshot::Sender<anyhow::Result<SignupOutcome>>,
+);
+
+/// Group commit: sign-ups wait here for the one task that writes them, and every
+/// sign-up waiting when it is free goes into one transaction. That pays for BEGIN,
+/// COMMIT, the hand-offs between tasks and the locks every sign-up takes (the total
+/// budget's row) once per batch instead of once per sign-up. If the transaction fails,
+/// every sign-up in it gets the error (nothing of the batch is kept, so nothing is
+/// half-written).
+pub(crate) struct SignupQueue(mpsc::Sender<QueuedSignup>);
+
+impl SignupQueue {
+    pub fn start(writer: impl SignupWriter) -> Self {
+        let (sender, mut queue) = mpsc::channel::<QueuedSignup>(4 * SIGNUP_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(SIGNUP_BATCH);
+            while queue.recv_many(&mut batch, SIGNUP_BATCH).await > 0 {
+                let requests: Vec<&SignupRequest> = batch.iter().map(|(req, _)| req).collect();
+                let result = writer.write(&requests).await;
+                for (i, (_, reply)) in batch.drain(..).enumerate() {
+                    let answer = match &result {
+                        Ok(outcomes) => Ok(outcomes[i]),
+                        Err(err) => Err(anyhow!("{err:#}")),
+                    };
+                    // The request may have gone (client hung up); its sign-up stands.
+                    let _ = reply.send(answer);
+                }
+            }
+        });
+        Self(sender)
+    }
+
+    pub async fn record(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.0
+            .send((req.clone(), reply))
+            .await
+            .map_err(|_| anyhow!("The sign-up writer has stopped"))?;
+        outcome
+            .await
+            .map_err(|_| anyhow!("The sign-up writer stopped before answering"))?
     }
 }

@@ -31,10 +31,12 @@ mod subscriptions;
 mod suppressions;
 mod templates;
 
-use super::{POSTGRES_MIGRATIONS, Store, migrations::migrator};
+use super::{POSTGRES_MIGRATIONS, Store, migrations::migrator, signups::SignupQueue};
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Sign-ups go to one task that writes them in batches.
+    signups: SignupQueue,
 }
 
 impl PostgresStore {
@@ -54,7 +56,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .context("Failed to connect to PostgreSQL")?;
-        Ok(Self { pool })
+        Ok(Self {
+            signups: SignupQueue::start(pool.clone()),
+            pool,
+        })
     }
 }
 

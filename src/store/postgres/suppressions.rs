@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::PostgresStore;
-use crate::audience::suppression::{SuppressionReason, admits_confirmation, domain_of};
+use crate::audience::suppression::{SuppressionReason, domain_of};
 use crate::store::{
     NewSuppression, Removal, SuppressionChange, SuppressionPage, SuppressionStore, mapping,
 };
@@ -110,51 +110,6 @@ async fn record_change(
     .execute(&mut *conn)
     .await
     .context("Failed to record a change to the suppression list")?;
-    Ok(())
-}
-
-/// A sign-up from a suppressed address: the entry's key, and whether its mail may go
-/// (`audience::suppression::admits_confirmation`). `None`: the address is not suppressed.
-pub(super) async fn admission(
-    conn: &mut PgConnection,
-    keys: &[[u8; 32]],
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<(Vec<u8>, bool)>> {
-    let entry: Option<(Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT address_key, last_admitted_at FROM suppressions
-         WHERE address_key = ANY($1)",
-    )
-    .bind(key_list(keys))
-    .fetch_optional(&mut *conn)
-    .await
-    .context("Failed to check the suppression list")?;
-    Ok(entry.map(|(key, last)| (key, admits_confirmation(last, now))))
-}
-
-/// Records that a sign-up's mail goes past the suppression entry `key`: the entry
-/// remembers when (and whose it is), and the outbox row is let through.
-pub(super) async fn admitted(
-    conn: &mut PgConnection,
-    key: &[u8],
-    subscriber_id: Uuid,
-    mail_id: Uuid,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE suppressions SET last_admitted_at = $2, subscriber_id = coalesce(subscriber_id, $3)
-         WHERE address_key = $1",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(subscriber_id)
-    .execute(&mut *conn)
-    .await
-    .context("Failed to record a mail past the suppression list")?;
-    sqlx::query("UPDATE outbox SET past_suppression = true WHERE id = $1")
-        .bind(mail_id)
-        .execute(&mut *conn)
-        .await
-        .context("Failed to let a mail past the suppression list")?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 //! Times are stored as Unix milliseconds (`rows.rs`). One file per aggregate, with the
 //! same names as PostgreSQL's.
 
-use crate::audience::subscription::SignupOutcome;
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
@@ -13,7 +12,6 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::{mpsc, oneshot};
 
 mod accounts;
 mod brand;
@@ -37,23 +35,14 @@ mod subscriptions;
 mod suppressions;
 mod templates;
 
-use super::{SQLITE_MIGRATIONS, SignupRequest, Store, migrations::migrator};
-use signups::write_signups;
+use super::{SQLITE_MIGRATIONS, Store, migrations::migrator, signups::SignupQueue};
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Sign-ups go to one task that writes them in batches (see `write_signups`).
-    signups: mpsc::Sender<QueuedSignup>,
+    /// Sign-ups go to one task that writes them in batches.
+    signups: SignupQueue,
 }
-
-type QueuedSignup = (
-    SignupRequest,
-    oneshot::Sender<anyhow::Result<SignupOutcome>>,
-);
-
-/// The most sign-ups one transaction takes.
-const SIGNUP_BATCH: usize = 128;
 
 /// Makes a new database file that only its owner may read (SQLite gives its WAL and
 /// shared-memory files the same permissions): it holds everyone's personal data.
@@ -94,12 +83,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("Failed to open the SQLite database for reading")?;
-        let (signups, queue) = mpsc::channel(4 * SIGNUP_BATCH);
-        tokio::spawn(write_signups(writer.clone(), queue));
         Ok(Self {
+            signups: SignupQueue::start(writer.clone()),
             writer,
             reader,
-            signups,
         })
     }
 }

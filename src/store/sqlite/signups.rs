@@ -5,15 +5,15 @@ use crate::audience::subscription::{
     ConfirmOutcome, SignupAction, SignupOutcome, SubscriptionStatus, combined_outcome,
     confirmation, signup_plan,
 };
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{QueuedSignup, SIGNUP_BATCH, SqliteStore, rows::ms};
+use super::{SqliteStore, rows::ms};
 use crate::audience::subscriber::NewSubscriber;
+use crate::store::signups::SignupWriter;
 use crate::store::{ConfirmRequest, KnownSubscriber, SignupRequest, SignupStore};
 
 /// Someone already subscribed who signs up again is reminded, at most a cap a day: one
@@ -25,41 +25,23 @@ const REMIND: &str =
        AND (SELECT count(*) FROM outbox o
             WHERE o.subscriber_id = $5 AND o.kind = $2 AND o.created_at > $6) < $7";
 
-/// Group commit: every sign-up waiting when the writer is free goes into one
-/// transaction. SQLite has one writer at a time anyway; batching pays for BEGIN,
-/// COMMIT and the hand-offs between tasks once per batch instead of once per sign-up,
-/// and nobody waits on SQLite's busy handler. If the transaction fails, every sign-up
-/// in it gets the error (nothing of the batch is kept, so nothing is half-written).
-pub(super) async fn write_signups(writer: SqlitePool, mut queue: mpsc::Receiver<QueuedSignup>) {
-    let mut batch = Vec::with_capacity(SIGNUP_BATCH);
-    while queue.recv_many(&mut batch, SIGNUP_BATCH).await > 0 {
-        let requests: Vec<&SignupRequest> = batch.iter().map(|(req, _)| req).collect();
-        let result = record_signups(&writer, &requests).await;
-        for (i, (_, reply)) in batch.drain(..).enumerate() {
-            let answer = match &result {
-                Ok(outcomes) => Ok(outcomes[i]),
-                Err(err) => Err(anyhow!("{err:#}")),
-            };
-            // The request may have gone (client hung up); its sign-up stands anyway.
-            let _ = reply.send(answer);
+/// SQLite has one writer at a time anyway: the batch (`SignupQueue`) runs its
+/// sign-ups one after another in one transaction, and nobody waits on SQLite's busy
+/// handler.
+#[async_trait]
+impl SignupWriter for SqlitePool {
+    async fn write(&self, requests: &[&SignupRequest]) -> anyhow::Result<Vec<SignupOutcome>> {
+        let mut tx = self
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("Failed to begin the sign-up transaction")?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for req in requests {
+            outcomes.push(record_signup(&mut tx, req).await?);
         }
+        tx.commit().await.context("Failed to commit the sign-ups")?;
+        Ok(outcomes)
     }
-}
-
-pub(super) async fn record_signups(
-    writer: &SqlitePool,
-    requests: &[&SignupRequest],
-) -> anyhow::Result<Vec<SignupOutcome>> {
-    let mut tx = writer
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .context("Failed to begin the sign-up transaction")?;
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for req in requests {
-        outcomes.push(record_signup(&mut tx, req).await?);
-    }
-    tx.commit().await.context("Failed to commit the sign-ups")?;
-    Ok(outcomes)
 }
 
 /// One sign-up inside the batch's transaction: three round trips to SQLite's thread,
@@ -224,14 +206,7 @@ pub(super) async fn find_or_add_subscriber(
 impl SignupStore for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn record_signup(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
-        let (reply, outcome) = oneshot::channel();
-        self.signups
-            .send((req.clone(), reply))
-            .await
-            .map_err(|_| anyhow!("The sign-up writer has stopped"))?;
-        outcome
-            .await
-            .map_err(|_| anyhow!("The sign-up writer stopped before answering"))?
+        self.signups.record(req).await
     }
 
     async fn delete_expired_signups(

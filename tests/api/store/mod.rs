@@ -6,6 +6,7 @@ mod imports;
 mod issues;
 mod keys_and_lists;
 mod outbox;
+mod signups_at_once;
 mod staff;
 mod subscriptions;
 
