@@ -91,6 +91,7 @@ impl Application {
             password_checks: crate::staff::PasswordChecks::for_this_machine(),
             sns_certificates: Arc::default(),
             brand: Arc::default(),
+            lists: Arc::default(),
             metrics,
             metrics_scrape: Arc::default(),
         };

@@ -33,6 +33,8 @@ pub(crate) struct Person {
     pub known: KnownSubscriber,
     /// "Already subscribed" mails sent to them in the last 24 hours.
     pub reminders: i64,
+    /// Where they are in `Decided::new_people`, if this batch adds them.
+    pub added: Option<usize>,
 }
 
 /// What the database holds that a batch depends on, read with its rows locked.
@@ -67,13 +69,21 @@ pub(crate) struct Mail<'a> {
     pub past_suppression: bool,
 }
 
+/// Someone the batch adds: as the first sign-up of their address typed it, with the
+/// details of the last (what one sign-up after another would have kept).
+#[derive(Debug)]
+pub(crate) struct NewPerson<'a> {
+    pub first: &'a SignupRequest,
+    pub details: &'a SignupRequest,
+}
+
 /// What a batch writes, and each sign-up's outcome in order.
 #[derive(Debug, Default)]
 pub(crate) struct Decided<'a> {
     pub outcomes: Vec<SignupOutcome>,
-    /// New people, as typed, with their new id.
-    pub new_people: Vec<&'a SignupRequest>,
-    /// People whose details are replaced by those typed: the last sign-up of each.
+    pub new_people: Vec<NewPerson<'a>>,
+    /// People already known whose details are replaced by those typed: the last
+    /// sign-up of each.
     pub details: Vec<(Uuid, &'a SignupRequest)>,
     pub invited: Vec<Invited<'a>>,
     pub mails: Vec<Mail<'a>>,
@@ -131,12 +141,16 @@ fn decide_one<'a>(
         .people
         .entry(req.subscriber.email.key())
         .or_insert_with(|| {
-            decided.new_people.push(req);
+            decided.new_people.push(NewPerson {
+                first: req,
+                details: req,
+            });
             Person {
                 email: req.subscriber.email.as_str().to_owned(),
                 known: KnownSubscriber::new(req.new_subscriber_id, Vec::new(), false, 0)
                     .expect("no statuses to parse"),
                 reminders: 0,
+                added: Some(decided.new_people.len() - 1),
             }
         });
     let subscriber = person.known.id;
@@ -156,9 +170,13 @@ fn decide_one<'a>(
             (&req.reminder, SignupOutcome::ReminderQueued)
         }
         SignupAction::Invite => {
-            if plan.keep_details_typed {
-                decided.details.retain(|(id, _)| *id != subscriber);
-                decided.details.push((subscriber, req));
+            match (plan.keep_details_typed, person.added) {
+                (false, _) => {}
+                (true, Some(added)) => decided.new_people[added].details = req,
+                (true, None) => {
+                    decided.details.retain(|(id, _)| *id != subscriber);
+                    decided.details.push((subscriber, req));
+                }
             }
             person.known.invited(&plan.lists);
             decided.invited.push(Invited {
@@ -268,7 +286,16 @@ mod tests {
         ];
         assert_eq!(decided.outcomes, expected);
         assert_eq!(decided.new_people.len(), 1);
-        assert_eq!(decided.details.len(), 1, "the last details typed, once");
+        let added = &decided.new_people[0];
+        assert_eq!(added.first.new_subscriber_id, requests[0].new_subscriber_id);
+        assert_eq!(
+            added.details.form_nonce, requests[2].form_nonce,
+            "the last typed"
+        );
+        assert!(
+            decided.details.is_empty(),
+            "a new person is added as last typed"
+        );
         assert!(
             decided.mails.iter().all(|m| m.recipient == "JO@example.org"
                 && m.subscriber == requests[0].new_subscriber_id)
@@ -346,6 +373,7 @@ mod tests {
                 email: "Known@example.org".into(),
                 known: KnownSubscriber::new(id, statuses, true, 0).unwrap(),
                 reminders: 0,
+                added: None,
             },
         );
         let decided = decide(&batch, found);

@@ -2,7 +2,7 @@
 //! confirmation mail, in one transaction) and its confirmation.
 
 use crate::audience::subscription::{ConfirmOutcome, SignupOutcome, SubscriptionStatus};
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -136,11 +136,11 @@ impl KnownSubscriber {
 /// Writes a batch of sign-ups in one transaction, an outcome for each in order.
 #[async_trait]
 pub(crate) trait SignupWriter: Send + Sync + 'static {
+    /// The most sign-ups one transaction takes.
+    const MOST: usize = 128;
+
     async fn write(&self, batch: &[&SignupRequest]) -> anyhow::Result<Vec<SignupOutcome>>;
 }
-
-/// The most sign-ups one transaction takes.
-const SIGNUP_BATCH: usize = 128;
 
 type QueuedSignup = (
     SignupRequest,
@@ -156,24 +156,31 @@ type QueuedSignup = (
 pub(crate) struct SignupQueue(mpsc::Sender<QueuedSignup>);
 
 impl SignupQueue {
-    pub fn start(writer: impl SignupWriter) -> Self {
-        let (sender, mut queue) = mpsc::channel::<QueuedSignup>(4 * SIGNUP_BATCH);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(SIGNUP_BATCH);
-            while queue.recv_many(&mut batch, SIGNUP_BATCH).await > 0 {
-                let requests: Vec<&SignupRequest> = batch.iter().map(|(req, _)| req).collect();
-                let result = writer.write(&requests).await;
-                for (i, (_, reply)) in batch.drain(..).enumerate() {
-                    let answer = match &result {
-                        Ok(outcomes) => Ok(outcomes[i]),
-                        Err(err) => Err(anyhow!("{err:#}")),
-                    };
-                    // The request may have gone (client hung up); its sign-up stands.
-                    let _ = reply.send(answer);
-                }
-            }
-        });
+    /// The writer runs as a task beside the requests.
+    pub fn start<W: SignupWriter>(writer: W) -> Self {
+        let (sender, queue) = mpsc::channel(4 * W::MOST);
+        tokio::spawn(serve(writer, queue));
         Self(sender)
+    }
+
+    /// The writer runs on a thread of its own, made there by `make` (so that what it
+    /// connects belongs to that thread's runtime). A batch waits on its database round
+    /// trips one after another, and every sign-up waits on the batch: on a thread of
+    /// its own the writer is woken by the operating system as each answer comes, not
+    /// when the request tasks ahead of it in the runtime's queue are done.
+    pub fn start_on_own_thread<W: SignupWriter>(
+        make: impl FnOnce() -> W + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let (sender, queue) = mpsc::channel(4 * W::MOST);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("Failed to start the sign-up writer's runtime")?;
+        std::thread::Builder::new()
+            .name("signup-writer".into())
+            .spawn(move || runtime.block_on(async move { serve(make(), queue).await }))
+            .context("Failed to start the sign-up writer's thread")?;
+        Ok(Self(sender))
     }
 
     pub async fn record(&self, req: &SignupRequest) -> anyhow::Result<SignupOutcome> {
@@ -185,5 +192,23 @@ impl SignupQueue {
         outcome
             .await
             .map_err(|_| anyhow!("The sign-up writer stopped before answering"))?
+    }
+}
+
+/// Takes every sign-up waiting, writes them as one batch and answers each, until the
+/// queue's last sender (the store) is gone.
+async fn serve<W: SignupWriter>(writer: W, mut queue: mpsc::Receiver<QueuedSignup>) {
+    let mut batch = Vec::with_capacity(W::MOST);
+    while queue.recv_many(&mut batch, W::MOST).await > 0 {
+        let requests: Vec<&SignupRequest> = batch.iter().map(|(req, _)| req).collect();
+        let result = writer.write(&requests).await;
+        for (i, (_, reply)) in batch.drain(..).enumerate() {
+            let answer = match &result {
+                Ok(outcomes) => Ok(outcomes[i]),
+                Err(err) => Err(anyhow!("{err:#}")),
+            };
+            // The request may have gone (client hung up); its sign-up stands.
+            let _ = reply.send(answer);
+        }
     }
 }

@@ -32,6 +32,7 @@ pub async fn create(
         .await?
     {
         Creation::Created => {
+            state.lists.forget();
             tracing::info!(list = %slug, "List added");
             Ok(Ok(MailingList {
                 id,
@@ -63,6 +64,7 @@ pub async fn update(
     }
     match state.store.update_list(list.id, details).await? {
         Removal::Removed => {
+            state.lists.forget();
             tracing::info!(list = %list.slug, "List changed");
             Ok(Ok(()))
         }

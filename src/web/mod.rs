@@ -15,6 +15,7 @@ mod media;
 pub mod metrics;
 mod pages;
 mod preferences;
+pub mod recent;
 pub mod server;
 pub mod subscriber_actions;
 mod subscriptions;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub sns_certificates: Arc<crate::inbound::webhooks::ses::CertificateCache>,
     /// The current brand, read at most every few seconds.
     pub brand: Arc<branding::BrandCache>,
+    /// Every list, for the sign-up form, read at most every few seconds.
+    pub lists: Arc<recent::Recent<Vec<crate::store::MailingList>>>,
     /// This process's counters, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Taken by a scrape while it reads the database.

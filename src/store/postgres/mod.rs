@@ -53,13 +53,21 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("Failed to connect to PostgreSQL")?;
-        Ok(Self {
-            signups: SignupQueue::start(pool.clone()),
-            pool,
-        })
+        // Sign-ups have a connection of their own, on the writer's own thread.
+        let signups = SignupQueue::start_on_own_thread(move || {
+            // Its one connection is in use all the time: no ping before each batch (a
+            // broken connection fails its batch, and the pool makes a new one).
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect_lazy_with(options);
+            signups::SignupBatches::new(pool)
+        })?;
+        Ok(Self { signups, pool })
     }
 }
 

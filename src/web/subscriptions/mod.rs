@@ -126,9 +126,13 @@ pub(super) struct Offered {
 
 impl Offered {
     pub(super) async fn now(state: &AppState) -> anyhow::Result<Self> {
-        let offered = state.store.lists().await?;
+        // Every sign-up needs them; staff change them rarely (`list_actions` forgets them).
+        let offered = match state.lists.fresh() {
+            Some(lists) => lists,
+            None => state.lists.saved(state.store.lists().await?),
+        };
         Ok(Offered {
-            offered: offered.into_iter().filter(|l| l.public).collect(),
+            offered: offered.iter().filter(|l| l.public).cloned().collect(),
         })
     }
 
