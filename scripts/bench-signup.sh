@@ -22,7 +22,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20}
 THREADS=${THREADS:-2}
 MODE=${MODE:-throughput}
-TOKENS=${TOKENS:-60000}
+TOKENS=${TOKENS:-$((DURATION * 8000))} # more than it can use: a token used again is a 422
 export THREADS
 ADMIN_URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 if [ $# -gt 0 ]; then BACKENDS=("$@"); else BACKENDS=(sqlite postgres); fi

@@ -121,6 +121,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "send_budget",
         include_str!("../../migrations/sqlite/0023_send_budget.sql"),
     ),
+    (
+        24,
+        "outbox_by_subscriber",
+        include_str!("../../migrations/sqlite/0024_outbox_by_subscriber.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -239,6 +244,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         23,
         "send_budget",
         include_str!("../../migrations/postgres/0023_send_budget.sql"),
+    ),
+    (
+        24,
+        "outbox_by_subscriber",
+        include_str!("../../migrations/postgres/0024_outbox_by_subscriber.sql"),
     ),
 ];
 

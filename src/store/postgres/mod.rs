@@ -56,7 +56,10 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await
             .context("Failed to connect to PostgreSQL")?;
-        // Sign-ups have a connection of their own, on the writer's own thread.
+        // Sign-ups have a connection of their own, on the writer's own thread. Its
+        // statements look rows up by key, for arrays of keys, and are planned once: a
+        // plan made when `subscribers` was small would read the whole table for every
+        // batch ever after, so it may not scan a table that has an index to use.
         let signups = SignupQueue::start_on_own_thread(move || {
             // Its one connection is in use all the time: no ping before each batch (a
             // broken connection fails its batch, and the pool makes a new one).
@@ -64,7 +67,7 @@ impl PostgresStore {
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(std::time::Duration::from_secs(10))
-                .connect_lazy_with(options);
+                .connect_lazy_with(options.options([("enable_seqscan", "off")]));
             signups::SignupBatches::new(pool)
         })?;
         Ok(Self { signups, pool })
