@@ -204,7 +204,10 @@ async fn serve<W: SignupWriter>(writer: W, mut queue: mpsc::Receiver<QueuedSignu
         let result = writer.write(&requests).await;
         for (i, (_, reply)) in batch.drain(..).enumerate() {
             let answer = match &result {
-                Ok(outcomes) => Ok(outcomes[i]),
+                Ok(outcomes) => outcomes
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| anyhow!("The sign-up writer gave no outcome for one")),
                 Err(err) => Err(anyhow!("{err:#}")),
             };
             // The request may have gone (client hung up); its sign-up stands.

@@ -25,6 +25,7 @@ mod metrics;
 mod outbox;
 mod preferences;
 mod rows;
+mod signup_batch;
 mod signups;
 mod staff;
 mod subscriptions;
@@ -68,7 +69,7 @@ impl PostgresStore {
                 .test_before_acquire(false)
                 .acquire_timeout(std::time::Duration::from_secs(10))
                 .connect_lazy_with(options.options([("enable_seqscan", "off")]));
-            signups::SignupBatches::new(pool)
+            signup_batch::SignupBatches::new(pool)
         })?;
         Ok(Self { signups, pool })
     }

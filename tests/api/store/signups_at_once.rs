@@ -9,11 +9,14 @@ use newsletter::{
     audience::subscription::{RESEND_CAP, SignupOutcome},
 };
 
-use super::{now, open, signup};
+use super::{now, open, signup, subscriber};
 use crate::on_both_backends;
 use crate::support::Backend;
 
-on_both_backends!(sign_ups_at_once_do_what_they_would_one_after_another);
+on_both_backends!(
+    sign_ups_at_once_do_what_they_would_one_after_another,
+    two_instances_keep_the_day_s_cap_between_them,
+);
 
 async fn sign_ups_at_once_do_what_they_would_one_after_another(backend: Backend) {
     let opened = open(backend).await;
@@ -112,4 +115,34 @@ async fn sign_ups_at_once_do_what_they_would_one_after_another(backend: Backend)
             total: refused as i64
         }
     );
+}
+
+/// Two instances on one database, each taking sign-ups of one address at once: each
+/// batch sees what the other committed while it waited for its locks, so the address
+/// is still asked at most three times a day.
+async fn two_instances_keep_the_day_s_cap_between_them(backend: Backend) {
+    let opened = open(backend).await;
+    let other = newsletter::store::connect(&opened.db.url, 4).await.unwrap();
+    let now = now();
+    // Pending already, with one mail: two more at most.
+    let first = signup(opened.list_id, "pat@example.org", now);
+    opened.store.record_signup(&first).await.unwrap();
+    let requests: Vec<_> = (0..24)
+        .map(|_| signup(opened.list_id, "pat@example.org", now))
+        .collect();
+    let outcomes = join_all(requests.iter().enumerate().map(|(i, r)| {
+        let store = if i % 2 == 0 { &opened.store } else { &other };
+        store.record_signup(r)
+    }))
+    .await;
+    let queued = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(SignupOutcome::ConfirmationQueued)))
+        .count();
+    assert_eq!(queued, RESEND_CAP as usize - 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        Ok(SignupOutcome::ConfirmationQueued | SignupOutcome::ResendCapReached)
+    )));
+    subscriber(&opened, "pat@example.org").await;
 }
