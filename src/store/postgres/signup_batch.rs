@@ -1,6 +1,6 @@
-//! Sign-ups written in batches (`SignupQueue`): each batch in one transaction of three
-//! statements whatever its size, with `store::signup_batch::decide` between the reads
-//! and the write. Few round trips matter more than anything here: on a busy machine
+//! Sign-ups written in batches (`SignupQueue`): each batch in one transaction of four
+//! round trips whatever its size (`BEGIN` with its lock, the read, the write, `COMMIT`),
+//! with `store::signup_batch::decide` between the read and the write. Few round trips matter more than anything here: on a busy machine
 //! each one waits for a turn on a core.
 
 use crate::audience::budgets::BudgetScope;
@@ -23,11 +23,19 @@ const ENSURE_BUDGETS: &str = "INSERT INTO signup_budgets (scope, key, window_sta
      SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING";
 
-/// What a batch locks, first: it marks the form tokens used (sorted, and returns those
-/// no one used before), then locks the budget rows and then the people already known
-/// by these address keys, each in one order, so that two instances cannot deadlock
-/// and count each mail once. One row per thing found, `part` saying which.
-const LOCK: &str = "WITH used AS (
+/// Each batch's transaction starts with this, in one round trip: a lock that every
+/// instance's batches take in turn, so that the statement after it, which reads the
+/// database as it was when the statement began, sees every batch committed before.
+const BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('signup_batches'))";
+
+/// Everything a batch reads, in one statement, once it holds `BEGIN`'s lock: it marks
+/// the form tokens used (sorted, and returns those no one used before), locks the
+/// budget rows and the people already known by these address keys (each in one order,
+/// against the other writers: imports, staff, the preference page's budget); with the
+/// suppression entries and, for
+/// each person, their subscriptions and the confirmation and "already subscribed"
+/// mails they were sent since `$9`. One row per thing found, `part` saying which.
+const READ: &str = "WITH used AS (
        INSERT INTO used_form_tokens (nonce, used_at)
        SELECT * FROM UNNEST($1::bytea[], $2::timestamptz[])
        ON CONFLICT DO NOTHING
@@ -40,8 +48,13 @@ const LOCK: &str = "WITH used AS (
        ORDER BY b.scope, b.key, b.window_start
        FOR UPDATE OF b
      ), people AS (
-       SELECT s.id, s.email, s.email_key FROM subscribers s
-       WHERE s.email_key = ANY($6)
+       SELECT s.id, s.email, s.email_key,
+         (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
+          WHERE t.subscriber_id = s.id AND t.created_at > $9) AS recent,
+         (SELECT count(*) FROM outbox o
+          WHERE o.subscriber_id = s.id AND o.kind = $8 AND o.created_at > $9) AS reminders
+       FROM subscribers s
+       WHERE s.email_key = ANY($7)
        ORDER BY s.id
        FOR UPDATE OF s
      )
@@ -52,28 +65,13 @@ const LOCK: &str = "WITH used AS (
      UNION ALL
      SELECT 'budget', NULL, NULL, scope, key, window_start, mails, NULL, NULL FROM budgets
      UNION ALL
-     SELECT 'person', id, NULL, email, email_key, NULL, NULL, NULL, NULL FROM people";
-
-/// What a batch reads once its rows are locked, in a statement of its own so that it
-/// sees whatever committed while it waited for them (a statement reads the database as
-/// it was when the statement began): the suppression entries; and for each person
-/// locked, their subscriptions and the confirmation and "already subscribed" mails they
-/// were sent since `$4`.
-const READ: &str = "SELECT 'suppression' AS part, NULL::uuid AS id, NULL::uuid AS list,
-            NULL::text AS a, NULL::text AS b, last_admitted_at AS at, NULL::bigint AS n,
-            NULL::bigint AS m, address_key AS bytes
-     FROM suppressions WHERE address_key = ANY($1)
+     SELECT 'suppression', NULL, NULL, NULL, NULL, last_admitted_at, NULL, NULL, address_key
+     FROM suppressions WHERE address_key = ANY($6)
      UNION ALL
-     SELECT 'subscription', subscriber_id, list_id, status, NULL, NULL, NULL, NULL, NULL
-     FROM subscriptions WHERE subscriber_id = ANY($2)
+     SELECT 'person', id, NULL, email, email_key, NULL, recent, reminders, NULL FROM people
      UNION ALL
-     SELECT 'mails', p.id, NULL, NULL, NULL, NULL,
-       (SELECT count(DISTINCT t.token_hash) FROM confirmation_tokens t
-        WHERE t.subscriber_id = p.id AND t.created_at > $4),
-       (SELECT count(*) FROM outbox o
-        WHERE o.subscriber_id = p.id AND o.kind = $3 AND o.created_at > $4),
-       NULL
-     FROM UNNEST($2::uuid[]) AS p(id)";
+     SELECT 'subscription', c.subscriber_id, c.list_id, c.status, NULL, NULL, NULL, NULL, NULL
+     FROM subscriptions c JOIN people p ON p.id = c.subscriber_id";
 
 /// Everything a batch writes, in one statement: the new people (as the first of their
 /// sign-ups typed them, with the details of the last), the details typed for people
@@ -217,18 +215,34 @@ impl SignupBatches {
         &self,
         batch: &[&SignupRequest],
     ) -> anyhow::Result<Option<Vec<SignupOutcome>>> {
-        let mut tx = self
+        let mut conn = self
             .pool
-            .begin()
+            .acquire()
+            .await
+            .context("Failed to reach PostgreSQL for the sign-ups")?;
+        sqlx::raw_sql(BEGIN)
+            .execute(&mut *conn)
             .await
             .context("Failed to begin the sign-up transaction")?;
-        let found = read(&mut tx, batch).await?;
-        let decided = decide(batch, found);
-        if !write(&mut tx, &decided).await? {
-            return Ok(None);
+        let written = async {
+            let decided = decide(batch, read(&mut conn, batch).await?);
+            Ok::<_, anyhow::Error>(
+                write(&mut conn, &decided)
+                    .await?
+                    .then_some(decided.outcomes),
+            )
         }
-        tx.commit().await.context("Failed to commit the sign-ups")?;
-        Ok(Some(decided.outcomes))
+        .await;
+        let end = match &written {
+            Ok(Some(_)) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        if let Err(err) = sqlx::raw_sql(end).execute(&mut *conn).await {
+            // Never back in the pool half-way through a transaction.
+            conn.close_on_drop();
+            return Err(err).context("Failed to end the sign-up transaction");
+        }
+        written
     }
 }
 
@@ -244,7 +258,7 @@ fn worth_again(err: &anyhow::Error) -> bool {
     })
 }
 
-/// One row of `LOCK` or `READ`: (part, id, list, a, b, at, n, m, bytes).
+/// One row of `READ`: (part, id, list, a, b, at, n, m, bytes).
 type Part = (
     String,
     Option<Uuid>,
@@ -269,7 +283,13 @@ async fn read(conn: &mut PgConnection, batch: &[&SignupRequest]) -> anyhow::Resu
         .iter()
         .flat_map(|req| budget_rows(&req.budget_keys))
         .collect();
-    let locked: Vec<Part> = sqlx::query_as(LOCK)
+    let since = batch
+        .iter()
+        .map(|req| req.now)
+        .min()
+        .unwrap_or_else(Utc::now)
+        - Duration::hours(24);
+    let parts: Vec<Part> = sqlx::query_as(READ)
         .bind(nonces.iter().map(|n| n.0.as_slice()).collect::<Vec<_>>())
         .bind(nonces.iter().map(|n| n.1).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
@@ -278,31 +298,15 @@ async fn read(conn: &mut PgConnection, batch: &[&SignupRequest]) -> anyhow::Resu
         .bind(
             batch
                 .iter()
-                .map(|req| req.subscriber.email.key())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .context("Failed to lock what the sign-ups depend on")?;
-    let ids: Vec<Uuid> = locked
-        .iter()
-        .filter(|part| part.0 == "person")
-        .filter_map(|part| part.1)
-        .collect();
-    let since = batch
-        .iter()
-        .map(|req| req.now)
-        .min()
-        .unwrap_or_else(Utc::now)
-        - Duration::hours(24);
-    let read: Vec<Part> = sqlx::query_as(READ)
-        .bind(
-            batch
-                .iter()
                 .flat_map(|req| super::suppressions::key_list(&req.suppression_keys))
                 .collect::<Vec<_>>(),
         )
-        .bind(&ids)
+        .bind(
+            batch
+                .iter()
+                .map(|req| req.subscriber.email.key())
+                .collect::<Vec<_>>(),
+        )
         .bind(batch.first().map(|req| req.reminder.kind.as_str()))
         .bind(since)
         .fetch_all(&mut *conn)
@@ -312,9 +316,8 @@ async fn read(conn: &mut PgConnection, batch: &[&SignupRequest]) -> anyhow::Resu
     let mut found = Found::default();
     let mut people = Vec::new();
     let mut statuses: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
-    let mut mails: HashMap<Uuid, (Option<i64>, Option<i64>)> = HashMap::new();
     let missing = || anyhow::anyhow!("A sign-up read without a value it needs");
-    for (part, id, list, a, b, at, n, m, bytes) in locked.into_iter().chain(read) {
+    for (part, id, list, a, b, at, n, m, bytes) in parts {
         match part.as_str() {
             "nonce" => {
                 if let Ok(nonce) = bytes.ok_or_else(missing)?.try_into() {
@@ -327,7 +330,7 @@ async fn read(conn: &mut PgConnection, batch: &[&SignupRequest]) -> anyhow::Resu
                 let row = (scope, b.ok_or_else(missing)?, at.ok_or_else(missing)?);
                 found.budgets.insert(row, n.ok_or_else(missing)?);
             }
-            "person" => people.push((id.ok_or_else(missing)?, a, b)),
+            "person" => people.push((id.ok_or_else(missing)?, a, b, n, m)),
             "suppression" => {
                 found.suppressions.insert(bytes.ok_or_else(missing)?, at);
             }
@@ -335,16 +338,12 @@ async fn read(conn: &mut PgConnection, batch: &[&SignupRequest]) -> anyhow::Resu
                 .entry(id.ok_or_else(missing)?)
                 .or_default()
                 .push((list.ok_or_else(missing)?, a.ok_or_else(missing)?)),
-            "mails" => {
-                mails.insert(id.ok_or_else(missing)?, (n, m));
-            }
             other => anyhow::bail!("An unknown part of a sign-up read: {other}"),
         }
     }
-    for (id, email, email_key) in people {
+    for (id, email, email_key, recent, reminders) in people {
         let statuses = statuses.remove(&id).unwrap_or_default();
         let confirmed_anywhere = statuses.iter().any(|(_, status)| status == "confirmed");
-        let (recent, reminders) = mails.remove(&id).unwrap_or_default();
         let person = Person {
             email: email.ok_or_else(missing)?,
             known: KnownSubscriber::new(
