@@ -220,11 +220,13 @@ impl SignupBatches {
             .acquire()
             .await
             .context("Failed to reach PostgreSQL for the sign-ups")?;
-        sqlx::raw_sql(BEGIN)
-            .execute(&mut *conn)
-            .await
-            .context("Failed to begin the sign-up transaction")?;
+        // Whatever fails, the transaction is ended before the connection goes back
+        // (a lock that timed out leaves it open and aborted).
         let written = async {
+            sqlx::raw_sql(BEGIN)
+                .execute(&mut *conn)
+                .await
+                .context("Failed to begin the sign-up transaction")?;
             let decided = decide(batch, read(&mut conn, batch).await?);
             Ok::<_, anyhow::Error>(
                 write(&mut conn, &decided)
