@@ -261,6 +261,15 @@ mod tests {
         }
     }
 
+    /// The total budget's row that `req` counts against.
+    fn total_row(req: &SignupRequest) -> BudgetRow {
+        (
+            BudgetScope::Total,
+            String::new(),
+            req.budget_keys.window_start,
+        )
+    }
+
     /// Every form token of `requests` is fresh.
     fn fresh(requests: &[&SignupRequest]) -> Found {
         Found {
@@ -300,11 +309,7 @@ mod tests {
             decided.mails.iter().all(|m| m.recipient == "JO@example.org"
                 && m.subscriber == requests[0].new_subscriber_id)
         );
-        let total = (
-            BudgetScope::Total,
-            String::new(),
-            requests[0].budget_keys.window_start,
-        );
+        let total = total_row(&requests[0]);
         assert_eq!(decided.budgets[&total], (3, 0));
     }
 
@@ -333,11 +338,7 @@ mod tests {
         }
         let batch: Vec<&SignupRequest> = requests.iter().collect();
         let mut found = fresh(&batch);
-        let total = (
-            BudgetScope::Total,
-            String::new(),
-            requests[0].budget_keys.window_start,
-        );
+        let total = total_row(&requests[0]);
         found.budgets.insert(total.clone(), 4);
         let decided = decide(&batch, found);
         use SignupOutcome::*;

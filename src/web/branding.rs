@@ -30,7 +30,7 @@ impl BrandCache {
                 tracing::error!(error = format!("{err:#}"), "Failed to read the brand");
                 self.0
                     .last()
-                    .map_or_else(|| Arc::new(BrandVersion::first()), |(_, brand)| brand)
+                    .unwrap_or_else(|| Arc::new(BrandVersion::first()))
             }
         }
     }

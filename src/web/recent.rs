@@ -25,13 +25,17 @@ impl<T> Default for Recent<T> {
 impl<T> Recent<T> {
     /// The value, if it was read less than `FRESH_FOR` ago.
     pub fn fresh(&self) -> Option<Arc<T>> {
-        self.last()
+        self.read()
             .filter(|(read_at, _)| read_at.elapsed() < FRESH_FOR)
             .map(|(_, value)| value)
     }
 
-    /// The last value read, however long ago, and when.
-    pub fn last(&self) -> Option<(Instant, Arc<T>)> {
+    /// The last value read, however long ago.
+    pub fn last(&self) -> Option<Arc<T>> {
+        self.read().map(|(_, value)| value)
+    }
+
+    fn read(&self) -> Option<(Instant, Arc<T>)> {
         self.slot.read().ok().and_then(|slot| slot.clone())
     }
 
