@@ -67,7 +67,8 @@ pub fn rules(spec: &mut serde_json::Value) {
     }
     schemas["NewSubscriberBody"]["properties"]["email"]["format"] = "email".into();
     for schema in ["NewSubscriberBody", "SubscriberChangesBody"] {
-        schemas[schema]["properties"]["locality"]["enum"] = serde_json::json!(localities);
+        // `null`, as the field may be, is the same as leaving it out.
+        schemas[schema]["properties"]["locality"]["enum"] = super::or_null(&localities);
     }
     // The segment is JSON in the query string: the same conditions an issue takes.
     let parameters = spec["paths"]["/api/subscribers"]["get"]["parameters"]
