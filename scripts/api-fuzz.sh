@@ -53,17 +53,24 @@ for backend in $BACKENDS; do
   url=http://127.0.0.1:$port
   for _ in $(seq 1 100); do curl -fs "$url/health" >/dev/null && break; sleep 0.1; done
 
-  printf '\n==> schemathesis on %s (%s examples an operation)\n' "$backend" "$EXAMPLES"
-  if ! "$ST_DIR/bin/st" --config-file scripts/schemathesis.toml run "$url/api/openapi.json" \
-      --checks all \
-      --header "Authorization: Bearer $token" \
-      --max-examples "$EXAMPLES" \
-      ${SEED:+--seed "$SEED"} \
-      --no-color --suppress-health-check all; then
-    status=1
-    echo "--- the server's log ($backend):"
-    tail -50 "$dir/log"
-  fi
+  # The spec lists the lists there are when it is read, as the values `list` may take.
+  # A list made during the run would make a slug it did not list valid, so the first
+  # pass makes none, and the second, which makes them, tries only the lists' own routes.
+  for pass in "--exclude-operation-id create_list" "--include-path-regex ^/api/lists"; do
+    printf '\n==> schemathesis on %s (%s examples an operation; %s)\n' "$backend" "$EXAMPLES" "$pass"
+    # shellcheck disable=SC2086 # $pass is two words
+    if ! "$ST_DIR/bin/st" --config-file scripts/schemathesis.toml run "$url/api/openapi.json" \
+        $pass \
+        --checks all \
+        --header "Authorization: Bearer $token" \
+        --max-examples "$EXAMPLES" \
+        ${SEED:+--seed "$SEED"} \
+        --no-color --suppress-health-check all; then
+      status=1
+      echo "--- the server's log ($backend):"
+      tail -50 "$dir/log"
+    fi
+  done
   if grep -q 'ERROR' "$dir/log"; then
     echo "--- the server logged errors ($backend):"
     grep 'ERROR' "$dir/log" | head -20

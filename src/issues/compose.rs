@@ -18,6 +18,7 @@ use crate::{
         markdown::{self, Site},
         templates::{self, MailTemplate, PREFERENCES_MARK, UNSUBSCRIBE_MARK},
     },
+    sending::quoted_printable,
     store::Store,
     time::uk_date,
 };
@@ -30,12 +31,60 @@ pub struct ComposedIssue {
     text: Vec<Piece>,
 }
 
-/// A piece of a composed part: text as rendered, or the place of a recipient's link.
+/// A piece of a composed part: text as rendered (or encoded), or the place of a
+/// recipient's link.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
+enum Piece<T = String> {
+    Text(T),
     Unsubscribe,
     Preferences,
+}
+
+/// An issue's parts in quoted-printable, encoded once for all its copies: each copy
+/// encodes only its own links (`sending::quoted_printable`).
+#[derive(Debug, Clone)]
+pub struct EncodedIssue {
+    html: Vec<Piece<Vec<u8>>>,
+    text: Vec<Piece<Vec<u8>>>,
+}
+
+impl EncodedIssue {
+    /// One recipient's HTML and text, encoded, with their own links.
+    pub fn personalise(&self, links: &RecipientLinks) -> (Vec<u8>, Vec<u8>) {
+        let join = |pieces: &[Piece<Vec<u8>>], unsubscribe: &str, preferences: &str| {
+            let mut out = Vec::with_capacity(pieces.iter().map(Piece::len).sum::<usize>() + 400);
+            for piece in pieces {
+                match piece {
+                    Piece::Text(encoded) => out.extend_from_slice(encoded),
+                    Piece::Unsubscribe => quoted_printable::encode_piece(unsubscribe, &mut out),
+                    Piece::Preferences => quoted_printable::encode_piece(preferences, &mut out),
+                }
+            }
+            out
+        };
+        (
+            join(
+                &self.html,
+                &attribute(&links.unsubscribe),
+                &attribute(&links.preferences),
+            ),
+            join(&self.text, &links.unsubscribe, &links.preferences),
+        )
+    }
+}
+
+impl Piece<Vec<u8>> {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Text(encoded) => encoded.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A link as an HTML attribute's value.
+fn attribute(url: &str) -> String {
+    url.replace('&', "&amp;").replace('"', "&quot;")
 }
 
 /// One recipient's own links, which go where the template put `unsubscribe_url` and
@@ -230,9 +279,30 @@ impl ComposedIssue {
         })
     }
 
+    /// The parts in quoted-printable, for `EncodedIssue::personalise`.
+    pub fn encoded(&self) -> EncodedIssue {
+        let encode = |pieces: &[Piece]| {
+            pieces
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Text(text) => {
+                        let mut encoded = Vec::with_capacity(text.len() + text.len() / 8);
+                        quoted_printable::encode_piece(text, &mut encoded);
+                        Piece::Text(encoded)
+                    }
+                    Piece::Unsubscribe => Piece::Unsubscribe,
+                    Piece::Preferences => Piece::Preferences,
+                })
+                .collect()
+        };
+        EncodedIssue {
+            html: encode(&self.html),
+            text: encode(&self.text),
+        }
+    }
+
     /// One recipient's HTML and text, with their own links.
     pub fn personalise(&self, links: &RecipientLinks) -> (String, String) {
-        let attribute = |url: &str| url.replace('&', "&amp;").replace('"', "&quot;");
         (
             joined(
                 &self.html,

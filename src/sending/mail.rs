@@ -46,14 +46,21 @@ pub enum SendError {
 pub struct OutgoingMail {
     pub to: String,
     pub subject: String,
-    pub text: String,
-    pub html: String,
+    pub parts: Parts,
     /// Headers beyond From, To, Subject, Date and Message-ID (List-Unsubscribe...).
     pub headers: Vec<HeaderValue>,
     /// Where bounces go, when they have a mailbox: this copy's own addresses
     /// (`inbound::return_path`). `None`: the From address. Its Message-ID carries the
     /// reference too, so a bounce that lost the envelope can still be put down to it.
     pub returns: Option<ReturnAddresses>,
+}
+
+/// A mail's two parts, plain text first, then HTML.
+pub enum Parts {
+    /// As written: encoded as they are built.
+    Plain { text: String, html: String },
+    /// Already quoted-printable, as an issue's copies are (`compose::EncodedIssue`).
+    QuotedPrintable { text: Vec<u8>, html: Vec<u8> },
 }
 
 impl Mailer {
@@ -212,6 +219,35 @@ async fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<
     written
 }
 
+/// The two parts as multipart/alternative.
+fn alternative(parts: Parts, readable: bool) -> MultiPart {
+    let part = |content_type: ContentType, body: Body| {
+        SinglePart::builder().header(content_type).body(body)
+    };
+    let (text, html) = match parts {
+        Parts::QuotedPrintable { text, html } => {
+            let body = |bytes| {
+                Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::QuotedPrintable)
+            };
+            (body(text), body(html))
+        }
+        // `binary`: the text as it is, with CRLF line ends. Not for a relay (lines may
+        // pass 76 characters, which lettre keeps 8bit text under), but every mail
+        // program opens it, and each link is one line to copy.
+        Parts::Plain { text, html } if readable => {
+            let body = |text: String| {
+                Body::new_with_encoding(text, ContentTransferEncoding::Binary)
+                    .unwrap_or_else(Body::new)
+            };
+            (body(text), body(html))
+        }
+        Parts::Plain { text, html } => (Body::new(text), Body::new(html)),
+    };
+    MultiPart::alternative()
+        .singlepart(part(ContentType::TEXT_PLAIN, text))
+        .singlepart(part(ContentType::TEXT_HTML, html))
+}
+
 /// Builds a multipart/alternative message (plain text first, HTML preferred).
 /// `readable` (mail written to a file for a person to open) keeps each part plain UTF-8,
 /// so a link can be copied from the file as it is; mail for a relay gets lettre's choice
@@ -263,20 +299,6 @@ pub fn build_message(
     headers
         .into_iter()
         .fold(builder, |builder, header| builder.raw_header(header))
-        .multipart(if readable {
-            // `binary`: the text as it is, with CRLF line ends. Not for a relay (lines
-            // may pass 76 characters, which lettre keeps 8bit text under), but every
-            // mail program opens it, and each link is one line to copy.
-            let part = |content_type: ContentType, text: String| {
-                let body = Body::new_with_encoding(text, ContentTransferEncoding::Binary)
-                    .unwrap_or_else(Body::new);
-                SinglePart::builder().header(content_type).body(body)
-            };
-            MultiPart::alternative()
-                .singlepart(part(ContentType::TEXT_PLAIN, mail.text))
-                .singlepart(part(ContentType::TEXT_HTML, mail.html))
-        } else {
-            MultiPart::alternative_plain_html(mail.text, mail.html)
-        })
+        .multipart(alternative(mail.parts, readable))
         .map_err(|e| SendError::Permanent(format!("Failed to build the message: {e}")))
 }

@@ -5,6 +5,7 @@
 pub mod dkim;
 pub mod mail;
 pub mod outbox;
+pub mod quoted_printable;
 pub mod rate;
 pub mod relay;
 pub mod scheduler;

@@ -150,3 +150,31 @@ fn links(unsubscribe: &str) -> RecipientLinks {
         preferences: unsubscribe.replace("/unsubscribe", "/preferences"),
     }
 }
+
+#[test]
+fn an_encoded_copy_reads_as_the_plain_one_in_every_shipped_template() {
+    for name in crate::issues::TEMPLATES {
+        let composed = compose(
+            &issue("Café **news** — with a long line. ".repeat(9).as_str()),
+            name,
+        );
+        let links = RecipientLinks {
+            unsubscribe: format!(
+                "https://n.example/unsubscribe?token={}&a=b",
+                "t".repeat(120)
+            ),
+            preferences: "https://n.example/preferences?token=p\"q".into(),
+        };
+        let (html, text) = composed.personalise(&links);
+        let (encoded_html, encoded_text) = composed.encoded().personalise(&links);
+        let decode = crate::sending::quoted_printable::decode;
+        assert_eq!(decode(&encoded_html), html.replace('\n', "\r\n"), "{name}");
+        assert_eq!(decode(&encoded_text), text.replace('\n', "\r\n"), "{name}");
+        assert!(
+            encoded_html
+                .split(|&b| b == b'\n')
+                .all(|line| line.len() <= 77),
+            "{name}"
+        );
+    }
+}

@@ -3,7 +3,8 @@
 //! - **deliveries**: one row per recipient of an issue that is sending.
 //!
 //! It claims due rows under a short lease, in its own name, and renders and sends them
-//! `concurrency` at a time. While it lives, a heartbeat renews its leases; when it dies,
+//! `concurrency` at a time, claiming the next batch while the last one's copies are
+//! still going (`in_flight`). While it lives, a heartbeat renews its leases; when it dies,
 //! they run out within `MAIL_LEASE_SECONDS` and another worker (or the same one,
 //! restarted) claims the rows again. Each outcome goes to the `recorder` as the relay
 //! answers, which writes everything waiting in one statement a queue: a crash sends
@@ -19,7 +20,6 @@
 
 use std::{
     collections::HashMap,
-    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -27,8 +27,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, header::HeaderValue};
 use tokio::{
-    sync::{Notify, Semaphore, watch},
-    task::JoinSet,
+    sync::{Notify, watch},
     time::Instant,
 };
 use uuid::Uuid;
@@ -36,55 +35,42 @@ use uuid::Uuid;
 use crate::{
     brand::BrandVersion,
     inbound::return_path::{CopyRef, ReturnAddresses},
-    issues::compose::{self, ComposedIssue},
+    issues::compose::{self, ComposedIssue, EncodedIssue},
     keys::KeyRing,
     metrics::Metrics,
-    sending::mail::{Mailer, OutgoingMail, SendError, build_message},
+    sending::mail::{Mailer, OutgoingMail, Parts, SendError, build_message},
     sending::rate::{Grant, RateLimits},
     settings::Settings,
     store::{DeliveryJob, DeliveryResult, OutboxMail, OutboxResult, SendOutcome, Store},
     tokens::UnsubscribeToken,
 };
 
+mod in_flight;
 mod kinds;
 mod pace;
 mod recorder;
 mod render;
 
+use in_flight::InFlight;
 pub use kinds::*;
 use pace::Pace;
 use recorder::Recorder;
 
-/// What one batch did, so a caller (or a test) can tell an idle worker from a busy one.
+/// What one round of claims did, so the worker can tell idle from busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct BatchOutcome {
-    pub sent: usize,
-    pub retrying: usize,
-    pub failed: usize,
-    pub skipped: usize,
+struct BatchOutcome {
+    /// Copies handed out to send (or settled at once, as suppressed), or, once there
+    /// was nothing more to claim, copies in flight that were waited for.
+    copies: usize,
     /// Issue copies may be due, but the rate budget allows no more until then.
-    pub paced_until: Option<Instant>,
-}
-
-impl BatchOutcome {
-    /// Nothing was sent or tried.
-    pub fn is_empty(&self) -> bool {
-        self.sent + self.retrying + self.failed + self.skipped == 0
-    }
-
-    fn count(&mut self, outcome: &SendOutcome) {
-        match outcome {
-            SendOutcome::Sent { .. } => self.sent += 1,
-            SendOutcome::Retry { .. } => self.retrying += 1,
-            SendOutcome::Failed { .. } => self.failed += 1,
-            SendOutcome::Skipped | SendOutcome::Suppressed => self.skipped += 1,
-        }
-    }
+    paced_until: Option<Instant>,
 }
 
 /// An issue ready to send: composed once, with the headers every copy shares.
 struct IssueMail {
     composed: ComposedIssue,
+    /// The parts in quoted-printable, for a relay.
+    encoded: EncodedIssue,
     list_id_header: String,
     /// The issue's number, for its copies' return addresses.
     number: i64,
@@ -141,9 +127,11 @@ impl OutboxWorker {
     pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) {
         let poll = self.settings.mail.poll_interval;
         let heartbeat = tokio::spawn(self.clone().heartbeat());
+        let mail = &self.settings.mail;
+        let mut in_flight = InFlight::new(mail.concurrency, mail.batch_size as usize);
         while !*shutdown.borrow() {
-            let idle_for = match self.run_batch().await {
-                Ok(outcome) if !outcome.is_empty() => continue,
+            let idle_for = match self.run_batch(&mut in_flight).await {
+                Ok(outcome) if outcome.copies > 0 => continue,
                 Ok(BatchOutcome {
                     paced_until: Some(until),
                     ..
@@ -163,6 +151,9 @@ impl OutboxWorker {
                 _ = tokio::time::sleep(idle_for) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+        if let Err(err) = in_flight.finish().await {
+            tracing::error!(error = format!("{err:#}"), "The mail worker failed");
         }
         self.recorder.flush().await;
         heartbeat.abort();
@@ -210,16 +201,19 @@ impl OutboxWorker {
         }
     }
 
-    /// One batch from each queue.
-    async fn run_batch(&self) -> anyhow::Result<BatchOutcome> {
-        let mut outcome = self.run_outbox_batch().await?;
-        let deliveries = self.run_delivery_batch().await?;
-        outcome.sent += deliveries.sent;
-        outcome.retrying += deliveries.retrying;
-        outcome.failed += deliveries.failed;
-        outcome.skipped += deliveries.skipped;
-        outcome.paced_until = deliveries.paced_until;
-        Ok(outcome)
+    /// One batch from each queue, handed out to send. With nothing more to claim, it
+    /// waits for the copies in flight, and then everything sent is written and finished
+    /// issues are marked.
+    async fn run_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<BatchOutcome> {
+        let outbox = self.run_outbox_batch(in_flight).await?;
+        let mut deliveries = self.run_delivery_batch(in_flight).await?;
+        deliveries.copies += outbox;
+        if deliveries.copies == 0 && deliveries.paced_until.is_none() {
+            deliveries.copies = in_flight.len();
+            in_flight.finish().await?;
+            self.recorder.flush().await;
+        }
+        Ok(deliveries)
     }
 
     fn lease(&self) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
@@ -230,8 +224,9 @@ impl OutboxWorker {
         ))
     }
 
+    /// Hands out a batch of the outbox; how many copies it took.
     #[tracing::instrument(skip_all)]
-    async fn run_outbox_batch(&self) -> anyhow::Result<BatchOutcome> {
+    async fn run_outbox_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<usize> {
         let (now, lease_until) = self.lease()?;
         let claimed = self
             .store
@@ -244,36 +239,49 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(row, suppressed)| !suppressed || row.past_suppression);
-        // One brand for the batch, not a read per mail.
-        let brand = Arc::new(self.store.current_brand().await?);
-        let mut results = self
-            .concurrently(claimed, move |worker, (row, _)| {
-                let brand = brand.clone();
-                async move {
-                    let result = worker.send_outbox(row, &brand).await;
-                    worker.recorder.outbox(result.clone()).await;
-                    result
-                }
-            })
-            .await?;
+        let copies = claimed.len() + not_sent.len();
         for (row, _) in not_sent {
-            let result = OutboxResult {
+            self.outbox_done(OutboxResult {
                 id: row.id,
                 claimed_by: row.claimed_by,
                 outcome: SendOutcome::Suppressed,
-            };
-            self.recorder.outbox(result.clone()).await;
-            results.push(result);
+            })
+            .await;
         }
-        let mut outcome = BatchOutcome::default();
-        results.iter().for_each(|r| outcome.count(&r.outcome));
-        self.metrics
-            .copies("outbox", results.iter().map(|r| &r.outcome));
-        Ok(outcome)
+        if claimed.is_empty() {
+            return Ok(copies);
+        }
+        // One brand for the batch, not a read per mail.
+        let brand = Arc::new(self.store.current_brand().await?);
+        let mut panicked = Ok(());
+        for (row, _) in claimed {
+            let (worker, brand) = (self.clone(), brand.clone());
+            let started = in_flight
+                .start(async move {
+                    let result = worker.send_outbox(row, &brand).await;
+                    worker.outbox_done(result).await;
+                })
+                .await;
+            panicked = panicked.and(started);
+        }
+        panicked.map(|()| copies)
     }
 
+    async fn outbox_done(&self, result: OutboxResult) {
+        self.metrics
+            .copies("outbox", std::iter::once(&result.outcome));
+        self.recorder.outbox(result).await;
+    }
+
+    async fn delivery_done(&self, result: DeliveryResult) {
+        self.metrics
+            .copies("deliveries", std::iter::once(&result.outcome));
+        self.recorder.delivery(result).await;
+    }
+
+    /// Hands out a batch of issue copies, within the rate budget.
     #[tracing::instrument(skip_all)]
-    async fn run_delivery_batch(&self) -> anyhow::Result<BatchOutcome> {
+    async fn run_delivery_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<BatchOutcome> {
         let wanted = self.settings.mail.batch_size;
         let limits = RateLimits {
             per_second: self.settings.mail.rate_per_second,
@@ -307,8 +315,6 @@ impl OutboxWorker {
                 .await?;
         }
         if claimed.is_empty() {
-            // Nothing more to claim: what was sent is written, and issues are finished.
-            self.recorder.flush().await;
             return Ok(BatchOutcome::default());
         }
         let suppressed = self
@@ -318,30 +324,31 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(_, suppressed)| !suppressed);
-        let mut not_sent_results = Vec::with_capacity(not_sent.len());
+        let copies = claimed.len() + not_sent.len();
         for (job, _) in not_sent {
-            let result = DeliveryResult {
+            self.delivery_done(DeliveryResult {
                 issue_id: job.issue_id,
                 subscriber_id: job.subscriber_id,
                 claimed_by: job.claimed_by,
                 outcome: SendOutcome::Suppressed,
-            };
-            self.recorder.delivery(result.clone()).await;
-            not_sent_results.push(result);
-        }
-        let mut results = self
-            .concurrently(claimed, |worker, (job, _)| async move {
-                let result = worker.send_delivery(job).await;
-                worker.recorder.delivery(result.clone()).await;
-                result
             })
-            .await?;
-        results.extend(not_sent_results);
-        let mut outcome = BatchOutcome::default();
-        results.iter().for_each(|r| outcome.count(&r.outcome));
-        self.metrics
-            .copies("deliveries", results.iter().map(|r| &r.outcome));
-        Ok(outcome)
+            .await;
+        }
+        let mut panicked = Ok(());
+        for (job, _) in claimed {
+            let worker = self.clone();
+            let started = in_flight
+                .start(async move {
+                    let result = worker.send_delivery(job).await;
+                    worker.delivery_done(result).await;
+                })
+                .await;
+            panicked = panicked.and(started);
+        }
+        panicked.map(|()| BatchOutcome {
+            copies,
+            paced_until: None,
+        })
     }
 
     /// Whether each of these addresses is on the suppression list: every batch asks,
@@ -359,38 +366,6 @@ impl OutboxWorker {
             .iter()
             .map(|keys| keys.iter().any(|key| found.contains(key)))
             .collect())
-    }
-
-    /// Runs `send` on every job, `concurrency` at a time.
-    async fn concurrently<J, R, F, Fut>(&self, jobs: Vec<J>, send: F) -> anyhow::Result<Vec<R>>
-    where
-        J: Send + 'static,
-        R: Send + 'static,
-        F: Fn(Self, J) -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-    {
-        let permits = Arc::new(Semaphore::new(self.settings.mail.concurrency));
-        let mut sends = JoinSet::new();
-        for job in jobs {
-            let (worker, permits, send) = (self.clone(), permits.clone(), send.clone());
-            sends.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                send(worker, job).await
-            });
-        }
-        // Every send is waited for, even past one that panicked, so none is cut off.
-        let mut results = Vec::with_capacity(sends.len());
-        let mut panicked = None;
-        while let Some(joined) = sends.join_next().await {
-            match joined {
-                Ok(result) => results.push(result),
-                Err(err) => panicked = Some(err),
-            }
-        }
-        match panicked {
-            Some(err) => Err(anyhow::Error::new(err).context("A send panicked")),
-            None => Ok(results),
-        }
     }
 
     /// What a send's result means for its row. The relay's words are kept as text a
@@ -522,6 +497,7 @@ impl OutboxWorker {
             .map_err(|e| SendError::Permanent(format!("{e:#}")))?;
         Ok(IssueMail {
             number: issue.number,
+            encoded: composed.encoded(),
             composed,
             list_id_header: format!("{} <{}.{}>", list.name, list.slug, self.from.email.domain()),
         })
@@ -543,7 +519,14 @@ impl OutboxWorker {
         .sign(&self.secret);
         let links = self.settings.recipient_links(&token);
         let unsubscribe_url = links.unsubscribe.clone();
-        let (html, text) = issue.composed.personalise(&links);
+        // Mail for a relay joins the parts encoded once; a file keeps them readable.
+        let parts = if self.mailer.writes_files() {
+            let (html, text) = issue.composed.personalise(&links);
+            Parts::Plain { text, html }
+        } else {
+            let (html, text) = issue.encoded.personalise(&links);
+            Parts::QuotedPrintable { text, html }
+        };
         let returns = u32::try_from(issue.number).ok().and_then(|issue_number| {
             self.returns(CopyRef::Delivery {
                 issue_number,
@@ -558,8 +541,7 @@ impl OutboxWorker {
         Ok(OutgoingMail {
             to: job.email.clone(),
             subject: issue.composed.subject.clone(),
-            text,
-            html,
+            parts,
             headers: vec![
                 header(
                     "List-Unsubscribe",

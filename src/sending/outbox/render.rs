@@ -9,7 +9,7 @@ use super::{
 use crate::{
     brand::BrandVersion,
     keys::KeyId,
-    sending::mail::{OutgoingMail, SendError},
+    sending::mail::{OutgoingMail, Parts, SendError},
     store::OutboxMail,
     templates::templates,
     tokens::{ManageToken, UnsubscribeToken},
@@ -146,8 +146,7 @@ impl OutboxWorker {
                 Ok(OutgoingMail {
                     to: row.recipient.clone(),
                     subject: format!("[Test] {}", issue.composed.subject),
-                    text,
-                    html,
+                    parts: Parts::Plain { text, html },
                     headers: vec![header("List-Id", issue.list_id_header)],
                     returns: None,
                 })
@@ -172,8 +171,10 @@ fn templated(
     Ok(OutgoingMail {
         to: to.to_owned(),
         subject,
-        text: render("txt")?,
-        html: render("html")?,
+        parts: Parts::Plain {
+            text: render("txt")?,
+            html: render("html")?,
+        },
         headers: Vec::new(),
         returns: None,
     })
