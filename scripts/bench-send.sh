@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sending benchmark (not a test): one issue to N confirmed subscribers through Postfix's
-# smtp-sink on loopback, against a release build; then Postfix's own smtp-source against
-# the same sink with messages of the same size. Prints both rates, their ratio, how long
-# queueing the N deliveries took, and the peak RSS of `newsletter serve`.
+# smtp-sink on loopback, against a release build; and Postfix's own smtp-source against
+# the same sink with messages of the same size, just before and just after (their mean
+# is the reference). Prints both rates, their ratio, how long queueing the N deliveries
+# took, and the peak RSS of `newsletter serve`.
 #
 #   scripts/bench-send.sh                      # SQLite, 10,000 recipients
 #   RECIPIENTS=1000000 scripts/bench-send.sh sqlite postgres
@@ -59,6 +60,15 @@ run() {
   local id; id=$(new_issue "$port" "$token")
   local size; size=$(( $(api "http://127.0.0.1:$port/api/issues/$id/preview" | wc -c) \
     + $(api "http://127.0.0.1:$port/api/issues/$id/preview?format=text" | wc -c) + 1200 ))
+  # Postfix's own client, same sink, same size, same number of connections: before and
+  # after ours, so a machine that slows down or speeds up during the run weighs on both.
+  source_run() {
+    local t0; t0=$(now_ms)
+    smtp-source -s "$CONCURRENCY" -m "$RECIPIENTS" -l "$size" -f news@example.org -t reader@example.org \
+      127.0.0.1:"$SINK_PORT"
+    echo $(( $(now_ms) - t0 ))
+  }
+  local source_before; source_before=$(source_run)
   local start; start=$(now_ms)
   api -d '{"send_at": "now"}' "http://127.0.0.1:$port/api/issues/$id/schedule" >/dev/null
   until api "http://127.0.0.1:$port/api/issues/$id" | grep -q '"status":"sent"'; do sleep 0.2; done
@@ -69,11 +79,7 @@ run() {
   local queued; queued=$(grep -o 'queued_in_ms=[0-9]*' "$log" | head -1 | cut -d= -f2)
   kill "$pid"; wait "$pid" 2>/dev/null || true
 
-  # Postfix's own client, same sink, same size, same number of connections.
-  local source_start; source_start=$(now_ms)
-  smtp-source -s "$CONCURRENCY" -m "$RECIPIENTS" -l "$size" -f news@example.org -t reader@example.org \
-    127.0.0.1:"$SINK_PORT"
-  local source_elapsed=$(( $(now_ms) - source_start ))
+  local source_elapsed=$(( (source_before + $(source_run)) / 2 ))
 
   awk -v b="$backend" -v n="$RECIPIENTS" -v ms="$elapsed" -v sms="$source_elapsed" -v size="$size" \
       -v peak="$peak" -v cpu="$cpu" -v queued="$queued" -v stats="$stats" -v signs="$OPENSSL_SIGNS" 'BEGIN {
