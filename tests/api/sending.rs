@@ -14,6 +14,7 @@ use crate::support::{Backend, Fault, TestApp, wait_until};
 on_both_backends!(
     an_issue_reaches_each_confirmed_subscriber_once_and_one_click_leaves,
     refusals_are_retried_or_failed_per_recipient,
+    commands_are_pipelined_only_where_the_relay_offers_it,
     a_relay_that_hangs_up_mid_batch_loses_no_one,
     a_worker_that_dies_mid_send_is_taken_over,
     someone_who_leaves_after_the_issue_starts_is_skipped,
@@ -160,6 +161,36 @@ async fn refusals_are_retried_or_failed_per_recipient(backend: Backend) {
         1,
         "a@ went on the second attempt"
     );
+}
+
+/// RFC 2920: MAIL, RCPT and DATA go in one write to a relay that offers PIPELINING, and
+/// one at a time to one that does not.
+async fn commands_are_pipelined_only_where_the_relay_offers_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    audience(&app).await;
+    let token = app.api_token("ci").await;
+    let smtp = app.smtp();
+    let id = app.send_issue(&token, "Pipelined").await;
+    wait_for_status(&app, &token, &id, "sent").await;
+    let mails = smtp
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("MAIL"))
+        .count();
+    assert_eq!(recipients(&smtp.with_subject("Pipelined")).len(), 3);
+    assert_eq!(smtp.pipelined_mails(), mails, "every MAIL came pipelined");
+
+    // A relay that stops offering it: new connections send one command at a time.
+    smtp.refuse_pipelining();
+    smtp.close_connections().await;
+    let pipelined = smtp.pipelined_mails();
+    let id = app.send_issue(&token, "One at a time").await;
+    wait_for_status(&app, &token, &id, "sent").await;
+    assert_eq!(
+        recipients(&smtp.with_subject("One at a time")),
+        ["a@example.org", "b@example.org", "c@example.org"]
+    );
+    assert_eq!(smtp.pipelined_mails(), pipelined, "none came pipelined");
 }
 
 async fn a_relay_that_hangs_up_mid_batch_loses_no_one(backend: Backend) {

@@ -45,6 +45,10 @@ struct State {
     /// Applied when that recipient comes up, the given number of times (None: always).
     recipient_faults: HashMap<String, (Fault, Option<usize>)>,
     commands: Vec<String>,
+    /// Not offering PIPELINING (RFC 2920) to connections from now on.
+    no_pipelining: bool,
+    /// `MAIL` commands that came with more behind them, before their answer: pipelined.
+    pipelined_mails: usize,
     /// Connections accepted so far, and those still open.
     connections: usize,
     open: usize,
@@ -171,6 +175,16 @@ impl SmtpServer {
     }
 
     /// Every command that arrived, in order, on any connection.
+    /// From now on, EHLO does not offer PIPELINING.
+    pub fn refuse_pipelining(&self) {
+        self.state.lock().unwrap().no_pipelining = true;
+    }
+
+    /// How many `MAIL` commands came pipelined, with the next command already behind.
+    pub fn pipelined_mails(&self) -> usize {
+        self.state.lock().unwrap().pipelined_mails
+    }
+
     pub fn commands(&self) -> Vec<String> {
         self.state.lock().unwrap().commands.clone()
     }
@@ -275,9 +289,15 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
             .unwrap_or("")
             .to_ascii_uppercase();
         let reply: String = match verb.as_str() {
-            "EHLO" => "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8".into(),
+            "EHLO" if state.lock().unwrap().no_pipelining => {
+                "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8".into()
+            }
+            "EHLO" => "250-test.invalid\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8".into(),
             "HELO" => "250 test.invalid".into(),
             "MAIL" => {
+                if !lines.buffer().is_empty() {
+                    state.lock().unwrap().pipelined_mails += 1;
+                }
                 from = address(&command);
                 to.clear();
                 "250 2.1.0 Ok".into()
