@@ -191,6 +191,15 @@ async fn commands_are_pipelined_only_where_the_relay_offers_it(backend: Backend)
         ["a@example.org", "b@example.org", "c@example.org"]
     );
     assert_eq!(smtp.pipelined_mails(), pipelined, "none came pipelined");
+
+    // A relay that refuses the second EHLO we say (to read its extensions) still gets
+    // the mail, one command at a time.
+    smtp.refuse_second_ehlo();
+    smtp.close_connections().await;
+    let id = app.send_issue(&token, "Strict relay").await;
+    wait_for_status(&app, &token, &id, "sent").await;
+    assert_eq!(recipients(&smtp.with_subject("Strict relay")).len(), 3);
+    assert_eq!(smtp.pipelined_mails(), pipelined);
 }
 
 async fn a_relay_that_hangs_up_mid_batch_loses_no_one(backend: Backend) {

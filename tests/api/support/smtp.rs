@@ -47,6 +47,8 @@ struct State {
     commands: Vec<String>,
     /// Not offering PIPELINING (RFC 2920) to connections from now on.
     no_pipelining: bool,
+    /// Refusing a second EHLO on a connection (which RFC 5321 allows), from now on.
+    one_ehlo: bool,
     /// `MAIL` commands that came with more behind them, before their answer: pipelined.
     pipelined_mails: usize,
     /// Connections accepted so far, and those still open.
@@ -180,6 +182,11 @@ impl SmtpServer {
         self.state.lock().unwrap().no_pipelining = true;
     }
 
+    /// From now on, a second EHLO on a connection is refused, as a strict relay might.
+    pub fn refuse_second_ehlo(&self) {
+        self.state.lock().unwrap().one_ehlo = true;
+    }
+
     /// How many `MAIL` commands came pipelined, with the next command already behind.
     pub fn pipelined_mails(&self) -> usize {
         self.state.lock().unwrap().pipelined_mails
@@ -269,6 +276,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
     let mut line = String::new();
     let mut from = String::new();
     let mut to = Vec::new();
+    let mut ehlos = 0;
     if writer
         .write_all(b"220 test.invalid ESMTP\r\n")
         .await
@@ -288,7 +296,13 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, received: Arc<Notify
             .next()
             .unwrap_or("")
             .to_ascii_uppercase();
+        if verb == "EHLO" {
+            ehlos += 1;
+        }
         let reply: String = match verb.as_str() {
+            "EHLO" if ehlos > 1 && state.lock().unwrap().one_ehlo => {
+                "503 5.5.1 Error: duplicate EHLO".into()
+            }
             "EHLO" if state.lock().unwrap().no_pipelining => {
                 "250-test.invalid\r\n250-8BITMIME\r\n250 SMTPUTF8".into()
             }
