@@ -56,12 +56,20 @@ pub use kinds::*;
 use pace::Pace;
 use recorder::Recorder;
 
+/// How long a worker that has drained the queues waits before it claims again, while
+/// mail keeps coming: confirmations, queued one by one as people sign up, are then
+/// claimed (and their outcomes written) tens at a time, not one or two a round. An
+/// issue's copies, claimed in whole batches, never wait for it.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// What one round of claims did, so the worker can tell idle from busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 struct BatchOutcome {
     /// Copies handed out to send (or settled at once, as suppressed), or, once there
     /// was nothing more to claim, copies in flight that were waited for.
     copies: usize,
+    /// The claim took a whole batch: more is likely waiting.
+    full: bool,
     /// Issue copies may be due, but the rate budget allows no more until then.
     paced_until: Option<Instant>,
 }
@@ -131,7 +139,14 @@ impl OutboxWorker {
         let mut in_flight = InFlight::new(mail.concurrency, mail.batch_size as usize);
         while !*shutdown.borrow() {
             let idle_for = match self.run_batch(&mut in_flight).await {
-                Ok(outcome) if outcome.copies > 0 => continue,
+                Ok(outcome) if outcome.copies > 0 && outcome.full => continue,
+                Ok(outcome) if outcome.copies > 0 => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(GATHER) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
                 Ok(BatchOutcome {
                     paced_until: Some(until),
                     ..
@@ -201,19 +216,26 @@ impl OutboxWorker {
         }
     }
 
-    /// One batch from each queue, handed out to send. With nothing more to claim, it
-    /// waits for the copies in flight, and then everything sent is written and finished
-    /// issues are marked.
+    /// One batch from each queue, handed out to send. Only after a whole batch does
+    /// the next claim go ahead while copies are in flight (an issue sending). Otherwise
+    /// the queues are drained for now, and the copies in flight are waited for, so the
+    /// next claim takes what came meanwhile in one batch (confirmations arriving one by
+    /// one) rather than a row at a time. With nothing more to claim, everything sent is
+    /// then written and finished issues are marked.
     async fn run_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<BatchOutcome> {
         let outbox = self.run_outbox_batch(in_flight).await?;
-        let mut deliveries = self.run_delivery_batch(in_flight).await?;
-        deliveries.copies += outbox;
-        if deliveries.copies == 0 && deliveries.paced_until.is_none() {
-            deliveries.copies = in_flight.len();
+        let mut outcome = self.run_delivery_batch(in_flight).await?;
+        outcome.copies += outbox.copies;
+        outcome.full |= outbox.full;
+        if !outcome.full {
+            let finished = in_flight.len();
             in_flight.finish().await?;
-            self.recorder.flush().await;
+            if outcome.copies == 0 && outcome.paced_until.is_none() {
+                self.recorder.flush().await;
+                outcome.copies = finished;
+            }
         }
-        Ok(deliveries)
+        Ok(outcome)
     }
 
     fn lease(&self) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
@@ -224,14 +246,16 @@ impl OutboxWorker {
         ))
     }
 
-    /// Hands out a batch of the outbox; how many copies it took.
+    /// Hands out a batch of the outbox.
     #[tracing::instrument(skip_all)]
-    async fn run_outbox_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<usize> {
+    async fn run_outbox_batch(&self, in_flight: &mut InFlight) -> anyhow::Result<BatchOutcome> {
         let (now, lease_until) = self.lease()?;
+        let wanted = self.settings.mail.batch_size;
         let claimed = self
             .store
-            .claim_outbox(self.id(), now, lease_until, self.settings.mail.batch_size)
+            .claim_outbox(self.id(), now, lease_until, wanted)
             .await?;
+        let full = claimed.len() == wanted as usize;
         let suppressed = self
             .suppressed(claimed.iter().map(|row| row.recipient.as_str()))
             .await?;
@@ -239,7 +263,11 @@ impl OutboxWorker {
             .into_iter()
             .zip(suppressed)
             .partition(|(row, suppressed)| !suppressed || row.past_suppression);
-        let copies = claimed.len() + not_sent.len();
+        let outcome = BatchOutcome {
+            copies: claimed.len() + not_sent.len(),
+            full,
+            paced_until: None,
+        };
         for (row, _) in not_sent {
             self.outbox_done(OutboxResult {
                 id: row.id,
@@ -249,7 +277,7 @@ impl OutboxWorker {
             .await;
         }
         if claimed.is_empty() {
-            return Ok(copies);
+            return Ok(outcome);
         }
         // One brand for the batch, not a read per mail.
         let brand = Arc::new(self.store.current_brand().await?);
@@ -264,7 +292,7 @@ impl OutboxWorker {
                 .await;
             panicked = panicked.and(started);
         }
-        panicked.map(|()| copies)
+        panicked.map(|()| outcome)
     }
 
     async fn outbox_done(&self, result: OutboxResult) {
@@ -317,6 +345,7 @@ impl OutboxWorker {
         if claimed.is_empty() {
             return Ok(BatchOutcome::default());
         }
+        let full = claimed.len() == wanted as usize;
         let suppressed = self
             .suppressed(claimed.iter().map(|job| job.email.as_str()))
             .await?;
@@ -347,6 +376,7 @@ impl OutboxWorker {
         }
         panicked.map(|()| BatchOutcome {
             copies,
+            full,
             paced_until: None,
         })
     }
