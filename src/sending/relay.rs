@@ -320,12 +320,12 @@ impl Relay {
         // lettre keeps only the extensions it uses from the EHLO answer, so EHLO is said
         // once more (allowed at any time, RFC 5321 §4.1.4; before AUTH, so nothing is
         // lost) to read whether the relay takes pipelined commands.
-        // A relay that refuses it (against the RFC) is simply not pipelined to.
+        // A relay that refuses it for good (against the RFC) is simply not pipelined to.
         let pipelining = match connection.command(Ehlo::new(server.hello.clone())).await {
             Ok(extensions) => extensions
                 .message()
                 .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING")),
-            Err(err) if err.is_permanent() || err.is_transient() => false,
+            Err(err) if err.is_permanent() => false,
             Err(err) => return Err(err.into()),
         };
         if let Some(credentials) = &server.credentials {

@@ -157,6 +157,12 @@ impl OutboxWorker {
                         error = format!("{err:#}"),
                         "The mail worker failed; trying again shortly (what it had claimed goes out when its lease runs out)"
                     );
+                    // The sends in flight finish, and are written, under the old name
+                    // first: renamed while they went, their leases would run out and
+                    // their copies go twice.
+                    if let Err(err) = in_flight.finish().await {
+                        tracing::error!(error = format!("{err:#}"), "The mail worker failed");
+                    }
                     *self.id.lock().unwrap() = Uuid::now_v7();
                     poll
                 }
