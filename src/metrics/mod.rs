@@ -154,20 +154,18 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The outcomes of a batch of copies from one queue.
-    pub fn copies<'a>(&self, queue: &'static str, outcomes: impl Iterator<Item = &'a SendOutcome>) {
-        for outcome in outcomes {
-            let outcome = match outcome {
-                SendOutcome::Sent { .. } => OUTCOMES[0],
-                SendOutcome::Retry { .. } => OUTCOMES[1],
-                SendOutcome::Failed { .. } => OUTCOMES[2],
-                SendOutcome::Skipped => OUTCOMES[3],
-                SendOutcome::Suppressed => OUTCOMES[4],
-            };
-            self.copies
-                .get_or_create(&CopyLabels { queue, outcome })
-                .inc();
-        }
+    /// The outcome of one copy from one queue.
+    pub fn copy(&self, queue: &'static str, outcome: &SendOutcome) {
+        let outcome = match outcome {
+            SendOutcome::Sent { .. } => OUTCOMES[0],
+            SendOutcome::Retry { .. } => OUTCOMES[1],
+            SendOutcome::Failed { .. } => OUTCOMES[2],
+            SendOutcome::Skipped => OUTCOMES[3],
+            SendOutcome::Suppressed => OUTCOMES[4],
+        };
+        self.copies
+            .get_or_create(&CopyLabels { queue, outcome })
+            .inc();
     }
 
     /// How long the relay took to answer one message.

@@ -20,10 +20,9 @@ fn what_happened_here_is_counted_by_route_and_outcome() {
         reply: "250 ok".into(),
         at: Utc::now(),
     };
-    metrics.copies(
-        "deliveries",
-        [&sent, &sent, &SendOutcome::Suppressed].into_iter(),
-    );
+    for outcome in [&sent, &sent, &SendOutcome::Suppressed] {
+        metrics.copy("deliveries", outcome);
+    }
     metrics.relay_answer(RelayResult::Accepted, 0.003);
     let text = metrics.render(&[], None, Utc::now());
     assert_eq!(

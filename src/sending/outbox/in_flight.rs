@@ -1,8 +1,8 @@
 //! The sends in flight, from both queues: at most `MAIL_CONCURRENCY` at once, in the
 //! order they were handed out, with up to a batch more waiting for a slot. A batch
-//! hands its copies out here and the worker goes on to claim the next batch while they
-//! wait and go, so the relay's connections wait neither for a claim (a database round
-//! trip and a commit) nor for a batch's slowest copy.
+//! hands its copies out here, and after a whole batch the worker goes on to claim the
+//! next while they wait and go, so the relay's connections wait neither for a claim (a
+//! database round trip and a commit) nor for a batch's slowest copy.
 
 use std::{future::Future, sync::Arc};
 
@@ -54,6 +54,21 @@ impl InFlight {
             panicked = done.err().or(panicked);
         }
         panicked.map_or(Ok(()), |err| Err(panic_error(err)))
+    }
+
+    /// Hands out every one of `sends`, in order, past a panic reported on the way.
+    pub(super) async fn start_all<F>(
+        &mut self,
+        sends: impl IntoIterator<Item = F>,
+    ) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut panicked = Ok(());
+        for send in sends {
+            panicked = panicked.and(self.start(send).await);
+        }
+        panicked
     }
 
     pub(super) fn len(&self) -> usize {

@@ -3,8 +3,8 @@
 //! - **deliveries**: one row per recipient of an issue that is sending.
 //!
 //! It claims due rows under a short lease, in its own name, and renders and sends them
-//! `concurrency` at a time, claiming the next batch while the last one's copies are
-//! still going (`in_flight`). While it lives, a heartbeat renews its leases; when it dies,
+//! `concurrency` at a time; after a whole batch it claims the next while the last
+//! one's copies are still going (`in_flight`). While it lives, a heartbeat renews its leases; when it dies,
 //! they run out within `MAIL_LEASE_SECONDS` and another worker (or the same one,
 //! restarted) claims the rows again. Each outcome goes to the `recorder` as the relay
 //! answers, which writes everything waiting in one statement a queue: a crash sends
@@ -287,29 +287,23 @@ impl OutboxWorker {
         }
         // One brand for the batch, not a read per mail.
         let brand = Arc::new(self.store.current_brand().await?);
-        let mut panicked = Ok(());
-        for (row, _) in claimed {
+        let sends = claimed.into_iter().map(|(row, _)| {
             let (worker, brand) = (self.clone(), brand.clone());
-            let started = in_flight
-                .start(async move {
-                    let result = worker.send_outbox(row, &brand).await;
-                    worker.outbox_done(result).await;
-                })
-                .await;
-            panicked = panicked.and(started);
-        }
-        panicked.map(|()| outcome)
+            async move {
+                let result = worker.send_outbox(row, &brand).await;
+                worker.outbox_done(result).await;
+            }
+        });
+        in_flight.start_all(sends).await.map(|()| outcome)
     }
 
     async fn outbox_done(&self, result: OutboxResult) {
-        self.metrics
-            .copies("outbox", std::iter::once(&result.outcome));
+        self.metrics.copy("outbox", &result.outcome);
         self.recorder.outbox(result).await;
     }
 
     async fn delivery_done(&self, result: DeliveryResult) {
-        self.metrics
-            .copies("deliveries", std::iter::once(&result.outcome));
+        self.metrics.copy("deliveries", &result.outcome);
         self.recorder.delivery(result).await;
     }
 
@@ -369,18 +363,14 @@ impl OutboxWorker {
             })
             .await;
         }
-        let mut panicked = Ok(());
-        for (job, _) in claimed {
+        let sends = claimed.into_iter().map(|(job, _)| {
             let worker = self.clone();
-            let started = in_flight
-                .start(async move {
-                    let result = worker.send_delivery(job).await;
-                    worker.delivery_done(result).await;
-                })
-                .await;
-            panicked = panicked.and(started);
-        }
-        panicked.map(|()| BatchOutcome {
+            async move {
+                let result = worker.send_delivery(job).await;
+                worker.delivery_done(result).await;
+            }
+        });
+        in_flight.start_all(sends).await.map(|()| BatchOutcome {
             copies,
             full,
             paced_until: None,
