@@ -50,16 +50,19 @@ impl OutboxStore for PostgresStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxMail>> {
+        // A dead worker's rows first, then the queue, each through its own index and
+        // stopping at the limit: the two conditions OR-ed and sorted read every due row
+        // (7.7 ms a claim with a queue of 5,000 behind it).
         let rows = sqlx::query(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2,
                claimed_by = $4
              WHERE id IN (
-               SELECT id FROM outbox
-               WHERE (status = 'queued' AND next_attempt_at <= $1)
-                  OR (status = 'sending' AND lease_until <= $1)
-               ORDER BY status = 'sending' DESC, next_attempt_at
-               LIMIT $3
-               FOR UPDATE SKIP LOCKED)
+               SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= $1
+                               LIMIT $3 FOR UPDATE SKIP LOCKED) dead
+               UNION ALL
+               SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
+                               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+               LIMIT $3)
              RETURNING id, subscriber_id, kind, recipient, payload, sealed_secret, attempts,
                        past_suppression, claimed_by",
         )
