@@ -126,6 +126,11 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox_by_subscriber",
         include_str!("../../migrations/sqlite/0024_outbox_by_subscriber.sql"),
     ),
+    (
+        25,
+        "leaner_write_indexes",
+        include_str!("../../migrations/sqlite/0025_leaner_write_indexes.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL: the same versions as SQLite.
@@ -249,6 +254,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         24,
         "outbox_by_subscriber",
         include_str!("../../migrations/postgres/0024_outbox_by_subscriber.sql"),
+    ),
+    (
+        25,
+        "leaner_write_indexes",
+        include_str!("../../migrations/postgres/0025_leaner_write_indexes.sql"),
     ),
 ];
 
