@@ -41,8 +41,11 @@ pub fn suggested_domain(domain: &str) -> Option<&'static str> {
     }
     // Short names are near many others by chance: allow one slip there, two in longer.
     let allowed = if domain.len() < 10 { 1 } else { 2 };
+    // Each edit changes the length by one at most: a name of another length by more
+    // than that is too far, without working out how far (this runs on every sign-up).
     KNOWN
         .iter()
+        .filter(|known| known.len().abs_diff(domain.len()) <= allowed)
         .map(|known| (distance(&domain, known), *known))
         .filter(|(d, _)| *d <= allowed)
         .min_by_key(|(d, _)| *d)
@@ -53,26 +56,29 @@ pub fn suggested_domain(domain: &str) -> Option<&'static str> {
 /// optimal string alignment distance, on bytes (domains here are ASCII).
 fn distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
+    // The table in one allocation: cell (i, j) is the distance between a[..i] and b[..j].
+    let width = b.len() + 1;
+    let mut cells = vec![0usize; (a.len() + 1) * width];
+    let at = |i: usize, j: usize| i * width + j;
+    for i in 0..=a.len() {
+        cells[at(i, 0)] = i;
     }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
+    for j in 0..=b.len() {
+        cells[at(0, j)] = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
+            let mut best = (cells[at(i - 1, j)] + 1)
+                .min(cells[at(i, j - 1)] + 1)
+                .min(cells[at(i - 1, j - 1)] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
+                best = best.min(cells[at(i - 2, j - 2)] + 1);
             }
-            rows[i][j] = best;
+            cells[at(i, j)] = best;
         }
     }
-    rows[a.len()][b.len()]
+    cells[at(a.len(), b.len())]
 }
 
 #[cfg(test)]
