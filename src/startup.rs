@@ -19,7 +19,7 @@ use crate::{
     settings::Settings,
     store::{self, Store},
     web::{
-        AppState, router,
+        AppState, Shared, router,
         server::{self, HttpLimits},
     },
 };
@@ -81,7 +81,7 @@ impl Application {
                 Intake::new(store.clone(), secret.clone(), settings.clone()),
             )
         });
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             settings,
             secret,
@@ -94,7 +94,7 @@ impl Application {
             lists: Arc::default(),
             metrics,
             metrics_scrape: Arc::default(),
-        };
+        });
         Ok(Self {
             listener,
             state,
