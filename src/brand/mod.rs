@@ -101,23 +101,37 @@ pub struct BrandVersion {
     pub consent_version: String,
     #[serde(flatten)]
     pub brand: Brand,
+    /// `for_templates`, made once: every page and mail shows the brand.
+    #[serde(skip)]
+    view: std::sync::OnceLock<minijinja::Value>,
 }
 
 impl BrandVersion {
+    pub fn new(version: i64, consent_version: String, brand: Brand) -> Self {
+        Self {
+            version,
+            consent_version,
+            brand,
+            view: Default::default(),
+        }
+    }
+
     /// The brand before anyone has changed it.
     pub fn first() -> Self {
-        Self {
-            version: 1,
-            consent_version: DEFAULT_CONSENT_VERSION.into(),
-            brand: default_brand(),
-        }
+        Self::new(1, DEFAULT_CONSENT_VERSION.into(), default_brand())
     }
 
     /// What templates (pages and mails) see as `brand`: the fields, with the contact as
     /// a link (`contact_href`), the logo's shown width (`logo.shown_width`), the
     /// address's lines (`address_lines`, and joined by commas: `address_line`) and the
-    /// introduction's paragraphs.
-    pub fn for_templates(&self) -> serde_json::Value {
+    /// introduction's paragraphs. Made once, and shared (a clone is a reference count).
+    pub fn for_templates(&self) -> minijinja::Value {
+        self.view
+            .get_or_init(|| minijinja::Value::from(minijinja::value::Serde(self.view())))
+            .clone()
+    }
+
+    fn view(&self) -> serde_json::Value {
         let mut view = serde_json::to_value(self).unwrap_or_default();
         view["contact_href"] = self.brand.contact_href().into();
         if let Some(logo) = &self.brand.logo {

@@ -137,7 +137,7 @@ pub struct IssueContext<'a> {
     /// When it is (or was) sent, in UK words.
     pub date: String,
     pub list_name: &'a str,
-    pub brand: serde_json::Value,
+    pub brand: minijinja::Value,
     /// The logo's whole address, if there is one.
     pub logo_url: Option<String>,
     pub public_url: &'a str,

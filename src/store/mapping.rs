@@ -54,11 +54,11 @@ pub(super) fn brand_version(row: &impl Columns) -> anyhow::Result<crate::brand::
         serde_json::from_str(&row.text("brand")?).context("A saved brand is not valid JSON")?;
     // The ledger's words are the consent table's.
     brand.consent_text = row.text("consent_text")?;
-    Ok(crate::brand::BrandVersion {
-        version: row.number("version")?,
-        consent_version: row.text("consent_version")?,
+    Ok(crate::brand::BrandVersion::new(
+        row.number("version")?,
+        row.text("consent_version")?,
         brand,
-    })
+    ))
 }
 
 pub(super) fn mail_template(

@@ -43,7 +43,7 @@ pub fn render(template: &str, title: &str, context: &impl Serialize) -> Html<Str
     struct WithLayout<'a, C: Serialize> {
         title: &'a str,
         list_name: &'a str,
-        brand: serde_json::Value,
+        brand: minijinja::Value,
         #[serde(flatten)]
         context: &'a C,
     }

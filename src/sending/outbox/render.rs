@@ -53,14 +53,14 @@ impl OutboxWorker {
                     tracing::info!(%confirm_url, "No SMTP_URL: confirmation link");
                 }
                 let name = payload.lists.words(name);
-                let context = serde_json::json!({
-                    "list_name": name,
-                    "brand": brand.for_templates(),
-                    "public_url": self.settings.public_url,
-                    "confirm_url": confirm_url,
-                    "expires": payload.expires,
-                    "invited": payload.invited,
-                });
+                let context = minijinja::context! {
+                    list_name => &name,
+                    brand => brand.for_templates(),
+                    public_url => &self.settings.public_url,
+                    confirm_url => confirm_url,
+                    expires => payload.expires,
+                    invited => payload.invited,
+                };
                 templated(
                     &row.recipient,
                     format!("Confirm your subscription to {name}"),
@@ -91,13 +91,13 @@ impl OutboxWorker {
                     .sign(&self.secret),
                     _ => token.clone(),
                 };
-                let context = serde_json::json!({
-                    "list_name": name,
-                    "brand": brand.for_templates(),
-                    "public_url": self.settings.public_url,
-                    "unsubscribe_url": self.settings.unsubscribe_url(&token),
-                    "preferences_url": self.settings.preferences_url(&preferences),
-                });
+                let context = minijinja::context! {
+                    list_name => &name,
+                    brand => brand.for_templates(),
+                    public_url => &self.settings.public_url,
+                    unsubscribe_url => self.settings.unsubscribe_url(&token),
+                    preferences_url => self.settings.preferences_url(&preferences),
+                };
                 let subject = match kind {
                     WELCOME => format!("Welcome to {name}"),
                     PREFERENCES_LINK => format!("Manage your subscription to {name}"),
@@ -121,18 +121,18 @@ impl OutboxWorker {
                     STAFF_INVITE => ("invitation", format!("You are invited to help send {name}")),
                     _ => ("reset", format!("Reset your password for {name}")),
                 };
-                let context = serde_json::json!({
-                    "brand": brand.for_templates(),
-                    "public_url": self.settings.public_url,
-                    "link": format!(
+                let context = minijinja::context! {
+                    brand => brand.for_templates(),
+                    public_url => &self.settings.public_url,
+                    link => format!(
                         "{}/admin/{path}?token={}",
                         self.settings.public_url,
                         token.encode()
                     ),
-                    "role": payload.role,
-                    "expires": payload.expires,
-                    "list_name": name,
-                });
+                    role => payload.role,
+                    expires => payload.expires,
+                    list_name => name,
+                };
                 templated(&row.recipient, subject, kind, &context)
             }
             ISSUE_TEST => {
@@ -161,7 +161,7 @@ fn templated(
     to: &str,
     subject: String,
     name: &str,
-    context: &serde_json::Value,
+    context: &minijinja::Value,
 ) -> Result<OutgoingMail, SendError> {
     let render = |part: &str| {
         templates()

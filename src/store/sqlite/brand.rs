@@ -85,11 +85,11 @@ impl BrandStore for SqliteStore {
         .await
         .context("Failed to save the brand")?;
         tx.commit().await.context("Failed to commit the brand")?;
-        Ok(BrandVersion {
+        Ok(BrandVersion::new(
             version,
             consent_version,
-            brand: brand.brand.clone(),
-        })
+            brand.brand.clone(),
+        ))
     }
 
     async fn consent_text(&self, version: &str) -> anyhow::Result<Option<String>> {
