@@ -13,6 +13,12 @@
 # confirmation mails that got out. Either way every sign-up carries its own form
 # token, fetched before the run (TOKENS of them) like a bot that waits them out.
 #
+# REFERENCE_CMD, if set, is another service's sign-up benchmark (zero-to-production's, for
+# one), run just before and just after each backend with the same CONNECTIONS and
+# DURATION in its environment; it must print `requests_per_s=N` and `p99_ms=M`. The
+# machine's speed drifts by half from one minute to the next, so a rate means little
+# alone: the line then ends with the reference's mean and our ratio to it.
+#
 # Needs wrk and smtp-sink (Debian: apt-get install wrk postfix); PostgreSQL at
 # BENCH_DATABASE_URL (default: postgres://postgres:postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -71,6 +77,8 @@ PY
   sleep 2 # the tokens' first two seconds
   local idle_rss; idle_rss=$(rss_kb "$pid")
 
+  local before=""
+  if [ -n "${REFERENCE_CMD:-}" ]; then before=$(run_reference); fi
   local result
   result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/bench-signup.lua \
     "http://127.0.0.1:$port" | grep '^RESULT')
@@ -86,11 +94,26 @@ PY
     read -r mails refused < <(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "${url#sqlite://}" "$count")
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  local reference=""
+  if [ -n "${REFERENCE_CMD:-}" ]; then reference=$(compare "$before" "$(run_reference)" "${result#RESULT }"); fi
   drop_database "$backend" newsletter_bench
   awk -v b="$backend" -v r="${result#RESULT }" -v idle="$idle_rss" -v peak="$peak_rss" \
-    -v locked="$locked" -v errors="$errors" -v mails="$mails" -v refused="$refused" 'BEGIN {
-      printf "%-8s %s confirmation_mails=%s over_budget=%s idle_rss_mb=%.1f peak_rss_mb=%.1f database_locked=%s logged_errors=%s\n",
-        b, r, mails, refused, idle / 1024, peak / 1024, locked, errors }'
+    -v locked="$locked" -v errors="$errors" -v mails="$mails" -v refused="$refused" -v ref="$reference" 'BEGIN {
+      printf "%-8s %s confirmation_mails=%s over_budget=%s idle_rss_mb=%.1f peak_rss_mb=%.1f database_locked=%s logged_errors=%s%s\n",
+        b, r, mails, refused, idle / 1024, peak / 1024, locked, errors, ref }'
+}
+
+# The reference's line (requests_per_s=… p99_ms=…), run with our clients and duration.
+run_reference() { CONNECTIONS=$CONNECTIONS DURATION=$DURATION bash -c "$REFERENCE_CMD" | awk '/requests_per_s=/ && !seen++'; }
+
+# compare BEFORE AFTER OURS: the reference's mean rate and p99, and our rate's ratio to it.
+compare() {
+  local field
+  field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
+  awk -v r1="$(field requests_per_s "$1")" -v r2="$(field requests_per_s "$2")" \
+    -v p1="$(field p99_ms "$1")" -v p2="$(field p99_ms "$2")" -v ours="$(field requests_per_s "$3")" 'BEGIN {
+      mean = (r1 + r2) / 2
+      printf " reference_per_s=%.0f reference_p99_ms=%.2f ratio=%.2f", mean, (p1 + p2) / 2, ours / mean }'
 }
 
 echo "newsletter sign-up benchmark ($MODE): $CONNECTIONS clients, ${DURATION}s, $(nproc) cores, $(date -u +%FT%TZ)"
