@@ -15,9 +15,9 @@
 #
 # REFERENCE_CMD, if set, is another service's sign-up benchmark (zero-to-production's, for
 # one), run just before and just after each backend with the same CONNECTIONS and
-# DURATION in its environment; it must print `requests_per_s=N` and `p99_ms=M`. The
-# machine's speed drifts by half from one minute to the next, so a rate means little
-# alone: the line then ends with the reference's mean and our ratio to it.
+# DURATION in its environment; it must print `requests_per_s=N` and `p99_ms=M` on one
+# line. The machine's speed drifts by half from one minute to the next, so a rate means
+# little alone: the line then ends with the reference's mean and our ratio to it.
 #
 # Needs wrk and smtp-sink (Debian: apt-get install wrk postfix); PostgreSQL at
 # BENCH_DATABASE_URL (default: postgres://postgres:postgres@127.0.0.1:5432/postgres).
@@ -104,7 +104,11 @@ PY
 }
 
 # The reference's line (requests_per_s=… p99_ms=…), run with our clients and duration.
-run_reference() { CONNECTIONS=$CONNECTIONS DURATION=$DURATION bash -c "$REFERENCE_CMD" | awk '/requests_per_s=/ && !seen++'; }
+# A reference that fails leaves the line empty (and ours is still printed).
+run_reference() {
+  { CONNECTIONS=$CONNECTIONS DURATION=$DURATION bash -c "$REFERENCE_CMD" || true; } |
+    awk '/requests_per_s=/ && !seen++'
+}
 
 # compare BEFORE AFTER OURS: the reference's mean rate and p99, and our rate's ratio to it.
 compare() {
@@ -113,6 +117,7 @@ compare() {
   awk -v r1="$(field requests_per_s "$1")" -v r2="$(field requests_per_s "$2")" \
     -v p1="$(field p99_ms "$1")" -v p2="$(field p99_ms "$2")" -v ours="$(field requests_per_s "$3")" 'BEGIN {
       mean = (r1 + r2) / 2
+      if (mean == 0) { printf " reference=failed"; exit }
       printf " reference_per_s=%.0f reference_p99_ms=%.2f ratio=%.2f", mean, (p1 + p2) / 2, ours / mean }'
 }
 

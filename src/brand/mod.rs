@@ -95,15 +95,27 @@ impl Logo {
 }
 
 /// A brand as it was saved: its version, and the version of its consent sentence.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct BrandVersion {
     pub version: i64,
     pub consent_version: String,
     #[serde(flatten)]
     pub brand: Brand,
-    /// `for_templates`, made once: every page and mail shows the brand.
+    /// `for_templates`, made once: every page and mail shows the brand. A version is
+    /// not changed once saved; the stores and the brand cache make new ones.
     #[serde(skip)]
     view: std::sync::OnceLock<minijinja::Value>,
+}
+
+/// A clone makes its own template value: it may be changed before it is shown.
+impl Clone for BrandVersion {
+    fn clone(&self) -> Self {
+        Self::new(
+            self.version,
+            self.consent_version.clone(),
+            self.brand.clone(),
+        )
+    }
 }
 
 impl BrandVersion {

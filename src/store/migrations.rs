@@ -128,8 +128,8 @@ pub const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         25,
-        "leaner_write_indexes",
-        include_str!("../../migrations/sqlite/0025_leaner_write_indexes.sql"),
+        "outbox_leases_by_claimant",
+        include_str!("../../migrations/sqlite/0025_outbox_leases_by_claimant.sql"),
     ),
 ];
 
@@ -257,8 +257,8 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         25,
-        "leaner_write_indexes",
-        include_str!("../../migrations/postgres/0025_leaner_write_indexes.sql"),
+        "outbox_leases_by_claimant",
+        include_str!("../../migrations/postgres/0025_outbox_leases_by_claimant.sql"),
     ),
 ];
 
