@@ -48,6 +48,9 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 run() {
   local backend=$1 url
+  # The reference's first run, before ours starts (its tokens would age meanwhile).
+  local before=""
+  if [ -n "${REFERENCE_CMD:-}" ]; then before=$(run_reference); fi
   url=$(database_url "$backend" newsletter_bench "$WORK")
   local port; port=$(free_port)
   local log="$WORK/$backend.log"
@@ -77,8 +80,6 @@ PY
   sleep 2 # the tokens' first two seconds
   local idle_rss; idle_rss=$(rss_kb "$pid")
 
-  local before=""
-  if [ -n "${REFERENCE_CMD:-}" ]; then before=$(run_reference); fi
   local result
   result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/bench-signup.lua \
     "http://127.0.0.1:$port" | grep '^RESULT')
@@ -110,10 +111,11 @@ run_reference() {
     awk '/requests_per_s=/ && !seen++'
 }
 
+# field NAME LINE: the number after NAME= in LINE (empty if it is not there).
+field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2 || true; }
+
 # compare BEFORE AFTER OURS: the reference's mean rate and p99, and our rate's ratio to it.
 compare() {
-  local field
-  field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
   awk -v r1="$(field requests_per_s "$1")" -v r2="$(field requests_per_s "$2")" \
     -v p1="$(field p99_ms "$1")" -v p2="$(field p99_ms "$2")" -v ours="$(field requests_per_s "$3")" 'BEGIN {
       mean = (r1 + r2) / 2
